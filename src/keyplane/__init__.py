@@ -1,0 +1,3 @@
+"""keyplane: self-hosted API keys and API tokens."""
+
+__version__ = "0.1.0"

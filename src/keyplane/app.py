@@ -1,0 +1,60 @@
+"""create_app(settings): the ASGI application of the keyplane service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from keyplane import __version__
+from keyplane.clock import Clock
+from keyplane.config import Settings, load_settings
+from keyplane.http import docs, errors, health, openapi
+from keyplane.http.limits import BodyLimit
+from keyplane.http.v1 import apis, audit, keys, root_keys
+from keyplane.http.v1.verify import VerifyEndpoint
+from keyplane.services import greet, open_services
+
+log = logging.getLogger("keyplane")
+
+DESCRIPTION = """\
+Self-hosted API keys and API tokens. Every `/v1/` endpoint takes
+`Authorization: Bearer <root key>`; errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    """The service as an ASGI app; stores open and migrations run in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await open_services(settings, clock=clock)
+        try:
+            await greet(services)
+            app.state.services = services
+            yield
+        finally:
+            await services.close()
+            log.info("keyplane stopped")
+
+    app = FastAPI(title="keyplane", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    # The hot path first, as a plain ASGI route: no dependency injection, no models.
+    app.router.routes.append(Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"]))
+    for router in (apis.router, keys.router, root_keys.router, audit.router):
+        app.include_router(router)
+    app.add_route("/healthz", health.healthz, include_in_schema=False)
+    app.add_route("/readyz", health.readyz, include_in_schema=False)
+    docs.install(app)
+    openapi.install(app)
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory `keyplane serve --workers N` gives uvicorn: Settings from the environment."""
+    return create_app(load_settings())

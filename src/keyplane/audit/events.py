@@ -1,0 +1,51 @@
+"""What the audit log records: who did what to which object, when and from where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from keyplane.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a root key (by id, never its secret) and the client address it came from."""
+
+    id: str
+    ip: str | None = None
+
+
+SYSTEM = Actor(id="system")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: str
+    time: datetime
+    actor: str
+    action: str
+    target: str
+    ip: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, actor: Actor, action: str, target: str, at: datetime, **details: Any) -> AuditEvent:
+        """An event for `actor`; `details` is a secret-free summary (never a key or secret)."""
+        return cls(id=new_id("evt", at), time=at, actor=actor.id, action=action, target=target,
+                   ip=actor.ip, details=details)
+
+
+# Action names, `<object>.<verb>`; the audit filter `?action=` matches them exactly.
+API_CREATE = "api.create"
+API_DELETE = "api.delete"
+ROLE_PUT = "role.put"
+ROLE_DELETE = "role.delete"
+KEY_CREATE = "key.create"
+KEY_UPDATE = "key.update"
+KEY_REVOKE = "key.revoke"
+KEY_ROLL = "key.roll"
+KEY_DELETE = "key.delete"
+ROOT_KEY_CREATE = "root_key.create"
+ROOT_KEY_DELETE = "root_key.delete"

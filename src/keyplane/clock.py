@@ -1,0 +1,48 @@
+"""Time, handed in: the domain never calls `datetime.now()` itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FakeClock:
+    """A clock that moves only when told to; for tests of expiry, windows and rotation."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, *, seconds: float = 0, days: float = 0) -> None:
+        self._now += timedelta(seconds=seconds, days=days)
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+def rfc3339(when: datetime | None) -> str | None:
+    """UTC RFC 3339 with a `Z`, millisecond precision; None stays None."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp; a naive one is refused (ValueError)."""
+    when = datetime.fromisoformat(text.replace("z", "Z"))
+    if when.tzinfo is None:
+        raise ValueError("timestamp needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return when.astimezone(UTC)

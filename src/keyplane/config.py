@@ -1,0 +1,96 @@
+"""Settings: one frozen object from the environment and `keyplane.toml`.
+
+Every setting has an environment name `KEYPLANE_<NAME>` and the same name in lower case in
+`keyplane.toml` (found in the working directory, or at `KEYPLANE_CONFIG`); the environment
+wins. Nothing else in keyplane reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from keyplane.errors import FieldError, Invalid
+
+ENV_PREFIX = "KEYPLANE_"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "keyplane"
+
+
+class Settings(BaseModel):
+    """What a keyplane process is configured with; built once and passed down."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    redis_url: str | None = None
+    root_key: SecretStr | None = None
+    issuer: str | None = None
+    secret_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    auto_migrate: bool = True
+    log_level: str = "info"
+
+    @field_validator("root_key", "secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'keyplane.db'}"
+
+    @property
+    def resolved_issuer(self) -> str:
+        return (self.issuer or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    config_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from `keyplane.toml`, then the environment, then explicit overrides.
+
+    Raises Invalid naming the offending setting when a value is wrong.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or Path(environ.get(f"{ENV_PREFIX}CONFIG", "keyplane.toml"))
+    if path.is_file():
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise Invalid.field(str(path), f"not valid TOML: {exc}", status=400) from None
+    for name in Settings.model_fields:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None and env_value != "":
+            values[name] = env_value
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        errors = [
+            FieldError(ENV_PREFIX + ".".join(str(p) for p in e["loc"]).upper(), e["msg"])
+            for e in exc.errors()
+        ]
+        raise Invalid(errors, status=400) from None

@@ -1,0 +1,1 @@
+"""The HTTP edge: routes decode input, call one service method, render the answer."""

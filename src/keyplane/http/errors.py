@@ -1,0 +1,116 @@
+"""How errors look on the wire.
+
+On `/v1/` every error is RFC 9457 `application/problem+json` with `type`, `title`,
+`status`, `detail` and, for validation problems, `errors: [{field, message}]`. Anything
+that is not a KeyplaneError reaching here is a bug: it is logged with its traceback and
+answered with a bare 500 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyplane.errors import FieldError, Invalid, KeyplaneError
+from keyplane.http.json import dumps
+
+log = logging.getLogger("keyplane.http")
+
+PROBLEM_TYPE = "https://keyplane.dev/problems/"
+_TYPES = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+          405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+          415: "unsupported-media-type", 422: "invalid-request", 500: "internal-error"}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+           415: "Unsupported Media Type", 422: "Unprocessable Content",
+           500: "Internal Server Error"}
+
+
+def problem(status: int, detail: str, *, errors: Sequence[FieldError] = (),
+            headers: dict[str, str] | None = None) -> Response:
+    """An RFC 9457 problem response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + _TYPES.get(status, "error"),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return Response(dumps(body), status_code=status, headers=headers,
+                    media_type="application/problem+json")
+
+
+def _keyplane_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KeyplaneError)
+    headers = {"WWW-Authenticate": 'Bearer realm="keyplane"'} if exc.status == 401 else None
+    errors = exc.errors if isinstance(exc, Invalid) else ()
+    return problem(exc.status, exc.detail, errors=errors, headers=headers)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    # ("body", "ratelimits", 0, "limit") -> "ratelimits[0].limit"; ("query", "limit") -> "limit"
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif isinstance(part, str) and (part.startswith("function-after[") or part in ("str", "int")):
+            continue  # pydantic's validator wrappers, not field names
+        else:
+            name += ("." if name else "") + str(part)
+    return name
+
+
+def validation_errors(raw: Sequence[Any]) -> tuple[int, list[FieldError]]:
+    """FastAPI/pydantic errors as (status, field errors): unreadable input is 400, a body
+    that reads but breaks the rules is 422."""
+    errors: list[FieldError] = []
+    status = 422
+    for e in raw:
+        loc = e.get("loc", ())
+        if e.get("type") == "json_invalid" or (loc and loc[0] in ("query", "path", "header")):
+            status = 400
+        message = str(e.get("msg", "invalid"))
+        if e.get("type") == "missing":
+            message = "is required"
+        elif e.get("type") == "extra_forbidden":
+            message = "is not a known field"
+        elif e.get("type") == "json_invalid":
+            message = "the body is not valid JSON"
+        errors.append(FieldError(_field_name(loc), message.removeprefix("Value error, ")))
+    return status, errors
+
+
+def _request_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    status, errors = validation_errors(exc.errors())
+    return problem(status, "; ".join(f"{e.field}: {e.message}" if e.field else e.message
+                                     for e in errors), errors=errors)
+
+
+def _http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    if exc.status_code == 404:
+        detail = "no such endpoint"
+    return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "an internal error occurred; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(KeyplaneError, _keyplane_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,91 @@
+"""Validated input types shared by the request models of `/v1/`.
+
+Everything a client sends is bounded and checked here, before any service sees it: text
+without control characters or lone surrogates (PostgreSQL refuses NUL, and a lone
+surrogate cannot be stored as UTF-8), JSON metadata of bounded size and depth with finite
+numbers only, permissions in the permission grammar, networks in CIDR form.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import unicodedata
+from typing import Annotated, Any
+
+import msgspec
+from pydantic import AfterValidator, Field
+
+from keyplane.keys.format import is_valid_prefix
+from keyplane.keys.permissions import permission_error
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 8
+MAX_LIST = 100
+
+
+def clean_text(value: str) -> str:
+    """Refuse control characters and lone surrogates; normalise to NFC."""
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise ValueError("must not contain control characters or lone surrogates")
+    return unicodedata.normalize("NFC", value)
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, str):
+        clean_text_json(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            clean_text_json(k)
+            _check_json(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check_json(v, depth + 1)
+
+
+def clean_text_json(value: str) -> None:
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value) or "\x00" in value:
+        raise ValueError("strings must not contain NUL or lone surrogates")
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    _check_json(value)
+    if len(msgspec.json.encode(value)) > MAX_METADATA_BYTES:
+        raise ValueError(f"must encode to at most {MAX_METADATA_BYTES} bytes of JSON")
+    return value
+
+
+def check_permission(value: str) -> str:
+    problem = permission_error(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def check_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or CIDR network ({exc})") from None
+
+
+def check_prefix(value: str) -> str:
+    if not is_valid_prefix(value):
+        raise ValueError("must be 1 to 20 lower-case letters, digits or inner underscores, "
+                         "starting with a letter (e.g. sk_live)")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
+Name = Text
+ExternalId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
+Permission = Annotated[str, Field(max_length=128), AfterValidator(check_permission)]
+RoleName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_permission)]
+Network = Annotated[str, Field(max_length=64), AfterValidator(check_network)]
+KeyPrefix = Annotated[str, Field(max_length=20), AfterValidator(check_prefix)]
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]

@@ -1,0 +1,27 @@
+"""`/healthz` (the process is up) and `/readyz` (the store answers)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyplane.http.context import services_of
+from keyplane.http.errors import problem
+from keyplane.http.json import JSONResponse
+
+log = logging.getLogger("keyplane.health")
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await services_of(request).db.ping()
+    except Exception as exc:  # any failure to reach the store means "not ready", not a 500
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return problem(503, "the store does not answer")
+    return JSONResponse({"status": "ready"})

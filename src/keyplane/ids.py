@@ -1,0 +1,36 @@
+"""Typed, prefixed, time-ordered ids: `key_01jd8x…`.
+
+An id is a type prefix plus 26 characters of lowercase Crockford base32 over 128 bits:
+48 bits of milliseconds since the epoch, then 80 random bits (the ULID layout). Ids sort
+by creation time as plain strings under any collation (digits and lowercase letters only),
+so cursor pagination is `WHERE id > :after ORDER BY id` on the primary key.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from typing import NewType
+
+ApiId = NewType("ApiId", str)
+KeyId = NewType("KeyId", str)
+EventId = NewType("EventId", str)
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_ID_RE = re.compile(r"^[a-z]{2,8}_[0-9a-hjkmnp-tv-z]{26}$")
+
+
+def new_id(prefix: str, at: datetime) -> str:
+    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def is_id(text: str, prefix: str) -> bool:
+    """Whether `text` is well-formed for an id with this prefix (says nothing of existence)."""
+    return len(text) == len(prefix) + 27 and text.startswith(prefix + "_") and bool(_ID_RE.match(text))

@@ -1,0 +1,79 @@
+"""APIs (the resources keys belong to) and their roles."""
+
+from __future__ import annotations
+
+from keyplane.audit import events
+from keyplane.audit.events import Actor, AuditEvent
+from keyplane.clock import Clock
+from keyplane.errors import Conflict, NotFound
+from keyplane.ids import is_id, new_id
+from keyplane.keys.model import ADMIN_API_ID, ADMIN_KEY_PREFIX, Api, Role
+from keyplane.keys.repository import ApiRepository
+from keyplane.pagination import Page, page_of
+
+DEFAULT_KEY_PREFIX = "key"
+
+
+class ApiService:
+    def __init__(self, apis: ApiRepository, clock: Clock) -> None:
+        self._apis = apis
+        self._clock = clock
+
+    async def create_api(self, actor: Actor, name: str, key_prefix: str | None) -> Api:
+        now = self._clock.now()
+        api = Api(id=new_id("api", now), name=name, key_prefix=key_prefix or DEFAULT_KEY_PREFIX,
+                  created_at=now)
+        await self._apis.insert(api, AuditEvent.of(actor, events.API_CREATE, api.id, now,
+                                                   name=name, key_prefix=api.key_prefix))
+        return api
+
+    async def get_api(self, api_id: str) -> Api:
+        if api_id == ADMIN_API_ID or not is_id(api_id, "api"):
+            raise NotFound(f"no API {api_id}")
+        return await self._apis.get(api_id)
+
+    async def list_apis(self, *, after: str | None, limit: int) -> Page[Api]:
+        return page_of(await self._apis.page(after=after, limit=limit + 1), limit, lambda a: a.id)
+
+    async def delete_api(self, actor: Actor, api_id: str, *, force: bool) -> None:
+        api = await self.get_api(api_id)
+        now = self._clock.now()
+        event = AuditEvent.of(actor, events.API_DELETE, api.id, now, name=api.name, force=force)
+        await self._apis.delete(api.id, force=force, event=event)
+
+    async def put_role(self, actor: Actor, api_id: str, name: str, permissions: tuple[str, ...]) -> Role:
+        api = await self.get_api(api_id)
+        now = self._clock.now()
+        role = Role(api_id=api.id, name=name, permissions=permissions, created_at=now, updated_at=now)
+        event = AuditEvent.of(actor, events.ROLE_PUT, f"{api.id}/roles/{name}", now,
+                              permissions=list(permissions))
+        return await self._apis.put_role(role, event)
+
+    async def list_roles(self, api_id: str) -> list[Role]:
+        api = await self.get_api(api_id)
+        return await self._apis.roles(api.id)
+
+    async def get_role(self, api_id: str, name: str) -> Role:
+        api = await self.get_api(api_id)
+        found = await self._apis.roles(api.id, [name])
+        if not found:
+            raise NotFound(f"no role {name!r} in API {api_id}")
+        return found[0]
+
+    async def delete_role(self, actor: Actor, api_id: str, name: str) -> None:
+        api = await self.get_api(api_id)
+        now = self._clock.now()
+        event = AuditEvent.of(actor, events.ROLE_DELETE, f"{api.id}/roles/{name}", now)
+        await self._apis.delete_role(api.id, name, event)
+
+    async def ensure_admin_api(self) -> None:
+        """Create keyplane's own API (whose keys are root keys) if it is missing."""
+        try:
+            await self._apis.get(ADMIN_API_ID)
+        except NotFound:
+            now = self._clock.now()
+            try:
+                await self._apis.insert(Api(id=ADMIN_API_ID, name="keyplane management",
+                                            key_prefix=ADMIN_KEY_PREFIX, created_at=now), None)
+            except Conflict:
+                pass  # another process created it a moment ago

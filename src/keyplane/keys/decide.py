@@ -1,0 +1,35 @@
+"""The verdict on a found key: a pure function, so every branch is tested without I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from keyplane.keys.model import Code, IPAddress, StoredKey
+from keyplane.keys.permissions import PermissionQuery
+
+
+def decide(
+    key: StoredKey, *, now: datetime, ip: IPAddress | None, need: PermissionQuery | None
+) -> Code:
+    """Revocation first (a revoked key is refused whatever else is true), then expiry,
+    the enabled flag, the IP allow-list and finally permissions."""
+    if key.revoked_at is not None:
+        return Code.REVOKED
+    config = key.config
+    if config.expires_at is not None and config.expires_at <= now:
+        return Code.EXPIRED
+    if not config.enabled:
+        return Code.DISABLED
+    if config.ip_allowlist:
+        if ip is None or not _allowed(ip, key):
+            return Code.FORBIDDEN_IP
+    if need is not None and not need.satisfied_by(key.grants):
+        return Code.INSUFFICIENT_PERMISSIONS
+    return Code.VALID
+
+
+def _allowed(ip: IPAddress, key: StoredKey) -> bool:
+    # An IPv4 client seen through an IPv6 socket (::ffff:203.0.113.7) is that IPv4 client.
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
+        ip = ip.ipv4_mapped  # type: ignore[union-attr]
+    return any(ip in net for net in key.config.ip_allowlist)

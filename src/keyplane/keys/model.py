@@ -1,0 +1,130 @@
+"""The values of the API-key domain: frozen, slotted, free of web and ORM types."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from keyplane.keys.permissions import Grants
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ADMIN_API_ID = "api_00000000000000000000000000"
+"""keyplane's own built-in API: its keys are the root keys of the management API."""
+ADMIN_KEY_PREFIX = "kp_root"
+
+
+class Code(StrEnum):
+    """The verdict of a verification (`code` in `/v1/keys/verify`)."""
+
+    VALID = "VALID"
+    MALFORMED = "MALFORMED"
+    NOT_FOUND = "NOT_FOUND"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+    DISABLED = "DISABLED"
+    FORBIDDEN_IP = "FORBIDDEN_IP"
+    INSUFFICIENT_PERMISSIONS = "INSUFFICIENT_PERMISSIONS"
+    RATE_LIMITED = "RATE_LIMITED"
+    USAGE_EXCEEDED = "USAGE_EXCEEDED"
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    id: str
+    name: str
+    key_prefix: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    api_id: str
+    name: str
+    permissions: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    name: str
+    limit: int
+    window_seconds: int
+    scope: Literal["key", "owner"] = "key"
+
+
+@dataclass(frozen=True, slots=True)
+class Refill:
+    amount: int
+    interval: Literal["daily", "monthly"] | None = None
+    interval_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    remaining: int
+    refill: Refill | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyConfig:
+    """What a caller chooses about a key: everything `POST /v1/keys` takes but `api_id`."""
+
+    name: str | None = None
+    owner_id: str | None = None
+    permissions: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ratelimits: tuple[RateLimit, ...] = ()
+    credits: Credits | None = None
+    ip_allowlist: tuple[IPNetwork, ...] = ()
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A key as stored: its configuration, its state, never its plaintext."""
+
+    id: str
+    api_id: str
+    start: str
+    config: KeyConfig
+    created_at: datetime
+    updated_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    grants: Grants = field(default_factory=lambda: Grants.of(()))
+    """Everything the key may do: its own permissions plus those of its roles."""
+
+    @property
+    def effective_permissions(self) -> list[str]:
+        return sorted(self.grants.exact)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just created or rolled: the only moment its plaintext exists."""
+
+    stored: StoredKey
+    key: str
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(id={self.stored.id!r}, start={self.stored.start!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer of a verification; `key` is set whenever the key was found."""
+
+    code: Code
+    key: StoredKey | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.code is Code.VALID

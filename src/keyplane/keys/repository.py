@@ -1,0 +1,76 @@
+"""What the API-key domain needs from storage, and nothing more.
+
+Every write takes the audit event that records it: the store writes both in one
+transaction, so an action is never done without its record, nor recorded without being done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from keyplane.audit.events import AuditEvent
+from keyplane.keys.model import Api, Role, StoredKey
+
+
+class KeyRepository(Protocol):
+    async def by_hash(self, key_hash: bytes) -> StoredKey | None:
+        """The hot path: one indexed lookup, roles resolved in the same query."""
+        ...
+
+    async def get(self, key_id: str) -> StoredKey:
+        """Raises NotFound."""
+        ...
+
+    async def page(
+        self, *, api_id: str | None, owner_id: str | None, after: str | None, limit: int
+    ) -> list[StoredKey]: ...
+
+    async def insert(self, key: StoredKey, key_hash: bytes, event: AuditEvent) -> None: ...
+
+    async def update(self, key: StoredKey, event: AuditEvent) -> StoredKey:
+        """Writes the key's configuration (never its revocation); raises NotFound."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime, event: AuditEvent) -> StoredKey:
+        """Sets `revoked_at` unless already set; raises NotFound."""
+        ...
+
+    async def roll(
+        self, old: StoredKey, old_expires_at: datetime, new: StoredKey, new_hash: bytes,
+        event: AuditEvent,
+    ) -> None:
+        """Inserts `new` and shortens `old` to `old_expires_at`, atomically."""
+        ...
+
+    async def delete(self, key_id: str, event: AuditEvent) -> None:
+        """Raises NotFound."""
+        ...
+
+
+class ApiRepository(Protocol):
+    async def insert(self, api: Api, event: AuditEvent | None) -> None:
+        """Raises Conflict when the id exists; `event` None only for keyplane's own API."""
+        ...
+
+    async def get(self, api_id: str) -> Api:
+        """Raises NotFound."""
+        ...
+
+    async def page(self, *, after: str | None, limit: int) -> list[Api]: ...
+
+    async def delete(self, api_id: str, *, force: bool, event: AuditEvent) -> int:
+        """Deletes the API (and with `force` its keys; returns how many). Raises NotFound,
+        or Conflict while it has keys and `force` is false."""
+        ...
+
+    async def put_role(self, role: Role, event: AuditEvent) -> Role:
+        """Creates or replaces a role; returns it as stored."""
+        ...
+
+    async def roles(self, api_id: str, names: Sequence[str] | None = None) -> list[Role]: ...
+
+    async def delete_role(self, api_id: str, name: str, event: AuditEvent) -> None:
+        """Raises NotFound, or Conflict while a key holds the role."""
+        ...

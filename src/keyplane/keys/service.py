@@ -1,0 +1,152 @@
+"""The life of an API key: issue, read, update, revoke, roll, delete, and verify."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any
+
+from keyplane.audit import events
+from keyplane.audit.events import Actor, AuditEvent
+from keyplane.clock import Clock
+from keyplane.errors import Conflict, Invalid, NotFound
+from keyplane.ids import is_id, new_id
+from keyplane.keys.decide import decide
+from keyplane.keys.format import display_start, generate_key, parse_key
+from keyplane.keys.hashing import KeyHasher
+from keyplane.keys.model import (
+    ADMIN_API_ID,
+    Code,
+    IPAddress,
+    IssuedKey,
+    KeyConfig,
+    StoredKey,
+    Verdict,
+)
+from keyplane.keys.permissions import Grants, PermissionQuery
+from keyplane.keys.repository import ApiRepository, KeyRepository
+from keyplane.pagination import Page, page_of
+
+MAX_GRACE_SECONDS = 365 * 86400
+
+
+class KeyService:
+    def __init__(self, keys: KeyRepository, apis: ApiRepository, hasher: KeyHasher,
+                 clock: Clock) -> None:
+        self._keys = keys
+        self._apis = apis
+        self._hasher = hasher
+        self._clock = clock
+
+    async def verify(
+        self, key: str, *, api_id: str | None = None, need: PermissionQuery | None = None,
+        ip: IPAddress | None = None,
+    ) -> Verdict:
+        """The hot path: checksum (no I/O), one indexed lookup, a pure verdict."""
+        if parse_key(key) is None:
+            return Verdict(Code.MALFORMED)
+        stored = await self._keys.by_hash(self._hasher.hash(key))
+        # Root keys live in the admin API and are never answered here: a holder of
+        # `keys.verify` must not be able to test candidate root keys.
+        if stored is None or stored.api_id == ADMIN_API_ID or (api_id is not None and stored.api_id != api_id):
+            return Verdict(Code.NOT_FOUND)
+        return Verdict(decide(stored, now=self._clock.now(), ip=ip, need=need), stored)
+
+    async def issue_key(self, actor: Actor, api_id: str, config: KeyConfig) -> IssuedKey:
+        """Create a key; the returned plaintext exists only in this answer."""
+        api = await self._user_api(api_id, field="api_id")
+        await self._check_roles(api.id, config.roles)
+        now = self._clock.now()
+        issued = mint_key(api.id, api.key_prefix, config, now)
+        await self._keys.insert(issued.stored, self._hasher.hash(issued.key),
+                                self._event(actor, events.KEY_CREATE, issued.stored, now))
+        return issued
+
+    async def get_key(self, key_id: str) -> StoredKey:
+        key = await self._keys.get(key_id) if is_id(key_id, "key") else None
+        if key is None or key.api_id == ADMIN_API_ID:
+            raise NotFound(f"no key {key_id}")
+        return key
+
+    async def list_keys(
+        self, *, api_id: str | None, owner_id: str | None, after: str | None, limit: int
+    ) -> Page[StoredKey]:
+        """Keys by API and/or owner, oldest first (root keys never appear)."""
+        if api_id is not None:
+            await self._user_api(api_id, field="api_id", status=404)
+        rows = await self._keys.page(api_id=api_id, owner_id=owner_id, after=after, limit=limit + 1)
+        return page_of(rows, limit, lambda k: k.id)
+
+    async def update_key(self, actor: Actor, key_id: str, changes: dict[str, Any]) -> StoredKey:
+        """Apply `changes` (KeyConfig field names) to a key's configuration."""
+        key = await self.get_key(key_id)
+        if "roles" in changes:
+            await self._check_roles(key.api_id, changes["roles"])
+        now = self._clock.now()
+        updated = dataclasses.replace(key, config=dataclasses.replace(key.config, **changes),
+                                      updated_at=now)
+        event = self._event(actor, events.KEY_UPDATE, key, now, fields=sorted(changes))
+        return await self._keys.update(updated, event)
+
+    async def revoke_key(self, actor: Actor, key_id: str) -> StoredKey:
+        key = await self.get_key(key_id)
+        now = self._clock.now()
+        return await self._keys.revoke(key.id, now, self._event(actor, events.KEY_REVOKE, key, now))
+
+    async def roll_key(self, actor: Actor, key_id: str, *, grace_seconds: int) -> IssuedKey:
+        """A new key with the same configuration; the old one expires after the grace period."""
+        if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+            raise Invalid.field("grace_seconds", f"must be between 0 and {MAX_GRACE_SECONDS}")
+        old = await self.get_key(key_id)
+        if old.revoked_at is not None:
+            raise Conflict(f"key {key_id} is revoked; a revoked key cannot be rolled")
+        api = await self._apis.get(old.api_id)
+        now = self._clock.now()
+        old_expires_at = now + timedelta(seconds=grace_seconds)
+        if old.config.expires_at is not None:
+            old_expires_at = min(old_expires_at, old.config.expires_at)
+        issued = mint_key(api.id, api.key_prefix, old.config, now)
+        event = self._event(actor, events.KEY_ROLL, old, now, new_key_id=issued.stored.id,
+                            grace_seconds=grace_seconds)
+        await self._keys.roll(old, old_expires_at, issued.stored, self._hasher.hash(issued.key), event)
+        return issued
+
+    async def delete_key(self, actor: Actor, key_id: str) -> None:
+        key = await self.get_key(key_id)
+        now = self._clock.now()
+        await self._keys.delete(key.id, self._event(actor, events.KEY_DELETE, key, now))
+
+    async def _user_api(self, api_id: str, *, field: str, status: int = 422) -> Any:
+        if api_id == ADMIN_API_ID or not is_id(api_id, "api"):
+            raise _no_api(api_id, field, status)
+        try:
+            return await self._apis.get(api_id)
+        except NotFound:
+            raise _no_api(api_id, field, status) from None
+
+    async def _check_roles(self, api_id: str, names: tuple[str, ...]) -> None:
+        if not names:
+            return
+        known = {r.name for r in await self._apis.roles(api_id, names)}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise Invalid.field("roles", f"no such role in this API: {', '.join(missing)}")
+
+    @staticmethod
+    def _event(actor: Actor, action: str, key: StoredKey, at: datetime, **details: Any) -> AuditEvent:
+        return AuditEvent.of(actor, action, key.id, at, api_id=key.api_id, start=key.start, **details)
+
+
+def mint_key(api_id: str, prefix: str, config: KeyConfig, now: datetime) -> IssuedKey:
+    """A fresh key for an API: its plaintext and the record to store (not yet stored)."""
+    plaintext = generate_key(prefix)
+    stored = StoredKey(id=new_id("key", now), api_id=api_id, start=display_start(plaintext),
+                       config=config, created_at=now, updated_at=now,
+                       grants=Grants.of(config.permissions))
+    return IssuedKey(stored=stored, key=plaintext)
+
+
+def _no_api(api_id: str, field: str, status: int) -> Invalid | NotFound:
+    if status == 404:
+        return NotFound(f"no API {api_id}")
+    return Invalid.field(field, f"no API {api_id}")

@@ -1,0 +1,87 @@
+"""The services of a keyplane process, built once from Settings; used by the HTTP app
+and by the CLI commands that work on the store directly (`bootstrap`, `migrate`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from keyplane.clock import Clock, SystemClock
+from keyplane.config import Settings
+from keyplane.errors import ConfigError
+from keyplane.keys.apis import ApiService
+from keyplane.keys.hashing import KeyHasher
+from keyplane.keys.root_keys import RootKeyService
+from keyplane.keys.service import KeyService
+from keyplane.secret_key import load_secret_key
+from keyplane.store.apis import SqlApiRepository
+from keyplane.store.audit import SqlAuditLog
+from keyplane.store.engine import Database
+from keyplane.store.keys import SqlKeyRepository
+from keyplane.store.meta import SqlMeta
+from keyplane.store.migrate import migrate
+
+log = logging.getLogger("keyplane")
+
+PEPPER_FINGERPRINT = "key_hash_pepper_fingerprint"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    apis: ApiService
+    keys: KeyService
+    root_keys: RootKeyService
+    audit: SqlAuditLog
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def open_services(settings: Settings, *, clock: Clock | None = None,
+                        migrate_schema: bool | None = None) -> Services:
+    """Connect, migrate (unless told not to), check the secret, and wire the services.
+
+    Raises ConfigError when the secret does not match the one the database was set up with.
+    """
+    clock = clock or SystemClock()
+    try:
+        hasher = KeyHasher(load_secret_key(settings))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the secret key: {exc}") from exc
+    db = Database(settings.resolved_database_url)
+    try:
+        if settings.auto_migrate if migrate_schema is None else migrate_schema:
+            await migrate(db)
+        stored = await SqlMeta(db).set_default(PEPPER_FINGERPRINT, hasher.fingerprint())
+        if stored != hasher.fingerprint():
+            raise ConfigError(
+                "KEYPLANE_SECRET_KEY differs from the one this database was set up with: "
+                "no stored key would verify. Start with the original secret.")
+        key_repo = SqlKeyRepository(db)
+        api_repo = SqlApiRepository(db)
+        services = Services(
+            settings=settings, clock=clock, db=db,
+            apis=ApiService(api_repo, clock),
+            keys=KeyService(key_repo, api_repo, hasher, clock),
+            root_keys=RootKeyService(key_repo, hasher, clock),
+            audit=SqlAuditLog(db),
+        )
+        await services.apis.ensure_admin_api()
+    except BaseException:
+        await db.dispose()
+        raise
+    return services
+
+
+async def greet(services: Services) -> None:
+    """At start: make KEYPLANE_ROOT_KEY a root key, or say how to get one."""
+    root_key = services.settings.root_key
+    if root_key is not None:
+        if await services.root_keys.ensure(root_key.get_secret_value()):
+            log.info("KEYPLANE_ROOT_KEY is now a root key with permission *")
+    elif not await services.root_keys.any_exist():
+        log.warning("No root key exists yet. Create one with `keyplane bootstrap` (it prints the "
+                    "key once), or set KEYPLANE_ROOT_KEY (32+ characters) before starting.")

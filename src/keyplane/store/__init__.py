@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core over SQLite and PostgreSQL; one module a repository."""

@@ -1,0 +1,57 @@
+"""The audit log table: written inside the transaction of the action it records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyplane.audit.events import AuditEvent
+from keyplane.store.codec import dumps, loads
+from keyplane.store.engine import Database
+from keyplane.store.tables import as_utc, audit_events
+
+
+async def record(conn: AsyncConnection, event: AuditEvent) -> None:
+    """Insert `event` on `conn`, inside the caller's transaction."""
+    await conn.execute(
+        audit_events.insert().values(
+            id=event.id, time=event.time, actor=event.actor, action=event.action,
+            target=event.target, ip=event.ip, details=dumps(event.details),
+        )
+    )
+
+
+def _event(row: Any) -> AuditEvent:
+    time = as_utc(row.time)
+    assert time is not None
+    return AuditEvent(id=row.id, time=time, actor=row.actor, action=row.action,
+                      target=row.target, ip=row.ip, details=loads(row.details))
+
+
+class SqlAuditLog:
+    """Reads the audit log, newest first."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def page(
+        self, *, since: datetime | None, actor: str | None, action: str | None,
+        target: str | None, before: str | None, limit: int,
+    ) -> list[AuditEvent]:
+        query = sa.select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(audit_events.c.time >= since)
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        if action is not None:
+            query = query.where(audit_events.c.action == action)
+        if target is not None:
+            query = query.where(audit_events.c.target == target)
+        if before is not None:
+            query = query.where(audit_events.c.id < before)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_event(r) for r in rows]

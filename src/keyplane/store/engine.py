@@ -1,0 +1,106 @@
+"""The database: an async SQLAlchemy engine configured for SQLite or PostgreSQL.
+
+SQLite runs in WAL mode (readers never wait for the writer) and every transaction starts
+with `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing when
+one upgrades a read lock. PostgreSQL runs through asyncpg.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from keyplane.errors import Invalid
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def async_url(url: str) -> sa.URL:
+    """Map a plain SQLAlchemy URL to its async driver; refuses unsupported databases."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise Invalid.field("KEYPLANE_DATABASE_URL", "not a database URL", status=400) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise Invalid.field("KEYPLANE_DATABASE_URL", "only sqlite:// and postgresql:// are supported", status=400)
+
+
+def sqlite_pragmas(dbapi_connection: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """Owns the engine; hands out transactions and, on SQLite, a raw read connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            self.sqlite_path = self.url.database or ""
+            if self.sqlite_path and self.sqlite_path != ":memory:":
+                Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            self._configure_sqlite()
+        self._reader: sqlite3.Connection | None = None
+
+    def _configure_sqlite(self) -> None:
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            sqlite_pragmas(dbapi_connection)
+
+        @event.listens_for(sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed on success, rolled back on error."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    def sqlite_reader(self) -> sqlite3.Connection:
+        """A read-only sqlite3 connection for the hot path (SQLite only).
+
+        A point lookup on the primary index takes ~10 µs: cheaper than a hop to a driver
+        thread, so it runs on the event loop. WAL keeps it from waiting for writers.
+        """
+        if self._reader is None:
+            conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
+            sqlite_pragmas(conn)
+            conn.execute("PRAGMA query_only=ON")
+            self._reader = conn
+        return self._reader
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        await self.engine.dispose()

@@ -1,0 +1,134 @@
+"""The schema, in SQLAlchemy Core. Alembic migrations (store/migrations) create it.
+
+Layout choices (docs/storage.md): ids are prefixed ULID-style strings, so primary-key order
+is creation order and pages are `id > :after`; times are UTC; structured values that are
+only ever read whole (metadata, permissions, rate limits) are JSON text, decoded by us, so
+both databases store and return exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on both databases (SQLite keeps no offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return as_utc(value)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stored time (a datetime, or SQLite's text) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+ID = sa.String(40)
+
+meta = sa.Table(
+    "keyplane_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+apis = sa.Table(
+    "apis",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_prefix", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("api_id", ID, sa.ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("permissions", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("api_id", ID, sa.ForeignKey("apis.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key_hash", sa.LargeBinary(64), nullable=False, unique=True),
+    sa.Column("start", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(200)),
+    sa.Column("owner_id", sa.String(200)),
+    sa.Column("permissions", sa.Text, nullable=False),  # JSON list: the key's own grants
+    sa.Column("metadata", sa.Text, nullable=False),  # JSON object
+    sa.Column("ratelimits", sa.Text, nullable=False),  # JSON list
+    sa.Column("credits_remaining", sa.BigInteger),  # NULL: unlimited
+    sa.Column("credits_refill", sa.Text),  # JSON object or NULL
+    sa.Column("ip_allowlist", sa.Text, nullable=False),  # JSON list of CIDRs
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Index(None, "api_id", "id"),
+    sa.Index(None, "api_id", "owner_id", "id"),
+    sa.Index(None, "owner_id", "id"),
+)
+
+key_roles = sa.Table(
+    "key_roles",
+    metadata,
+    sa.Column("key_id", ID, sa.ForeignKey("keys.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(128), primary_key=True),
+    sa.Column("api_id", ID, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["api_id", "role"], ["roles.api_id", "roles.name"], ondelete="RESTRICT",
+        name="fk_key_roles_role_roles",
+    ),
+    sa.Index(None, "api_id", "role"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("time", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("details", sa.Text, nullable=False),  # JSON object, secret-free
+    sa.Index(None, "actor", "id"),
+    sa.Index(None, "target", "id"),
+    sa.Index(None, "action", "id"),
+)

@@ -1,0 +1,108 @@
+"""Fixtures: the service on SQLite and on PostgreSQL, driven through its real interfaces.
+
+Every test that takes `http` runs twice, once per store. PostgreSQL is a database created
+for this test run (dropped at the end) on 127.0.0.1:5432; tables are emptied between tests.
+Without PostgreSQL the PostgreSQL half is skipped locally, and fails in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from keyplane.app import create_app
+from keyplane.clock import FakeClock
+from keyplane.config import Settings, load_settings
+
+PG_ADMIN_URL = os.environ.get("KEYPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    url = PG_ADMIN_URL.replace("postgresql://", "postgres://", 1)
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test run's own."""
+    name = f"keyplane_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncio.TimeoutError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI and does not answer: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable ({exc})")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def root_key() -> str:
+    return "test-root-" + secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest, root_key: str) -> Settings:
+    database_url = None
+    if backend == "postgresql":
+        database_url = request.getfixturevalue("pg_url")
+        asyncio.run(_truncate(database_url))
+    return load_settings({}, data_dir=tmp_path / "data", database_url=database_url,
+                         root_key=root_key, secret_key="test-secret-" + "s" * 32)
+
+
+async def _truncate(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1), timeout=5)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'")
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def http(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the ASGI app, authenticated with a root key holding `*`."""
+    app = create_app(settings, clock=clock)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
+            yield client
+
+
+@pytest.fixture
+async def api(http: httpx.AsyncClient) -> dict[str, object]:
+    response = await http.post("/v1/apis", json={"name": "documents", "key_prefix": "sk_test"})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
