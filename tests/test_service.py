@@ -71,3 +71,18 @@ async def test_bootstrap_makes_a_root_key_that_manages_the_service(settings, clo
     response = await http.get("/v1/apis", headers={"Authorization": f"Bearer {issued.key}"})
     assert response.status_code == 200
     assert issued.key.startswith("kp_root_")
+
+
+async def test_management_answers_are_never_stored_by_caches(http, api):
+    created = await http.post("/v1/keys", json={"api_id": api["id"]})
+    assert created.headers["cache-control"] == "no-store"
+    assert created.headers["x-content-type-options"] == "nosniff"
+    listed = await http.get("/v1/apis")
+    assert listed.headers["cache-control"] == "no-store"
+
+
+async def test_errors_carry_the_same_headers(http):
+    response = await http.get("/v1/keys/key_doesnotexist")
+    assert response.status_code == 404
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"] == "application/problem+json"

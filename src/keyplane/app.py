@@ -13,6 +13,7 @@ from keyplane import __version__
 from keyplane.clock import Clock
 from keyplane.config import Settings, load_settings
 from keyplane.http import docs, errors, health, openapi
+from keyplane.http.headers import SecurityHeaders
 from keyplane.http.limits import BodyLimit
 from keyplane.http.v1 import apis, audit, keys, root_keys
 from keyplane.http.v1.verify import VerifyEndpoint
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     openapi.install(app)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

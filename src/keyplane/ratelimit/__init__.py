@@ -1,0 +1,1 @@
+"""Rate limits: GCRA over one timestamp a bucket, in memory or in Redis."""

@@ -1,0 +1,110 @@
+"""The Limiter protocol and the GCRA arithmetic both back ends share.
+
+GCRA (the generic cell rate algorithm) is a token bucket kept as one number, the
+theoretical arrival time `tat`: a limit of `limit` per `window_seconds` has emission
+interval `T = window / limit`; a spend of `cost` moves `tat` to `max(tat, now) + cost·T`
+and is allowed when that lands no further than one window ahead of now.
+
+Why GCRA (docs/metering.md): decisions are exact — a deterministic function of the
+request times, no sampling or interpolation — state is O(1) per bucket (one float, one
+Redis key), and `remaining` and `reset_at` fall out of `tat`. Its bound: from a full
+bucket it admits `limit` at once, then never more than `limit / window` on average; over
+any interval of length t it admits at most `limit + t·limit/window` units, so a window of
+`window_seconds` that follows an idle one sees at most `2·limit` (the same worst case as a
+fixed window, but only after idling, and never as a burst at a window edge).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One limit to spend from: where its state lives and how fast it refills.
+
+    `key` must change when `limit` or `window_seconds` do (see `bucket_key`): state is
+    kept in units of the emission interval, so a changed limit starts a fresh bucket."""
+
+    key: str
+    name: str
+    limit: int
+    window_seconds: int
+    fail_open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """A limit after a verification, as reported in its response."""
+
+    name: str
+    limit: int
+    remaining: int
+    reset_at: datetime
+    exceeded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    allowed: bool
+    states: tuple[LimitState, ...]
+
+
+class LimiterUnavailable(Exception):
+    """The shared store of limits did not answer."""
+
+
+class Limiter(Protocol):
+    async def spend(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
+        """Spend `cost` from every bucket, or from none when any would go over."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# Time is kept in units of one emission interval (window / limit) since EPOCH, so a spend
+# adds an integer to `tat` and bursts never accumulate rounding error; what rounding
+# remains is bounded by TOLERANCE·now (a few µs after decades), which the comparisons allow.
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+_RELATIVE_TOLERANCE = 1e-14
+
+
+def to_units(bucket: Bucket, moment: float) -> float:
+    """`moment` (epoch seconds) in this bucket's emission intervals since EPOCH."""
+    return (moment - EPOCH) * bucket.limit / bucket.window_seconds
+
+
+def advance(tat: float | None, now: float, bucket: Bucket, cost: int) -> tuple[float, float, bool]:
+    """(current tat, tat after spending `cost`, whether that spend fits); tat and now in units."""
+    current = now if tat is None or tat < now else tat
+    after = current + cost
+    return current, after, after - now <= bucket.limit + abs(now) * _RELATIVE_TOLERANCE + _EPSILON
+
+
+def state(bucket: Bucket, tat: float, now: float, *, exceeded: bool) -> LimitState:
+    """What remains of `bucket` when its tat is `tat` (units); `reset_at` is when it is full."""
+    slack = abs(now) * _RELATIVE_TOLERANCE + _EPSILON
+    remaining = math.floor(bucket.limit - (tat - now) + slack)
+    full_at = EPOCH + max(tat, now) * bucket.window_seconds / bucket.limit
+    return LimitState(name=bucket.name, limit=bucket.limit,
+                      remaining=max(0, min(bucket.limit, remaining)),
+                      reset_at=datetime.fromtimestamp(round(full_at, 6), UTC), exceeded=exceeded)
+
+
+def decide_all(tats: Sequence[float | None], buckets: Sequence[Bucket], cost: int,
+               now: float) -> tuple[bool, list[float], tuple[LimitState, ...]]:
+    """All-or-nothing over several buckets: (allowed, tats to store, states to report).
+    `now` is epoch seconds; tats are in each bucket's units."""
+    units = [to_units(b, now) for b in buckets]
+    steps = [advance(tat, u, b, cost) for tat, u, b in zip(tats, units, buckets, strict=True)]
+    allowed = all(fits for _, _, fits in steps)
+    stored = [after if allowed else current for current, after, _ in steps]
+    states = tuple(state(b, t, u, exceeded=not fits)
+                   for b, t, u, (_, _, fits) in zip(buckets, stored, units, steps, strict=True))
+    return allowed, stored, states

@@ -1,0 +1,42 @@
+"""The in-process limiter: exact for one process (the embedded default)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from keyplane.ratelimit.base import Bucket, Outcome, decide_all
+
+_PRUNE_FLOOR = 10_000
+
+
+class MemoryLimiter:
+    """Buckets in a dict. `spend` never awaits between reading and writing a bucket, so on
+    one event loop it is atomic without a lock."""
+
+    def __init__(self) -> None:
+        self._tats: dict[str, float] = {}
+        self._expires: dict[str, float] = {}
+        self._prune_at = _PRUNE_FLOOR
+
+    async def spend(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
+        moment = now.timestamp()
+        tats = [self._tats.get(b.key) for b in buckets]
+        allowed, stored, states = decide_all(tats, buckets, cost, moment)
+        if allowed and cost > 0:
+            for bucket, tat, limit_state in zip(buckets, stored, states, strict=True):
+                self._tats[bucket.key] = tat
+                self._expires[bucket.key] = limit_state.reset_at.timestamp()
+            if len(self._tats) > self._prune_at:
+                self._prune(moment)
+        return Outcome(allowed=allowed, states=states)
+
+    def _prune(self, now: float) -> None:
+        # A bucket whose tat has passed is full again: the same as no entry at all. Tats
+        # are in per-bucket units, so each entry keeps the moment it expires beside it.
+        self._tats = {k: t for k, t in self._tats.items() if self._expires.get(k, 0.0) > now}
+        self._expires = {k: self._expires[k] for k in self._tats}
+        self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._tats))
+
+    async def close(self) -> None:
+        self._tats.clear()

@@ -1,0 +1,119 @@
+"""Both limiters, same behaviour: GCRA, all or nothing, exact under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from keyplane.ratelimit.base import Bucket, LimiterUnavailable, decide_all
+from keyplane.ratelimit.memory import MemoryLimiter
+from keyplane.ratelimit.redis import RedisLimiter
+
+REDIS_URL = os.environ.get("KEYPLANE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request):
+    if request.param == "memory":
+        yield MemoryLimiter()
+        return
+    made = RedisLimiter.from_url(REDIS_URL, prefix=f"kp:test:{secrets.token_hex(4)}:")
+    try:
+        await made._redis.ping()
+    except Exception as exc:
+        await made.close()
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI and does not answer: {exc}")
+        pytest.skip(f"Redis is not reachable ({exc})")
+    yield made
+    await made.close()
+
+
+def bucket(name="requests", limit=5, window=60, key=None):
+    return Bucket(key=key or f"{{api}}:k:{name}", name=name, limit=limit, window_seconds=window)
+
+
+async def test_a_full_bucket_admits_exactly_its_limit_at_once(limiter):
+    b = bucket(limit=5)
+    outcomes = [await limiter.spend([b], 1, T0) for _ in range(7)]
+    assert [o.allowed for o in outcomes] == [True] * 5 + [False] * 2
+    assert [o.states[0].remaining for o in outcomes] == [4, 3, 2, 1, 0, 0, 0]
+    assert outcomes[-1].states[0].exceeded
+
+
+async def test_the_bucket_refills_at_limit_per_window(limiter):
+    b = bucket(limit=6, window=60)  # one unit every 10 s
+    for _ in range(6):
+        assert (await limiter.spend([b], 1, T0)).allowed
+    assert not (await limiter.spend([b], 1, T0 + timedelta(seconds=9.9))).allowed
+    assert (await limiter.spend([b], 1, T0 + timedelta(seconds=10))).allowed
+    full = await limiter.spend([b], 0, T0 + timedelta(seconds=70))
+    assert full.states[0].remaining == 6
+
+
+async def test_reset_at_is_when_the_bucket_is_full_again(limiter):
+    b = bucket(limit=4, window=60)
+    outcome = await limiter.spend([b], 2, T0)
+    assert outcome.states[0].remaining == 2
+    assert outcome.states[0].reset_at == T0 + timedelta(seconds=30)
+
+
+async def test_a_cost_larger_than_what_remains_is_refused_and_spends_nothing(limiter):
+    b = bucket(limit=10)
+    assert (await limiter.spend([b], 7, T0)).allowed
+    refused = await limiter.spend([b], 4, T0)
+    assert not refused.allowed and refused.states[0].remaining == 3
+    assert (await limiter.spend([b], 3, T0)).allowed
+
+
+async def test_several_limits_are_spent_all_or_nothing(limiter):
+    wide, narrow = bucket("per_minute", limit=100, window=60), bucket("per_second", limit=2, window=1)
+    for _ in range(2):
+        assert (await limiter.spend([wide, narrow], 1, T0)).allowed
+    refused = await limiter.spend([wide, narrow], 1, T0)
+    assert not refused.allowed
+    by_name = {s.name: s for s in refused.states}
+    assert by_name["per_second"].exceeded and not by_name["per_minute"].exceeded
+    assert by_name["per_minute"].remaining == 98  # the refused call spent nothing
+
+
+async def test_concurrent_spends_admit_exactly_the_limit(limiter):
+    b = bucket(limit=50, window=60)
+    outcomes = await asyncio.gather(*(limiter.spend([b], 1, T0) for _ in range(200)))
+    assert sum(o.allowed for o in outcomes) == 50
+
+
+async def test_an_unreachable_redis_is_reported_not_raised_as_anything_else():
+    limiter = RedisLimiter.from_url("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(LimiterUnavailable):
+            await limiter.spend([bucket()], 1, T0)
+    finally:
+        await limiter.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(limit=st.integers(1, 1000), window=st.integers(1, 86400),
+       gaps=st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=50),
+       cost=st.integers(1, 5))
+def test_no_interval_admits_more_than_the_burst_plus_the_refill(limit, window, gaps, cost):
+    b = bucket(limit=limit, window=window)
+    tat, now, admitted = None, 0.0, []
+    for gap in gaps:
+        now += gap
+        allowed, stored, _ = decide_all([tat], [b], cost, now)
+        if allowed:
+            tat = stored[0]
+            admitted.append(now)
+    # GCRA's bound: over any interval [a, b], admitted cost <= limit + (b - a) * limit / window.
+    for i, start in enumerate(admitted):
+        for j in range(i, len(admitted)):
+            spent = (j - i + 1) * cost
+            assert spent <= limit + (admitted[j] - start) * limit / window + 1e-6
