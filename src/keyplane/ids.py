@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NewType
 
 ApiId = NewType("ApiId", str)
@@ -18,11 +18,19 @@ KeyId = NewType("KeyId", str)
 EventId = NewType("EventId", str)
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_ID_RE = re.compile(r"^[a-z]{2,8}_[0-9a-hjkmnp-tv-z]{26}$")
+# 26 characters carry 130 bits; an id holds 128, so its first character is 0-7.
+_ID_RE = re.compile(r"[a-z]{2,8}_[0-7][0-9a-hjkmnp-tv-z]{25}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def new_id(prefix: str, at: datetime) -> str:
-    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    """A fresh id of this type for an object created at `at` (aware; naive is local time)."""
+    # Integer arithmetic: `at.timestamp() * 1000` rounds 0.001 s down to the previous
+    # millisecond now and then, and ids made 1 ms apart would then sort by chance.
+    if at.tzinfo is None:
+        at = at.astimezone()
+    millis = ((at - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
     value = (millis << 80) | secrets.randbits(80)
     chars = []
     for _ in range(26):
@@ -33,4 +41,9 @@ def new_id(prefix: str, at: datetime) -> str:
 
 def is_id(text: str, prefix: str) -> bool:
     """Whether `text` is well-formed for an id with this prefix (says nothing of existence)."""
-    return len(text) == len(prefix) + 27 and text.startswith(prefix + "_") and bool(_ID_RE.match(text))
+    return len(text) == len(prefix) + 27 and text.startswith(prefix + "_") and is_any_id(text)
+
+
+def is_any_id(text: str) -> bool:
+    """Whether `text` is well-formed for an id of any type."""
+    return _ID_RE.fullmatch(text) is not None

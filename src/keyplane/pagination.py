@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from keyplane.errors import Invalid
+from keyplane.ids import is_any_id
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+_CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +43,27 @@ def encode_cursor(last_id: str) -> str:
 
 
 def decode_cursor(cursor: str | None) -> str | None:
-    """The id a cursor points after; raises Invalid (400, field `cursor`) for a forged one."""
+    """The id a cursor points after; raises Invalid (400, field `cursor`) for a forged one.
+
+    Only the exact text `encode_cursor` makes of an id is accepted: base64 decoders skip
+    characters outside their alphabet, so without the round trip a junk string could
+    still decode to something.
+    """
     if cursor is None:
         return None
+    if _CURSOR_RE.fullmatch(cursor) is None:
+        raise _forged()
     try:
-        if len(cursor) > 200:
-            raise ValueError
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid.field("cursor", "not a cursor returned by this API", status=400) from None
-    if not text.isascii() or not text.isprintable() or "_" not in text:
-        raise Invalid.field("cursor", "not a cursor returned by this API", status=400)
+    except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
+        raise _forged() from None
+    if not is_any_id(text) or encode_cursor(text) != cursor:
+        raise _forged()
     return text
+
+
+def _forged() -> Invalid:
+    return Invalid.field("cursor", "not a cursor returned by this API", status=400)
 
 
 def check_limit(limit: int) -> int:

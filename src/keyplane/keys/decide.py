@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from ipaddress import IPv6Address
 
 from keyplane.keys.model import Code, IPAddress, StoredKey
 from keyplane.keys.permissions import PermissionQuery
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 def decide(
@@ -29,7 +32,13 @@ def decide(
 
 
 def _allowed(ip: IPAddress, key: StoredKey) -> bool:
-    # An IPv4 client seen through an IPv6 socket (::ffff:203.0.113.7) is that IPv4 client.
-    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-        ip = ip.ipv4_mapped  # type: ignore[union-attr]
-    return any(ip in net for net in key.config.ip_allowlist)
+    networks = key.config.ip_allowlist
+    if any(ip in net for net in networks):
+        return True
+    # An IPv4 client seen through an IPv6 socket (::ffff:203.0.113.7) is that IPv4 client,
+    # and an allow-list may name it either way (203.0.113.0/24 or ::ffff:203.0.113.0/120).
+    if isinstance(ip, IPv6Address):
+        other: IPAddress | None = ip.ipv4_mapped
+    else:
+        other = IPv6Address(_V4_MAPPED + ip.packed)
+    return other is not None and any(other in net for net in networks)

@@ -74,8 +74,13 @@ def parse_key(key: str) -> ParsedKey | None:
 
 
 def display_start(key: str) -> str:
-    """The part of a key kept in clear for display: prefix, `_`, first characters."""
-    prefix, _, body = key.rpartition("_")
-    if not prefix:
+    """The part of a key kept in clear for display: prefix, `_`, first characters.
+
+    Safe to log for any string, not only for well-formed keys: when what precedes the last
+    `_` is not a prefix (a pasted password, a mangled key), it may be secret itself, so
+    only the first `START_LENGTH` characters are kept.
+    """
+    prefix, sep, body = key.rpartition("_")
+    if not sep or not is_valid_prefix(prefix):
         return key[:START_LENGTH]
     return f"{prefix}_{body[:START_LENGTH]}"

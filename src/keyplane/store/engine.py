@@ -1,8 +1,8 @@
 """The database: an async SQLAlchemy engine configured for SQLite or PostgreSQL.
 
-SQLite runs in WAL mode (readers never wait for the writer) and every transaction starts
-with `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing when
-one upgrades a read lock. PostgreSQL runs through asyncpg.
+SQLite runs in WAL mode (readers never wait for the writer) and every write transaction
+(`Database.transaction()`) starts with `BEGIN IMMEDIATE`, so two writers queue on the busy
+timeout instead of failing when one upgrades a read lock; reads begin deferred. PostgreSQL runs through asyncpg.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from keyplane.errors import Invalid
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_IMMEDIATE = "keyplane_sqlite_immediate"
 
 
 def async_url(url: str) -> sa.URL:
@@ -74,13 +75,18 @@ class Database:
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front; readers stay deferred and never wait.
+            immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction, committed on success, rolled back on error."""
-        async with self.engine.begin() as conn:
-            yield conn
+        """A connection in a write transaction, committed on success, rolled back on error."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(**{_IMMEDIATE: True})
+            async with conn.begin():
+                yield conn
 
     def sqlite_reader(self) -> sqlite3.Connection:
         """A read-only sqlite3 connection for the hot path (SQLite only).
