@@ -1,0 +1,149 @@
+"""`keyplane apis ...`: the APIs keys belong to, and their roles (`/v1/apis`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from keyplane.cli.client import (
+    DEFAULT_URL,
+    AllOption,
+    CursorOption,
+    HttpProblem,
+    LimitOption,
+    RootKeyOption,
+    UrlOption,
+    connect,
+    resource,
+)
+from keyplane.cli.output import (
+    Column,
+    JsonOption,
+    print_fields,
+    print_json,
+    print_next_page,
+    print_table,
+)
+
+app = typer.Typer(help="Create, list and delete APIs and their roles.", no_args_is_help=True)
+roles = typer.Typer(help="Roles: named sets of permissions that keys of an API can hold.",
+                    no_args_is_help=True)
+app.add_typer(roles, name="roles")
+
+API_FIELDS: list[Column] = [("id", "id"), ("name", "name"), ("key_prefix", "key_prefix"),
+                            ("created_at", "created_at")]
+API_COLUMNS: list[Column] = [("id", "id"), ("name", "name"), ("key prefix", "key_prefix"),
+                             ("created", "created_at")]
+ROLE_COLUMNS: list[Column] = [("name", "name"), ("permissions", "permissions"),
+                              ("updated", "updated_at")]
+
+ApiId = Annotated[str, typer.Argument(help="The API's id (api_...).", show_default=False)]
+RoleName = Annotated[str, typer.Argument(help="The role's name.", show_default=False)]
+
+
+def _path(api_id: str, *rest: str) -> str:
+    return resource("/v1/apis", api_id, *rest)
+
+
+@app.command("create")
+def create_api(
+    name: Annotated[str, typer.Argument(help="A name for people, e.g. 'documents'.")],
+    key_prefix: Annotated[str | None, typer.Option(
+        "--key-prefix", help="Prefix of this API's keys, e.g. sk_live (default: the service's).")] = None,
+    json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
+) -> None:
+    """Create an API."""
+    body: dict[str, Any] = {"name": name}
+    if key_prefix is not None:
+        body["key_prefix"] = key_prefix
+    with connect(url, root_key) as client:
+        api = client.post("/v1/apis", body)
+    if json_output:
+        print_json(api)
+    else:
+        typer.echo(f"Created API {api['id']}")
+        print_fields(api, API_FIELDS)
+
+
+@app.command("list")
+def list_apis(limit: LimitOption = None, cursor: CursorOption = None, every: AllOption = False,
+              json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
+              root_key: RootKeyOption = None) -> None:
+    """List APIs."""
+    with connect(url, root_key) as client:
+        page = client.collect("/v1/apis", {"limit": limit, "cursor": cursor}, every=every)
+    if json_output:
+        print_json(page)
+    else:
+        print_table(page["items"], API_COLUMNS, empty="No APIs yet: `keyplane apis create NAME`.")
+        print_next_page(page)
+
+
+@app.command("get")
+def get_api(api_id: ApiId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
+            root_key: RootKeyOption = None) -> None:
+    """Show one API."""
+    with connect(url, root_key) as client:
+        api = client.get(_path(api_id))
+    if json_output:
+        print_json(api)
+    else:
+        print_fields(api, API_FIELDS)
+
+
+@app.command("delete")
+def delete_api(
+    api_id: ApiId,
+    force: Annotated[bool, typer.Option("--force", help="Delete the API's keys too.")] = False,
+    json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
+) -> None:
+    """Delete an API (refused while it has keys, unless --force)."""
+    with connect(url, root_key) as client:
+        try:
+            client.delete(_path(api_id), {"force": True} if force else None)
+        except HttpProblem as problem:
+            if problem.status == 409 and not force:
+                problem.details.append("Pass --force to delete the API together with its keys.")
+            raise
+    if not json_output:
+        typer.echo(f"Deleted API {api_id}")
+
+
+@roles.command("put")
+def put_role(
+    api_id: ApiId, name: RoleName,
+    permissions: Annotated[list[str] | None, typer.Option(
+        "--permission", "-p", metavar="PERMISSION", help="A permission the role grants (repeat for more).")] = None,
+    json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
+) -> None:
+    """Create a role, or replace its permissions."""
+    with connect(url, root_key) as client:
+        role = client.put(_path(api_id, "roles", name), {"permissions": permissions or []})
+    if json_output:
+        print_json(role)
+    else:
+        typer.echo(f"Role {role['name']} of {role['api_id']} grants: "
+                   f"{', '.join(role['permissions']) or '(nothing)'}")
+
+
+@roles.command("list")
+def list_roles(api_id: ApiId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
+               root_key: RootKeyOption = None) -> None:
+    """List an API's roles."""
+    with connect(url, root_key) as client:
+        page = client.get(_path(api_id, "roles"))
+    if json_output:
+        print_json(page)
+    else:
+        print_table(page["items"], ROLE_COLUMNS, empty="No roles.")
+
+
+@roles.command("delete")
+def delete_role(api_id: ApiId, name: RoleName, json_output: JsonOption = False,
+                url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
+    """Delete a role (refused while a key holds it)."""
+    with connect(url, root_key) as client:
+        client.delete(_path(api_id, "roles", name))
+    if not json_output:
+        typer.echo(f"Deleted role {name} of {api_id}")

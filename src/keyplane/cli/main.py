@@ -1,0 +1,63 @@
+"""The `keyplane` command: the app that gathers every command group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from keyplane import __version__
+from keyplane.cli import admin, apis, audit, keys, root_keys, serve
+from keyplane.cli.errors import BAD_CONFIGURATION, CliError
+
+
+class KeyplaneGroup(TyperGroup):
+    """Reports a CliError, or keyplane's own configuration errors, as a line on stderr
+    and an exit status, whichever subcommand raised it: no traceback for a known failure."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's Context class is its private click copy's
+        from keyplane.errors import ConfigError, Invalid
+
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            exc.show()
+            raise typer.Exit(exc.exit_code) from None
+        except (Invalid, ConfigError) as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(BAD_CONFIGURATION) from None
+
+
+app = typer.Typer(
+    cls=KeyplaneGroup, name="keyplane", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
+    help="Self-hosted API keys. Management commands talk to the service at KEYPLANE_URL "
+         "with KEYPLANE_ROOT_KEY; add --json for scripts.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"keyplane {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    pass
+
+
+app.command("serve")(serve.serve)
+app.command("migrate")(admin.migrate)
+app.command("bootstrap")(admin.bootstrap)
+app.add_typer(apis.app, name="apis")
+app.add_typer(keys.app, name="keys")
+app.add_typer(root_keys.app, name="root-keys")
+app.command("audit")(audit.audit)
+
+
+def main() -> None:
+    """The console script."""
+    app()

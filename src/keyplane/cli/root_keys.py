@@ -1,0 +1,93 @@
+"""`keyplane root-keys ...`: more keys for the management API (`/v1/root-keys`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keyplane.cli.client import (
+    DEFAULT_URL,
+    AllOption,
+    CursorOption,
+    LimitOption,
+    RootKeyOption,
+    UrlOption,
+    connect,
+    resource,
+)
+from keyplane.cli.output import (
+    Column,
+    JsonOption,
+    print_fields,
+    print_json,
+    print_next_page,
+    print_table,
+    show_secret,
+)
+
+app = typer.Typer(help="Root keys: the credentials of the management API.", no_args_is_help=True)
+
+RootKeyId = Annotated[str, typer.Argument(help="The root key's id (key_...).", show_default=False)]
+
+ROOT_KEY_FIELDS: list[Column] = [("id", "id"), ("name", "name"), ("start", "start"),
+                                 ("permissions", "permissions"), ("created_at", "created_at")]
+ROOT_KEY_COLUMNS: list[Column] = [("id", "id"), ("name", "name"), ("start", "start"),
+                                  ("permissions", "permissions"), ("created", "created_at")]
+
+
+@app.command("create")
+def create_root_key(
+    name: Annotated[str, typer.Argument(help="What the key is for, e.g. 'ci'.")],
+    permissions: Annotated[list[str], typer.Option(
+        "--permission", "-p", metavar="PERMISSION", show_default=False,
+        help="keys.read, keys.write, keys.verify, apis.read, apis.write, root_keys.read, "
+             "root_keys.write, audit.read, a group such as keys.*, or * (repeat for more).")],
+    json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
+) -> None:
+    """Create a root key; it is printed once, never again."""
+    with connect(url, root_key) as client:
+        issued = client.post("/v1/root-keys", {"name": name, "permissions": permissions})
+    if json_output:
+        print_json(issued)
+        return
+    typer.echo(f"Created root key {issued['id']}")
+    print_fields(issued, ROOT_KEY_FIELDS)
+    show_secret("Root key", issued["key"],
+                note="Use it as KEYPLANE_ROOT_KEY, or over HTTP as Authorization: Bearer <key>.")
+
+
+@app.command("list")
+def list_root_keys(limit: LimitOption = None, cursor: CursorOption = None,
+                   every: AllOption = False, json_output: JsonOption = False,
+                   url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
+    """List root keys (never their plaintext)."""
+    with connect(url, root_key) as client:
+        page = client.collect("/v1/root-keys", {"limit": limit, "cursor": cursor}, every=every)
+    if json_output:
+        print_json(page)
+    else:
+        print_table(page["items"], ROOT_KEY_COLUMNS, empty="No root keys.")
+        print_next_page(page)
+
+
+@app.command("get")
+def get_root_key(key_id: RootKeyId, json_output: JsonOption = False,
+                 url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
+    """Show one root key."""
+    with connect(url, root_key) as client:
+        found = client.get(resource("/v1/root-keys", key_id))
+    if json_output:
+        print_json(found)
+    else:
+        print_fields(found, ROOT_KEY_FIELDS)
+
+
+@app.command("delete")
+def delete_root_key(key_id: RootKeyId, json_output: JsonOption = False,
+                    url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
+    """Delete a root key: it stops working at once."""
+    with connect(url, root_key) as client:
+        client.delete(resource("/v1/root-keys", key_id))
+    if not json_output:
+        typer.echo(f"Deleted root key {key_id}")

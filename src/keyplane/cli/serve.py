@@ -1,0 +1,120 @@
+"""`keyplane serve`: run the service under uvicorn (httptools, uvloop when installed).
+
+The parent process checks the configuration and migrates the schema once, before any
+worker starts: a wrong setting is one line and exit status 2, never a worker crash loop.
+With one worker the app runs in this process; with more, uvicorn spawns them and each
+builds the app from `keyplane.app:app_from_environment`, so the settings travel as
+KEYPLANE_* environment variables (with migrations off: done here already).
+
+SIGTERM and SIGINT stop gracefully: no new connections, requests in flight get
+`GRACEFUL_SHUTDOWN_SECONDS`, then the app's shutdown runs and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import logging.config
+import os
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keyplane.cli.admin import apply_migrations, describe_migration, load, store_errors
+from keyplane.cli.errors import BadConfiguration
+
+if TYPE_CHECKING:
+    from keyplane.config import Settings
+
+log = logging.getLogger("keyplane")
+
+APP_FACTORY = "keyplane.app:app_from_environment"
+GRACEFUL_SHUTDOWN_SECONDS = 5
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus keyplane's own loggers on the same handler.
+
+    The access log keeps uvicorn's format: method, path and query, status. No keyplane
+    endpoint takes a secret in its URL (keys and tokens travel in headers and bodies).
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    ours = "DEBUG" if level == "trace" else level.upper()
+    config["loggers"]["keyplane"] = {"handlers": ["default"], "level": ours, "propagate": False}
+    # Alembic narrates every start at INFO; keyplane says what changed instead.
+    config["loggers"]["alembic"] = {"handlers": ["default"], "level": "WARNING",
+                                    "propagate": False}
+    return config
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    # uvicorn handles SIGTERM itself while it serves, then re-raises it to the handler it
+    # found: this one, so a graceful stop ends with status 0 instead of death by signal.
+    # Before uvicorn starts (during migrations) it stops the process the same way.
+    raise SystemExit(0)
+
+
+async def _prepare(settings: Settings, *, greet_here: bool) -> None:
+    from keyplane.services import greet, open_services
+
+    if settings.auto_migrate:
+        before, after = await apply_migrations(settings)
+        if before != after:
+            log.info(describe_migration(settings, before, after))
+    # Opening the services checks the secret against the database: better refused here,
+    # in one line, than by every worker with a traceback.
+    services = await open_services(settings, migrate_schema=False)
+    try:
+        if greet_here and settings.root_key is not None:
+            # Workers start at once: one of them making KEYPLANE_ROOT_KEY a root key while
+            # another does the same would be a duplicate. Done here, they find it made.
+            await greet(services)
+    finally:
+        await services.close()
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Address to listen on (KEYPLANE_HOST; default 127.0.0.1).",
+        show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", min=0, max=65535, help="Port to listen on (KEYPLANE_PORT; default 8080).",
+        show_default=False)] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=512, help="Worker processes sharing the port.")] = 1,
+) -> None:
+    """Run the keyplane service."""
+    settings = load(host=host, port=port)
+    level = settings.log_level.lower()
+    if level not in LOG_LEVELS:
+        raise BadConfiguration(f"KEYPLANE_LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
+    config = logging_config(level)
+    logging.config.dictConfig(config)
+    signal.signal(signal.SIGTERM, _stop)
+    with store_errors(settings):
+        asyncio.run(_prepare(settings, greet_here=workers > 1))
+
+    import uvicorn
+
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, log_config=config, log_level=level,
+        lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        server_header=False)
+    if workers == 1:
+        from keyplane.app import create_app
+
+        app = create_app(settings.model_copy(update={"auto_migrate": False}))
+        uvicorn.run(app, **options)
+        return
+    # Workers are new processes: they read the settings from the environment (and the same
+    # keyplane.toml); what came from options here goes there too.
+    os.environ.update({"KEYPLANE_HOST": settings.host, "KEYPLANE_PORT": str(settings.port),
+                       "KEYPLANE_AUTO_MIGRATE": "false", "KEYPLANE_LOG_LEVEL": level})
+    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+    log.info("keyplane stopped")
