@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +34,14 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            500: "Internal Server Error"}
 
 
+def _echo(text: str, limit: int) -> str:
+    """Client text echoed in a problem: bounded (a 60 KiB unknown field name is not repeated
+    back twice) and valid UTF-8 (a lone surrogate would make the error itself fail)."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def problem(status: int, detail: str, *, errors: Sequence[FieldError] = (),
             headers: dict[str, str] | None = None) -> Response:
     """An RFC 9457 problem response."""
@@ -40,10 +49,11 @@ def problem(status: int, detail: str, *, errors: Sequence[FieldError] = (),
         "type": PROBLEM_TYPE + _TYPES.get(status, "error"),
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": _echo(detail, 2000),
     }
     if errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        body["errors"] = [{"field": _echo(e.field, 200), "message": _echo(e.message, 500)}
+                          for e in errors[:100]]
     return Response(dumps(body), status_code=status, headers=headers,
                     media_type="application/problem+json")
 
@@ -85,7 +95,8 @@ def validation_errors(raw: Sequence[Any]) -> tuple[int, list[FieldError]]:
             message = "is not a known field"
         elif e.get("type") == "json_invalid":
             message = "the body is not valid JSON"
-        errors.append(FieldError(_field_name(loc), message.removeprefix("Value error, ")))
+            loc = ("body",)  # not the character offset pydantic puts there
+        errors.append(FieldError(_echo(_field_name(loc), 200), message.removeprefix("Value error, ")))
     return status, errors
 
 
@@ -93,7 +104,7 @@ def _request_validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     status, errors = validation_errors(exc.errors())
     return problem(status, "; ".join(f"{e.field}: {e.message}" if e.field else e.message
-                                     for e in errors), errors=errors)
+                                     for e in errors[:10]), errors=errors)
 
 
 def _http_exception(_request: Request, exc: Exception) -> Response:
@@ -102,6 +113,15 @@ def _http_exception(_request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         detail = "no such endpoint"
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+def _integrity_error(request: Request, exc: Exception) -> Response:
+    # A write that met a constraint: in practice a race the service's checks cannot close
+    # (a role or an API deleted between the check and the insert). The stores raise it
+    # as-is; the client is told to retry rather than shown a 500. Logged with its cause,
+    # since a constraint met without a race would be a bug.
+    log.warning("constraint violated on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(409, "the request conflicts with a concurrent change; retry it")
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
@@ -113,4 +133,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(KeyplaneError, _keyplane_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
+from keyplane.keys.apis import MAX_ROLE_NAME_LENGTH, role_name_error
 from keyplane.keys.format import is_valid_prefix
 from keyplane.keys.permissions import permission_error
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 8
 MAX_LIST = 100
+MAX_TEXT_LENGTH = 200
 
 
 def clean_text(value: str) -> str:
-    """Refuse control characters and lone surrogates; normalise to NFC."""
+    """Refuse control characters and lone surrogates; normalise to NFC.
+
+    The length is checked again after normalising: NFC can lengthen a string (U+FB2C becomes
+    three code points), and the store's columns hold MAX_TEXT_LENGTH characters.
+    """
     for ch in value:
         if unicodedata.category(ch) in ("Cc", "Cs"):
             raise ValueError("must not contain control characters or lone surrogates")
-    return unicodedata.normalize("NFC", value)
+    normalized = unicodedata.normalize("NFC", value)
+    if len(normalized) > MAX_TEXT_LENGTH:
+        raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters once normalised (NFC)")
+    return normalized
 
 
 def _check_json(value: Any, depth: int = 0) -> None:
@@ -67,6 +78,42 @@ def check_permission(value: str) -> str:
     return value
 
 
+def check_role_name(value: str) -> str:
+    problem = role_name_error(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 time with an offset, as aware UTC.
+
+    Strict request models take no strings for datetimes, so the text is parsed here; a naive
+    time is refused (whose clock would it be?), and so is one that leaves the calendar once
+    moved to UTC (0001-01-01T00:00:00+01:00), which would otherwise fail in the store.
+    """
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError("must be an RFC 3339 time such as 2030-01-01T00:00:00Z")
+    if _RFC3339.fullmatch(value) is None:
+        if _RFC3339.fullmatch(value + "Z"):
+            raise ValueError("needs a UTC offset, e.g. 2030-01-01T00:00:00Z")
+        raise ValueError("must be an RFC 3339 time such as 2030-01-01T00:00:00Z")
+    try:
+        when = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("is not a valid date and time") from None
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+
+
 def check_network(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=True))
@@ -81,11 +128,13 @@ def check_prefix(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_LENGTH), AfterValidator(clean_text)]
 Name = Text
-ExternalId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
+ExternalId = Text
 Permission = Annotated[str, Field(max_length=128), AfterValidator(check_permission)]
-RoleName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_permission)]
+RoleName = Annotated[str, Field(min_length=1, max_length=MAX_ROLE_NAME_LENGTH),
+                    AfterValidator(check_role_name)]
 Network = Annotated[str, Field(max_length=64), AfterValidator(check_network)]
 KeyPrefix = Annotated[str, Field(max_length=20), AfterValidator(check_prefix)]
 Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]

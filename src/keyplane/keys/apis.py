@@ -5,13 +5,23 @@ from __future__ import annotations
 from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
-from keyplane.errors import Conflict, NotFound
+from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
 from keyplane.keys.model import ADMIN_API_ID, ADMIN_KEY_PREFIX, Api, Role
+from keyplane.keys.permissions import permission_error
 from keyplane.keys.repository import ApiRepository
 from keyplane.pagination import Page, page_of
 
 DEFAULT_KEY_PREFIX = "key"
+MAX_ROLE_NAME_LENGTH = 128
+
+
+def role_name_error(name: str) -> str | None:
+    """Why `name` cannot name a role, or None. A role name is a permission-like dotted name
+    without wildcards, so that every role that can be defined can also be given to a key."""
+    if "*" in name:
+        return "must not contain '*'"
+    return permission_error(name)
 
 
 class ApiService:
@@ -43,9 +53,14 @@ class ApiService:
 
     async def put_role(self, actor: Actor, api_id: str, name: str, permissions: tuple[str, ...]) -> Role:
         api = await self.get_api(api_id)
+        problem = role_name_error(name)
+        if problem:
+            raise Invalid.field("name", problem)
         now = self._clock.now()
         role = Role(api_id=api.id, name=name, permissions=permissions, created_at=now, updated_at=now)
-        event = AuditEvent.of(actor, events.ROLE_PUT, f"{api.id}/roles/{name}", now,
+        # The target is the API (an id that fits the audit column and its filter); the role
+        # name, up to 128 characters, goes in the details.
+        event = AuditEvent.of(actor, events.ROLE_PUT, api.id, now, role=name,
                               permissions=list(permissions))
         return await self._apis.put_role(role, event)
 
@@ -55,15 +70,18 @@ class ApiService:
 
     async def get_role(self, api_id: str, name: str) -> Role:
         api = await self.get_api(api_id)
-        found = await self._apis.roles(api.id, [name])
+        # A name no role can have is unknown: never sent to the store (PostgreSQL refuses NUL).
+        found = [] if role_name_error(name) else await self._apis.roles(api.id, [name])
         if not found:
             raise NotFound(f"no role {name!r} in API {api_id}")
         return found[0]
 
     async def delete_role(self, actor: Actor, api_id: str, name: str) -> None:
         api = await self.get_api(api_id)
+        if role_name_error(name):
+            raise NotFound(f"no role {name!r} in API {api_id}")
         now = self._clock.now()
-        event = AuditEvent.of(actor, events.ROLE_DELETE, f"{api.id}/roles/{name}", now)
+        event = AuditEvent.of(actor, events.ROLE_DELETE, api.id, now, role=name)
         await self._apis.delete_role(api.id, name, event)
 
     async def ensure_admin_api(self) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
@@ -59,7 +61,11 @@ class SqlApiRepository:
 
     async def delete(self, api_id: str, *, force: bool, event: AuditEvent) -> int:
         async with self._db.transaction() as conn:
-            if (await conn.execute(sa.select(apis.c.id).where(apis.c.id == api_id))).first() is None:
+            # FOR UPDATE (PostgreSQL; SQLite transactions are serial already): a key being
+            # added meanwhile holds a share lock on this row for its foreign key, so the
+            # count below waits for it and sees it, instead of the delete failing.
+            found = await conn.execute(sa.select(apis.c.id).where(apis.c.id == api_id).with_for_update())
+            if found.first() is None:
                 raise NotFound(f"no API {api_id}")
             count = (await conn.execute(
                 sa.select(sa.func.count()).select_from(keys).where(keys.c.api_id == api_id)
@@ -76,14 +82,14 @@ class SqlApiRepository:
 
     async def put_role(self, role: Role, event: AuditEvent) -> Role:
         async with self._db.transaction() as conn:
+            # One upsert, not update-else-insert: two first PUTs of a role at once would
+            # both find nothing to update on PostgreSQL, and the second insert would fail.
             values = {"permissions": dumps(list(role.permissions)), "updated_at": role.updated_at}
-            result = await conn.execute(
-                roles.update().where(roles.c.api_id == role.api_id, roles.c.name == role.name)
-                .values(**values)
-            )
-            if result.rowcount == 0:
-                await conn.execute(roles.insert().values(
-                    api_id=role.api_id, name=role.name, created_at=role.created_at, **values))
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            upsert = dialect_insert(roles).values(
+                api_id=role.api_id, name=role.name, created_at=role.created_at, **values)
+            await conn.execute(upsert.on_conflict_do_update(
+                index_elements=[roles.c.api_id, roles.c.name], set_=values))
             await audit.record(conn, event)
             row = (await conn.execute(sa.select(roles).where(
                 roles.c.api_id == role.api_id, roles.c.name == role.name))).one()
@@ -98,6 +104,10 @@ class SqlApiRepository:
 
     async def delete_role(self, api_id: str, name: str, event: AuditEvent) -> None:
         async with self._db.transaction() as conn:
+            # Locked first (PostgreSQL), for the same reason as in `delete`: a key being given
+            # the role meanwhile is waited for and counted, not met by ON DELETE RESTRICT.
+            await conn.execute(sa.select(roles.c.name).where(
+                roles.c.api_id == api_id, roles.c.name == name).with_for_update())
             held = (await conn.execute(
                 sa.select(sa.func.count()).select_from(key_roles)
                 .where(key_roles.c.api_id == api_id, key_roles.c.role == name)

@@ -64,6 +64,7 @@ class Database:
         if self.is_sqlite:
             self._configure_sqlite()
         self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
 
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -101,12 +102,27 @@ class Database:
             self._reader = conn
         return self._reader
 
+    def sqlite_writer(self) -> sqlite3.Connection:
+        """A sqlite3 connection for single-statement hot-path writes (SQLite only).
+
+        Its busy timeout is zero: a write that would wait for the lock fails at once with
+        `sqlite3.OperationalError` and the caller falls back to the pooled async path,
+        so the event loop never blocks on another writer.
+        """
+        if self._writer is None:
+            conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
+            sqlite_pragmas(conn)
+            conn.execute("PRAGMA busy_timeout=0")
+            self._writer = conn
+        return self._writer
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
         await self.engine.dispose()

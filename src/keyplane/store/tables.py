@@ -93,6 +93,7 @@ keys = sa.Table(
     sa.Column("ratelimits", sa.Text, nullable=False),  # JSON list
     sa.Column("credits_remaining", sa.BigInteger),  # NULL: unlimited
     sa.Column("credits_refill", sa.Text),  # JSON object or NULL
+    sa.Column("credits_refilled_at", UtcDateTime),  # the refill boundary last applied
     sa.Column("ip_allowlist", sa.Text, nullable=False),  # JSON list of CIDRs
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("expires_at", UtcDateTime),
@@ -131,4 +132,33 @@ audit_events = sa.Table(
     sa.Index(None, "actor", "id"),
     sa.Index(None, "target", "id"),
     sa.Index(None, "action", "id"),
+)
+
+usage_events = sa.Table(
+    "usage_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("time", UtcDateTime, nullable=False),
+    sa.Column("key_id", ID),
+    sa.Column("api_id", ID),
+    sa.Column("owner_id", sa.String(200)),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(512)),
+    sa.Index(None, "key_id", "id"),
+    sa.Index(None, "time"),
+)
+
+# One row a key, hour and outcome: usage queries read these, never the raw events.
+usage_hourly = sa.Table(
+    "usage_hourly",
+    metadata,
+    sa.Column("key_id", ID, primary_key=True),  # "" for verifications of no known key
+    sa.Column("hour", UtcDateTime, primary_key=True),
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("api_id", ID, nullable=False),  # "" when unknown
+    sa.Column("owner_id", sa.String(200), nullable=False),  # "" when none
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index(None, "api_id", "hour"),
+    sa.Index(None, "owner_id", "hour"),
 )

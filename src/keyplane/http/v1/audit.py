@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from keyplane.audit.events import AuditEvent
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
+from keyplane.http.fields import Timestamp
 from keyplane.http.v1.common import ERRORS, ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.pagination import page_of
@@ -41,7 +42,7 @@ def event_to_wire(event: AuditEvent) -> dict[str, Any]:
             description="Filters combine with AND; `actor` is a root key id (or `system`).")
 async def list_audit_events(
     request: Request, _: Caller = Depends(require("audit.read")), page: PageParams = Depends(),
-    since: Annotated[AwareDatetime | None, Query()] = None, actor: Filter = None,
+    since: Annotated[Timestamp | None, Query()] = None, actor: Filter = None,
     action: Filter = None, target: Filter = None,
 ) -> dict[str, Any]:
     rows = await services_of(request).audit.page(

@@ -7,13 +7,22 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from starlette.exceptions import HTTPException
 
 from keyplane.clock import Clock, rfc3339
 from keyplane.errors import Invalid
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.fields import ExternalId, Metadata, Name, Network, Permission, RoleName
+from keyplane.http.fields import (
+    ExternalId,
+    Metadata,
+    Name,
+    Network,
+    Permission,
+    RoleName,
+    Timestamp,
+)
 from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Strict, dedupe, render_page
 from keyplane.keys.model import Credits, KeyConfig, RateLimit, Refill, StoredKey
 from keyplane.keys.root_keys import Caller
@@ -53,7 +62,7 @@ class KeyFields(Strict):
     owner_id: ExternalId | None = None
     permissions: list[Permission] = Field(default_factory=list, max_length=100)
     roles: list[RoleName] = Field(default_factory=list, max_length=50)
-    expires_at: AwareDatetime | None = None
+    expires_at: Timestamp | None = None
     ttl_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)] | None = None
     metadata: Metadata = Field(default_factory=dict)
     ratelimits: list[RateLimitIn] = Field(default_factory=list, max_length=20)
@@ -61,14 +70,13 @@ class KeyFields(Strict):
     ip_allowlist: list[Network] = Field(default_factory=list, max_length=100)
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _consistent(self) -> KeyFields:
-        if self.expires_at is not None and self.ttl_seconds is not None:
-            raise ValueError("give expires_at or ttl_seconds, not both")
-        names = [r.name for r in self.ratelimits]
+    @field_validator("ratelimits")
+    @classmethod
+    def _unique_names(cls, value: list[RateLimitIn]) -> list[RateLimitIn]:
+        names = [r.name for r in value]
         if len(names) != len(set(names)):
             raise ValueError("rate limit names must be unique")
-        return self
+        return value
 
 
 class KeyCreate(KeyFields):
@@ -148,19 +156,11 @@ def _credits(body: CreditsIn) -> Credits:
 
 def _config_values(body: KeyFields, fields: set[str], clock: Clock) -> dict[str, Any]:
     """The KeyConfig values named in `fields`, converted from the request model."""
-    now = clock.now()
     values: dict[str, Any] = {}
-    for name in fields:
+    for name in fields - {"expires_at", "ttl_seconds"}:
         value = getattr(body, name)
         if name in ("permissions", "roles"):
             values[name] = dedupe(value)
-        elif name == "ttl_seconds":
-            if value is not None:
-                values["expires_at"] = now + timedelta(seconds=value)
-        elif name == "expires_at":
-            if value is not None and value <= now:
-                raise Invalid.field("expires_at", "must be in the future")
-            values[name] = value
         elif name == "ratelimits":
             values[name] = tuple(RateLimit(r.name, r.limit, r.window_seconds, r.scope) for r in value)
         elif name == "credits":
@@ -169,7 +169,23 @@ def _config_values(body: KeyFields, fields: set[str], clock: Clock) -> dict[str,
             values[name] = tuple(ipaddress.ip_network(n) for n in value)
         else:
             values[name] = value
+    if fields & {"expires_at", "ttl_seconds"}:
+        values["expires_at"] = _expiry(body, fields, clock.now())
     return values
+
+
+def _expiry(body: KeyFields, fields: set[str], now: datetime) -> datetime | None:
+    """The expiry a body asks for: `{"expires_at": null, "ttl_seconds": 86400}` is the TTL,
+    and a null on its own clears."""
+    if body.ttl_seconds is not None and body.expires_at is not None:
+        raise Invalid.field("ttl_seconds", "give expires_at or ttl_seconds, not both")
+    if body.ttl_seconds is not None:
+        return now + timedelta(seconds=body.ttl_seconds)
+    if "expires_at" in fields and body.expires_at is not None:
+        if body.expires_at <= now:
+            raise Invalid.field("expires_at", "must be in the future")
+        return body.expires_at
+    return None
 
 
 @router.post("", status_code=201, response_model=IssuedKeyOut, summary="Create a key",
@@ -195,6 +211,13 @@ async def list_keys(request: Request, _: Caller = Depends(require("keys.read")),
     return render_page(found, key_to_wire)
 
 
+@router.api_route("/verify", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def verify_with_a_wrong_method() -> Response:
+    # POST /v1/keys/verify is a plain route of its own (app.py); without this one, GET would
+    # be read as GET /v1/keys/{key_id} for a key named "verify" and answer 404, not 405.
+    raise HTTPException(405, headers={"Allow": "POST"})
+
+
 @router.get("/{key_id}", response_model=KeyOut, summary="Get a key")
 async def get_key(key_id: str, request: Request,
                   _: Caller = Depends(require("keys.read"))) -> dict[str, Any]:
@@ -207,8 +230,6 @@ async def update_key(key_id: str, body: KeyPatch, request: Request,
                      caller: Caller = Depends(require("keys.write"))) -> dict[str, Any]:
     services = services_of(request)
     changes = _config_values(body, set(body.model_fields_set), services.clock)
-    if "ttl_seconds" in body.model_fields_set and body.ttl_seconds is None:
-        changes["expires_at"] = None
     key = await services.keys.update_key(caller.actor, key_id, changes)
     return key_to_wire(key)
 

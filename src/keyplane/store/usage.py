@@ -1,0 +1,129 @@
+"""UsageRepository in SQLAlchemy Core: raw events plus hourly aggregates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from keyplane.ids import new_id
+from keyplane.store.engine import Database
+from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly
+from keyplane.usage.events import Activity, AddressActivity, StoredUsageEvent, UsageEvent
+
+PRUNE_CHUNK = 5_000
+
+
+def hour_of(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+def _stored(row: Any) -> StoredUsageEvent:
+    time = as_utc(row.time)
+    assert time is not None
+    return StoredUsageEvent(id=row.id, time=time, code=row.code, ip=row.ip, user_agent=row.user_agent)
+
+
+class SqlUsageRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(usage_hourly)
+
+    async def write(self, events: Sequence[UsageEvent]) -> None:
+        if not events:
+            return
+        counts: Counter[tuple[str, datetime, str, str, str]] = Counter()
+        last_used: dict[str, datetime] = {}
+        rows = []
+        for e in events:
+            rows.append({"id": new_id("use", e.time), "time": e.time, "key_id": e.key_id,
+                         "api_id": e.api_id, "owner_id": e.owner_id, "code": e.code,
+                         "ip": e.ip, "user_agent": e.user_agent})
+            counts[(e.key_id or "", hour_of(e.time), e.code, e.api_id or "", e.owner_id or "")] += 1
+            if e.key_id is not None and (e.key_id not in last_used or last_used[e.key_id] < e.time):
+                last_used[e.key_id] = e.time
+        upsert = self._insert.on_conflict_do_update(
+            index_elements=["key_id", "hour", "code"],
+            set_={"count": usage_hourly.c.count + self._insert.excluded.count},
+        )
+        async with self._db.transaction() as conn:
+            await conn.execute(usage_events.insert(), rows)
+            # Sorted, so concurrent writers take row locks in one order (no deadlocks).
+            for (key_id, hour, code, api_id, owner_id), count in sorted(counts.items()):
+                await conn.execute(upsert, {"key_id": key_id, "hour": hour, "code": code,
+                                            "api_id": api_id, "owner_id": owner_id, "count": count})
+            if last_used:
+                await conn.execute(
+                    keys.update()
+                    .where(keys.c.id == sa.bindparam("kid"),
+                           sa.or_(keys.c.last_used_at.is_(None),
+                                  keys.c.last_used_at < sa.bindparam("at")))
+                    .values(last_used_at=sa.bindparam("at")),
+                    [{"kid": k, "at": t} for k, t in sorted(last_used.items())],
+                )
+
+    async def hourly(
+        self, *, key_id: str | None, api_id: str | None, owner_id: str | None,
+        since: datetime, until: datetime,
+    ) -> list[tuple[datetime, str, int]]:
+        h = usage_hourly.c
+        query = (sa.select(h.hour, h.code, sa.func.sum(h.count))
+                 .where(h.hour >= hour_of(since), h.hour < until)
+                 .group_by(h.hour, h.code).order_by(h.hour))
+        if key_id is not None:
+            query = query.where(h.key_id == key_id)
+        if api_id is not None:
+            query = query.where(h.api_id == api_id)
+        if owner_id is not None:
+            query = query.where(h.owner_id == owner_id)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(as_utc(hour), code, int(count)) for hour, code, count in rows]  # type: ignore[misc]
+
+    async def events(
+        self, key_id: str, *, since: datetime | None, before: str | None, limit: int
+    ) -> list[StoredUsageEvent]:
+        e = usage_events.c
+        query = sa.select(usage_events).where(e.key_id == key_id).order_by(e.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(e.time >= since)
+        if before is not None:
+            query = query.where(e.id < before)
+        async with self._db.engine.connect() as conn:
+            return [_stored(r) for r in (await conn.execute(query)).all()]
+
+    async def activity(self, key_id: str, *, since: datetime, events: int) -> Activity:
+        e = usage_events.c
+        recent = sa.and_(e.key_id == key_id, e.time >= since)
+        async with self._db.engine.connect() as conn:
+            counts = (await conn.execute(
+                sa.select(e.code, sa.func.count()).where(recent).group_by(e.code))).all()
+            addresses = (await conn.execute(
+                sa.select(e.ip, sa.func.min(e.time), sa.func.max(e.time), sa.func.count().label("n"))
+                .where(recent).group_by(e.ip).order_by(sa.desc("n"), e.ip).limit(100))).all()
+            latest = (await conn.execute(
+                sa.select(usage_events).where(recent).order_by(e.id.desc()).limit(events))).all()
+        return Activity(
+            since=since,
+            counts={code: int(n) for code, n in counts},
+            addresses=[AddressActivity(ip=ip, first_seen=as_utc(first), last_seen=as_utc(last),  # type: ignore[arg-type]
+                                       count=int(n)) for ip, first, last, n in addresses],
+            events=[_stored(r) for r in latest],
+        )
+
+    async def prune(self, before: datetime) -> int:
+        deleted = 0
+        while True:  # in chunks, so no single transaction holds the write lock for long
+            async with self._db.transaction() as conn:
+                ids = sa.select(usage_events.c.id).where(usage_events.c.time < before).limit(PRUNE_CHUNK)
+                result = await conn.execute(usage_events.delete().where(usage_events.c.id.in_(ids)))
+            deleted += result.rowcount
+            if result.rowcount < PRUNE_CHUNK:
+                break
+        async with self._db.transaction() as conn:
+            await conn.execute(usage_hourly.delete().where(usage_hourly.c.hour < hour_of(before)))
+        return deleted

@@ -1,0 +1,1 @@
+"""Usage: every verification recorded off the request path, aggregated for queries."""
