@@ -115,3 +115,14 @@ def test_the_admin_api_id_is_a_well_formed_api_id() -> None:
 def test_any_string_is_an_id_only_when_it_has_the_id_shape(text: str) -> None:
     if is_id(text, "key"):
         assert text.startswith("key_") and len(text) == 30 and text.isascii()
+
+
+def test_ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made():
+    from datetime import UTC, datetime
+
+    from keyplane.ids import new_id
+
+    at = datetime(2026, 3, 1, 12, 0, 0, 500, tzinfo=UTC)
+    made = [new_id("evt", at) for _ in range(500)]
+    assert made == sorted(made)
+    assert len(set(made)) == 500

@@ -3,13 +3,15 @@
 An id is a type prefix plus 26 characters of lowercase Crockford base32 over 128 bits:
 48 bits of milliseconds since the epoch, then 80 random bits (the ULID layout). Ids sort
 by creation time as plain strings under any collation (digits and lowercase letters only),
-so cursor pagination is `WHERE id > :after ORDER BY id` on the primary key.
+so cursor pagination is `WHERE id > :after ORDER BY id` on the primary key. Within one
+process, ids of the same millisecond increase in the order they are made.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import NewType
 
@@ -22,6 +24,9 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _ID_RE = re.compile(r"[a-z]{2,8}_[0-7][0-9a-hjkmnp-tv-z]{25}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+_RANDOM_MASK = (1 << 80) - 1
+_lock = threading.Lock()
+_last = 0
 
 
 def new_id(prefix: str, at: datetime) -> str:
@@ -31,7 +36,15 @@ def new_id(prefix: str, at: datetime) -> str:
     if at.tzinfo is None:
         at = at.astimezone()
     millis = ((at - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
-    value = (millis << 80) | secrets.randbits(80)
+    global _last
+    with _lock:
+        # Monotonic within a millisecond (the ULID rule): ids made in one process in the same
+        # millisecond sort in the order they were made, so "newest first" means what it says.
+        if _last >> 80 == millis and (_last & _RANDOM_MASK) < _RANDOM_MASK:
+            value = _last + 1
+        else:
+            value = (millis << 80) | secrets.randbits(80)
+        _last = value
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])
