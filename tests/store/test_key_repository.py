@@ -119,7 +119,7 @@ async def test_a_key_cannot_hold_a_role_its_api_does_not_have(store: Store, api:
     other = await store.add_api()
     await store.add_role(other, "reader", "documents.read")
     key = store.new_key(api.id, roles=("reader",))
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(Conflict):
         await store.keys.insert(key, store.hashes[key.id], store.event("key.create", key.id))
     assert await store.count(keys) == 0
     assert await store.events(target=key.id) == []
@@ -340,7 +340,7 @@ async def test_a_key_whose_event_cannot_be_recorded_is_not_inserted(store: Store
     taken = (await store.events())[0]
     key = store.new_key(api.id)
     clash = dataclasses.replace(store.event("key.create", key.id), id=taken.id)
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(Conflict):
         await store.keys.insert(key, store.hashes[key.id], clash)
     assert await store.keys.by_hash(store.hashes[key.id]) is None
 
@@ -353,8 +353,9 @@ async def test_a_write_whose_event_cannot_be_recorded_is_undone(store: Store, ap
         return dataclasses.replace(store.event(action, key.id), id=taken)
 
     changed = dataclasses.replace(key, config=dataclasses.replace(key.config, name="changed"))
+    with pytest.raises(Conflict):
+        await store.keys.update(changed, clashing("key.update"))
     attempts = [
-        store.keys.update(changed, clashing("key.update")),
         store.keys.revoke(key.id, store.tick(), clashing("key.revoke")),
         store.keys.delete(key.id, clashing("key.delete")),
     ]

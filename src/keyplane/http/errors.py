@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -115,15 +114,6 @@ def _http_exception(_request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
-def _integrity_error(request: Request, exc: Exception) -> Response:
-    # A write that met a constraint: in practice a race the service's checks cannot close
-    # (a role or an API deleted between the check and the insert). The stores raise it
-    # as-is; the client is told to retry rather than shown a 500. Logged with its cause,
-    # since a constraint met without a race would be a bug.
-    log.warning("constraint violated on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(409, "the request conflicts with a concurrent change; retry it")
-
-
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an internal error occurred; it has been logged")
@@ -133,5 +123,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(KeyplaneError, _keyplane_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_exception)
-    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)

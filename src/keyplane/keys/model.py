@@ -56,6 +56,8 @@ class RateLimit:
     limit: int
     window_seconds: int
     scope: Literal["key", "owner"] = "key"
+    fail_open: bool = True
+    """When the limiter cannot be reached: skip this limit (True) or refuse (False)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ transaction, so an action is never done without its record, nor recorded without
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -27,10 +27,15 @@ class KeyRepository(Protocol):
         self, *, api_id: str | None, owner_id: str | None, after: str | None, limit: int
     ) -> list[StoredKey]: ...
 
-    async def insert(self, key: StoredKey, key_hash: bytes, event: AuditEvent) -> None: ...
+    async def insert(self, key: StoredKey, key_hash: bytes, event: AuditEvent) -> None:
+        """Raises Conflict when its API or a role it names was deleted meanwhile."""
+        ...
 
-    async def update(self, key: StoredKey, event: AuditEvent) -> StoredKey:
-        """Writes the key's configuration (never its revocation); raises NotFound."""
+    async def update(self, key: StoredKey, event: AuditEvent,
+                     fields: Collection[str] | None = None) -> StoredKey:
+        """Writes the key's configuration — only `fields` (KeyConfig names) when given, all
+        of it otherwise — never its revocation; raises NotFound, or Conflict when a role it
+        names was deleted meanwhile."""
         ...
 
     async def revoke(self, key_id: str, at: datetime, event: AuditEvent) -> StoredKey:

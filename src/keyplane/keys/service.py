@@ -86,7 +86,7 @@ class KeyService:
         updated = dataclasses.replace(key, config=dataclasses.replace(key.config, **changes),
                                       updated_at=now)
         event = self._event(actor, events.KEY_UPDATE, key, now, fields=sorted(changes))
-        return await self._keys.update(updated, event)
+        return await self._keys.update(updated, event, changes.keys())
 
     async def revoke_key(self, actor: Actor, key_id: str) -> StoredKey:
         key = await self.get_key(key_id)
