@@ -15,7 +15,7 @@ from keyplane.config import Settings, load_settings
 from keyplane.http import docs, errors, health, openapi
 from keyplane.http.headers import SecurityHeaders
 from keyplane.http.limits import BodyLimit
-from keyplane.http.v1 import apis, audit, keys, root_keys
+from keyplane.http.v1 import apis, audit, keys, root_keys, usage
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         services = await open_services(settings, clock=clock)
         try:
             await greet(services)
+            services.recorder.start()
             app.state.services = services
             yield
         finally:
@@ -45,7 +46,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                   lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     # The hot path first, as a plain ASGI route: no dependency injection, no models.
     app.router.routes.append(Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"]))
-    for router in (apis.router, keys.router, root_keys.router, audit.router):
+    for router in (apis.router, keys.router, usage.router, root_keys.router, audit.router):
         app.include_router(router)
     app.add_route("/healthz", health.healthz, include_in_schema=False)
     app.add_route("/readyz", health.readyz, include_in_schema=False)

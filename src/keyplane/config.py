@@ -41,6 +41,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     auto_migrate: bool = True
     log_level: str = "info"
+    usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    usage_buffer_size: int = Field(default=100_000, ge=100, le=10_000_000)
+    usage_retention_days: int = Field(default=90, ge=1, le=3650)
 
     @field_validator("root_key", "secret_key")
     @classmethod

@@ -10,16 +10,25 @@ from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
 from keyplane.errors import ConfigError
 from keyplane.keys.apis import ApiService
+from keyplane.keys.exposure import Exposure
+from keyplane.keys.metering import Metering
 from keyplane.keys.hashing import KeyHasher
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
 from keyplane.secret_key import load_secret_key
+from keyplane.ratelimit.base import Limiter
+from keyplane.ratelimit.memory import MemoryLimiter
+from keyplane.ratelimit.redis import RedisLimiter
 from keyplane.store.apis import SqlApiRepository
+from keyplane.store.credits import SqlCreditLedger
+from keyplane.store.usage import SqlUsageRepository
 from keyplane.store.audit import SqlAuditLog
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
+from keyplane.usage.queries import UsageQueries
+from keyplane.usage.recorder import UsageRecorder
 
 log = logging.getLogger("keyplane")
 
@@ -35,9 +44,19 @@ class Services:
     keys: KeyService
     root_keys: RootKeyService
     audit: SqlAuditLog
+    usage: UsageQueries
+    recorder: UsageRecorder
+    metering: Metering
+    limiter: Limiter
+    exposure: Exposure
 
     async def close(self) -> None:
-        await self.db.dispose()
+        """Flush buffered usage, then close the limiter and the store (graceful shutdown)."""
+        try:
+            await self.recorder.close()
+        finally:
+            await self.limiter.close()
+            await self.db.dispose()
 
 
 async def open_services(settings: Settings, *, clock: Clock | None = None,
@@ -62,12 +81,23 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                 "no stored key would verify. Start with the original secret.")
         key_repo = SqlKeyRepository(db)
         api_repo = SqlApiRepository(db)
+        usage_repo = SqlUsageRepository(db)
+        limiter: Limiter = (RedisLimiter.from_url(settings.redis_url) if settings.redis_url
+                            else MemoryLimiter())
+        recorder = UsageRecorder(usage_repo, clock, capacity=settings.usage_buffer_size,
+                                 flush_seconds=settings.usage_flush_seconds,
+                                 retention_days=settings.usage_retention_days)
+        metering = Metering(limiter, SqlCreditLedger(db))
+        keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder)
+        usage = UsageQueries(usage_repo, clock)
         services = Services(
             settings=settings, clock=clock, db=db,
             apis=ApiService(api_repo, clock),
-            keys=KeyService(key_repo, api_repo, hasher, clock),
+            keys=keys,
             root_keys=RootKeyService(key_repo, hasher, clock),
             audit=SqlAuditLog(db),
+            usage=usage, recorder=recorder, metering=metering, limiter=limiter,
+            exposure=Exposure(keys, recorder, usage),
         )
         await services.apis.ensure_admin_api()
     except BaseException:

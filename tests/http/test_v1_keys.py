@@ -173,7 +173,7 @@ async def test_a_patch_can_change_every_create_field(http, api):
     changes = {
         "name": "n", "owner_id": "o", "permissions": ["a.b"], "roles": ["reader"],
         "expires_at": "2027-01-01T00:00:00Z", "metadata": {"x": [1, 2]},
-        "ratelimits": [{"name": "r", "limit": 5, "window_seconds": 10, "scope": "owner"}],
+        "ratelimits": [{"name": "r", "limit": 5, "window_seconds": 10, "scope": "owner", "fail_open": False}],
         "credits": {"remaining": 5, "refill": None}, "ip_allowlist": ["2001:db8::/32"],
         "enabled": False,
     }

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from keyplane.keys.permissions import Grants
+from keyplane.ratelimit.base import LimitState
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -122,10 +123,14 @@ class IssuedKey:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The answer of a verification; `key` is set whenever the key was found."""
+    """The answer of a verification; `key` is set whenever the key was found, and then
+    `credits_remaining` is its balance (None: unlimited) and `ratelimits` the state of
+    each limit it was metered against."""
 
     code: Code
     key: StoredKey | None = None
+    credits_remaining: int | None = None
+    ratelimits: tuple[LimitState, ...] = ()
 
     @property
     def valid(self) -> bool:

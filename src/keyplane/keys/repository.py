@@ -38,8 +38,10 @@ class KeyRepository(Protocol):
         names was deleted meanwhile."""
         ...
 
-    async def revoke(self, key_id: str, at: datetime, event: AuditEvent) -> StoredKey:
-        """Sets `revoked_at` unless already set; raises NotFound."""
+    async def revoke(self, key_id: str, at: datetime, event: AuditEvent, *,
+                     record_always: bool = False) -> StoredKey:
+        """Sets `revoked_at` unless already set, recording `event` when it does (or always,
+        with `record_always`); raises NotFound."""
         ...
 
     async def roll(

@@ -23,26 +23,43 @@ from keyplane.keys.model import (
     StoredKey,
     Verdict,
 )
+from keyplane.keys.metering import Metering
 from keyplane.keys.permissions import Grants, PermissionQuery
 from keyplane.keys.repository import ApiRepository, KeyRepository
 from keyplane.pagination import Page, page_of
+from keyplane.usage.events import UsageEvent
+from keyplane.usage.recorder import UsageRecorder
 
 MAX_GRACE_SECONDS = 365 * 86400
 
 
 class KeyService:
     def __init__(self, keys: KeyRepository, apis: ApiRepository, hasher: KeyHasher,
-                 clock: Clock) -> None:
+                 clock: Clock, *, metering: Metering, recorder: UsageRecorder) -> None:
         self._keys = keys
         self._apis = apis
         self._hasher = hasher
         self._clock = clock
+        self._metering = metering
+        self._recorder = recorder
 
     async def verify(
         self, key: str, *, api_id: str | None = None, need: PermissionQuery | None = None,
-        ip: IPAddress | None = None,
+        ip: IPAddress | None = None, cost: int = 1, user_agent: str | None = None,
     ) -> Verdict:
-        """The hot path: checksum (no I/O), one indexed lookup, a pure verdict."""
+        """The hot path: checksum (no I/O), one indexed lookup, a pure verdict, metering
+        (only for a key with limits or credits), and a usage record queued, not written."""
+        now = self._clock.now()
+        verdict = await self._verdict(key, api_id, need, ip, cost, now)
+        found = verdict.key
+        self._recorder.record(UsageEvent(
+            time=now, key_id=found.id if found else None, api_id=found.api_id if found else api_id,
+            owner_id=found.config.owner_id if found else None, code=verdict.code.value,
+            ip=None if ip is None else str(ip), user_agent=user_agent))
+        return verdict
+
+    async def _verdict(self, key: str, api_id: str | None, need: PermissionQuery | None,
+                       ip: IPAddress | None, cost: int, now: datetime) -> Verdict:
         if parse_key(key) is None:
             return Verdict(Code.MALFORMED)
         stored = await self._keys.by_hash(self._hasher.hash(key))
@@ -50,7 +67,13 @@ class KeyService:
         # `keys.verify` must not be able to test candidate root keys.
         if stored is None or stored.api_id == ADMIN_API_ID or (api_id is not None and stored.api_id != api_id):
             return Verdict(Code.NOT_FOUND)
-        return Verdict(decide(stored, now=self._clock.now(), ip=ip, need=need), stored)
+        code = decide(stored, now=now, ip=ip, need=need)
+        config = stored.config
+        if code is not Code.VALID or not (config.ratelimits or config.credits):
+            balance = config.credits.remaining if config.credits is not None else None
+            return Verdict(code, stored, balance)
+        charge = await self._metering.charge(stored, cost, now)
+        return Verdict(charge.code, stored, charge.credits_remaining, charge.ratelimits)
 
     async def issue_key(self, actor: Actor, api_id: str, config: KeyConfig) -> IssuedKey:
         """Create a key; the returned plaintext exists only in this answer."""
@@ -88,10 +111,13 @@ class KeyService:
         event = self._event(actor, events.KEY_UPDATE, key, now, fields=sorted(changes))
         return await self._keys.update(updated, event, changes.keys())
 
-    async def revoke_key(self, actor: Actor, key_id: str) -> StoredKey:
+    async def revoke_key(self, actor: Actor, key_id: str, *, action: str = events.KEY_REVOKE) -> StoredKey:
+        """Revoke at once (idempotent); `action` names why in the audit log. A repeated
+        revoke is not recorded again; any other action (an exposure) always is."""
         key = await self.get_key(key_id)
         now = self._clock.now()
-        return await self._keys.revoke(key.id, now, self._event(actor, events.KEY_REVOKE, key, now))
+        return await self._keys.revoke(key.id, now, self._event(actor, action, key, now),
+                                       record_always=action != events.KEY_REVOKE)
 
     async def roll_key(self, actor: Actor, key_id: str, *, grace_seconds: int) -> IssuedKey:
         """A new key with the same configuration; the old one expires after the grace period."""

@@ -233,14 +233,15 @@ class SqlKeyRepository:
             # A role named by the key was deleted between the service's check and this write.
             raise Conflict("a role of this key was deleted meanwhile; retry") from None
 
-    async def revoke(self, key_id: str, at: datetime, event: AuditEvent) -> StoredKey:
+    async def revoke(self, key_id: str, at: datetime, event: AuditEvent, *,
+                     record_always: bool = False) -> StoredKey:
         async with self._db.transaction() as conn:
             result = await conn.execute(
                 keys.update().where(keys.c.id == key_id, keys.c.revoked_at.is_(None))
                 .values(revoked_at=at, updated_at=at)
             )
             key = await self._get(conn, key_id)  # NotFound when the id is unknown
-            if result.rowcount:
+            if result.rowcount or record_always:
                 await audit.record(conn, event)
             return key
 

@@ -6,8 +6,10 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
+from pydantic import AfterValidator
 from pydantic import BaseModel, ConfigDict
 
+from keyplane.http.fields import MAX_TEXT_LENGTH, clean_text
 from keyplane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, check_limit, decode_cursor
 
 T = TypeVar("T")
@@ -48,6 +50,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 LimitParam = Annotated[int, Query(description=f"1 to {MAX_LIMIT}")]
+OwnerParam = Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT_LENGTH),
+                       AfterValidator(clean_text)]
 CursorParam = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 
 

@@ -13,18 +13,18 @@ import re
 from typing import Annotated, Any
 
 import msgspec
-from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from keyplane.clock import rfc3339
 from keyplane.errors import FieldError, Invalid, PayloadTooLarge
-from keyplane.http.auth import authenticate
-from keyplane.http.context import services_of
+from keyplane.http.auth import bearer_token
 from keyplane.http.json import dumps
 from keyplane.keys.model import IPAddress, Verdict
 from keyplane.keys.permissions import PermissionQuery, parse_query
+from keyplane.services import Services
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+MAX_USER_AGENT = 512
 _PATH_RE = re.compile(r"`\$\.?([^`]*)`")
 
 
@@ -93,8 +93,9 @@ def render(verdict: Verdict) -> dict[str, Any]:
             key_id=key.id, api_id=key.api_id, owner_id=c.owner_id, name=c.name,
             permissions=key.effective_permissions, metadata=c.metadata,
             expires_at=rfc3339(c.expires_at),
-            credits_remaining=c.credits.remaining if c.credits is not None else None,
-            ratelimits=[],
+            credits_remaining=verdict.credits_remaining,
+            ratelimits=[{"name": r.name, "limit": r.limit, "remaining": r.remaining,
+                         "reset_at": rfc3339(r.reset_at)} for r in verdict.ratelimits],
         )
     return body
 
@@ -120,15 +121,36 @@ class VerifyEndpoint:
     """The ASGI app behind `POST /v1/keys/verify` (a class, so Starlette routes it as ASGI)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        conn = HTTPConnection(scope)
-        services = services_of(conn)
-        await authenticate(conn, "keys.verify")
+        # `http.auth.authenticate` without the Starlette wrappers it builds (HTTPConnection,
+        # Headers, Address): the same header, rules and errors, ~2 µs less a request.
+        services: Services = scope["app"].state.services
+        client = scope.get("client")
+        caller = await services.root_keys.authenticate(
+            bearer_token(_authorization(scope)), ip=client[0] if client is not None else None)
+        caller.require("keys.verify")
         req = decode_request(await _read_body(receive, services.settings.max_body_bytes))
-        verdict = await services.keys.verify(req.key, api_id=req.api_id, need=_need(req), ip=_ip(req))
+        verdict = await services.keys.verify(req.key, api_id=req.api_id, need=_need(req), ip=_ip(req),
+                                             cost=req.cost, user_agent=_user_agent(req))
         body = dumps(render(verdict))
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _authorization(scope: Scope) -> str | None:
+    # Like Starlette's `Headers.get`: the first such header, names lower-case per ASGI.
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _user_agent(req: VerifyRequest) -> str | None:
+    # Recorded as seen, but storable: no NUL or lone surrogate, and bounded (the column).
+    ua = req.user_agent
+    if ua is None or (ua.isprintable() and len(ua) <= MAX_USER_AGENT):
+        return ua
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in ua[:MAX_USER_AGENT])
 
 
 def _need(req: VerifyRequest) -> PermissionQuery | None:
