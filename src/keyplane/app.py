@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.include_router(router)
     app.add_route("/healthz", health.healthz, include_in_schema=False)
     app.add_route("/readyz", health.readyz, include_in_schema=False)
+    app.add_route("/metrics", health.metrics, include_in_schema=False)
     docs.install(app)
     openapi.install(app)
     errors.install(app)

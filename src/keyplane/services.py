@@ -11,22 +11,23 @@ from keyplane.config import Settings
 from keyplane.errors import ConfigError
 from keyplane.keys.apis import ApiService
 from keyplane.keys.exposure import Exposure
-from keyplane.keys.metering import Metering
 from keyplane.keys.hashing import KeyHasher
+from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
-from keyplane.secret_key import load_secret_key
+from keyplane.metrics import Metrics
 from keyplane.ratelimit.base import Limiter
 from keyplane.ratelimit.memory import MemoryLimiter
 from keyplane.ratelimit.redis import RedisLimiter
+from keyplane.secret_key import load_secret_key
 from keyplane.store.apis import SqlApiRepository
-from keyplane.store.credits import SqlCreditLedger
-from keyplane.store.usage import SqlUsageRepository
 from keyplane.store.audit import SqlAuditLog
+from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
+from keyplane.store.usage import SqlUsageRepository
 from keyplane.usage.queries import UsageQueries
 from keyplane.usage.recorder import UsageRecorder
 
@@ -49,6 +50,7 @@ class Services:
     metering: Metering
     limiter: Limiter
     exposure: Exposure
+    metrics: Metrics
 
     async def close(self) -> None:
         """Flush buffered usage, then close the limiter and the store (graceful shutdown)."""
@@ -98,6 +100,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             audit=SqlAuditLog(db),
             usage=usage, recorder=recorder, metering=metering, limiter=limiter,
             exposure=Exposure(keys, recorder, usage),
+            metrics=Metrics(recorder, metering),
         )
         await services.apis.ensure_admin_api()
     except BaseException:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from live.serving import Served, isolated_env, keyplane_command, start
 from typer.testing import CliRunner
 
 from keyplane.cli.main import app
-from live.serving import Served, isolated_env, keyplane_command, start
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from live.serving import free_port
 
 pytestmark = pytest.mark.live

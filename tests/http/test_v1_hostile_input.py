@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from v1_contract import assert_problem, create_key, post_raw
 
 LIMIT = 64 * 1024

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from v1_contract import (
+    assert_problem,
+    bearer,
+    create_key,
+    post_raw,
+    send_without_auth,
+    verify,
+)
 
 from keyplane.keys.format import generate_key
-from v1_contract import assert_problem, bearer, create_key, post_raw, send_without_auth, verify
 
 FOUND_FIELDS = {"valid", "code", "key_id", "api_id", "owner_id", "name", "permissions", "metadata",
                 "expires_at", "credits_remaining", "ratelimits"}

@@ -3,7 +3,6 @@ page walks. (A module, not conftest.py: tests import it by name.)"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from live.serving import Served, start
 
 pytestmark = pytest.mark.live

@@ -6,7 +6,6 @@ import re
 
 import httpx
 import pytest
-
 from live.serving import Served
 
 pytestmark = pytest.mark.live

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from live.serving import Served, start
 
 pytestmark = pytest.mark.live

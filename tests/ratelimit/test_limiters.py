@@ -8,7 +8,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyplane.ratelimit.base import Bucket, LimiterUnavailable, decide_all
 from keyplane.ratelimit.memory import MemoryLimiter

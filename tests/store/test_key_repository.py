@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from store_harness import Store
 
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
 from keyplane.ids import new_id
 from keyplane.keys.model import ADMIN_API_ID, Api, Credits, RateLimit, Refill, StoredKey
 from keyplane.store.tables import key_roles, keys
-
-from store_harness import Store
 
 
 @contextmanager

@@ -16,7 +16,13 @@ from keyplane.cli.client import (
     UrlOption,
     connect,
 )
-from keyplane.cli.output import Column, JsonOption, print_json, print_next_page, print_table
+from keyplane.cli.output import (
+    Column,
+    JsonOption,
+    print_json,
+    print_next_page,
+    print_table,
+)
 
 AUDIT_COLUMNS: list[Column] = [("time", "time"), ("actor", "actor"), ("action", "action"),
                                ("target", "target"), ("ip", "ip"), ("details", "details")]

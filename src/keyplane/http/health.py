@@ -1,9 +1,10 @@
-"""`/healthz` (the process is up) and `/readyz` (the store answers)."""
+"""`/healthz` (the process is up), `/readyz` (the store answers), `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 import logging
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,6 +17,12 @@ log = logging.getLogger("keyplane.health")
 
 async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of this process's metrics."""
+    body = generate_latest(services_of(request).metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def readyz(request: Request) -> Response:

@@ -15,6 +15,7 @@ from keyplane.clock import Clock
 from keyplane.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from keyplane.ids import is_id, new_id
 from keyplane.keys.decide import decide
+from keyplane.keys.hashing import KeyHasher
 from keyplane.keys.model import (
     ADMIN_API_ID,
     ADMIN_KEY_PREFIX,
@@ -26,7 +27,6 @@ from keyplane.keys.model import (
 from keyplane.keys.permissions import Grants
 from keyplane.keys.repository import KeyRepository
 from keyplane.keys.service import mint_key
-from keyplane.keys.hashing import KeyHasher
 from keyplane.pagination import Page, page_of
 
 ROOT_PERMISSIONS = (

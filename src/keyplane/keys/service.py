@@ -14,6 +14,7 @@ from keyplane.ids import is_id, new_id
 from keyplane.keys.decide import decide
 from keyplane.keys.format import display_start, generate_key, parse_key
 from keyplane.keys.hashing import KeyHasher
+from keyplane.keys.metering import Metering
 from keyplane.keys.model import (
     ADMIN_API_ID,
     Code,
@@ -23,7 +24,6 @@ from keyplane.keys.model import (
     StoredKey,
     Verdict,
 )
-from keyplane.keys.metering import Metering
 from keyplane.keys.permissions import Grants, PermissionQuery
 from keyplane.keys.repository import ApiRepository, KeyRepository
 from keyplane.pagination import Page, page_of

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
-from keyplane.keys.model import ADMIN_API_ID, Credits, KeyConfig, RateLimit, Refill, StoredKey
+from keyplane.keys.model import (
+    ADMIN_API_ID,
+    Credits,
+    KeyConfig,
+    RateLimit,
+    Refill,
+    StoredKey,
+)
 from keyplane.keys.permissions import Grants
 from keyplane.store import audit
 from keyplane.store.codec import dumps, loads

@@ -13,7 +13,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from keyplane.ids import new_id
 from keyplane.store.engine import Database
 from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly
-from keyplane.usage.events import Activity, AddressActivity, StoredUsageEvent, UsageEvent
+from keyplane.usage.events import (
+    Activity,
+    AddressActivity,
+    StoredUsageEvent,
+    UsageEvent,
+)
 
 PRUNE_CHUNK = 5_000
 

@@ -38,11 +38,12 @@ class UsageQueries:
         Defaults: until now; since 24 hours (hour) or 30 days (day) before until.
         Raises Invalid when the range is reversed or has more than MAX_BUCKETS buckets.
         """
-        until = until or self._clock.now()
+        step = STEP[granularity]
+        # By default the span ends with the bucket now falls in, so it is included.
+        until = until or _floor(self._clock.now(), granularity) + step
         since = since or until - DEFAULT_SPAN[granularity]
         if since >= until:
             raise Invalid.field("since", "must be before until", status=400)
-        step = STEP[granularity]
         first = _floor(since, granularity)
         if (until - first) / step > MAX_BUCKETS:
             raise Invalid.field("since", f"the range spans more than {MAX_BUCKETS} {granularity}s; "

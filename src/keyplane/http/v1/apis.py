@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -12,7 +11,15 @@ from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
 from keyplane.http.fields import KeyPrefix, Name, Permission
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Strict, dedupe, render_page
+from keyplane.http.v1.common import (
+    ERRORS,
+    ListOf,
+    PageParams,
+    Strict,
+    Time,
+    dedupe,
+    render_page,
+)
 from keyplane.keys.model import Api, Role
 from keyplane.keys.root_keys import Caller
 
@@ -31,7 +38,7 @@ class ApiOut(BaseModel):
     id: str
     name: str
     key_prefix: str
-    created_at: datetime
+    created_at: Time
 
 
 class RolePut(Strict):
@@ -42,8 +49,8 @@ class RoleOut(BaseModel):
     api_id: str
     name: str
     permissions: list[str]
-    created_at: datetime
-    updated_at: datetime
+    created_at: Time
+    updated_at: Time
 
 
 def api_to_wire(api: Api) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,7 +12,7 @@ from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
 from keyplane.http.fields import Timestamp
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, render_page
+from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Time, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.pagination import page_of
 
@@ -24,7 +23,7 @@ Filter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_./-]+$
 
 class AuditEventOut(BaseModel):
     id: str
-    time: datetime
+    time: Time
     actor: str
     action: str
     target: str

@@ -6,13 +6,24 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from keyplane.http.fields import MAX_TEXT_LENGTH, clean_text
-from keyplane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, check_limit, decode_cursor
+from keyplane.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    check_limit,
+    decode_cursor,
+)
 
 T = TypeVar("T")
+
+
+# Times leave as the RFC 3339 strings the routes render (`2026-01-01T00:00:00.000Z`, UTC,
+# milliseconds), the same format as the verify hot path; typed `str` so the response model
+# passes them through rather than re-formatting them.
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 class Strict(BaseModel):

@@ -29,6 +29,7 @@ from keyplane.http.v1.common import (
     OwnerParam,
     PageParams,
     Strict,
+    Time,
     dedupe,
     render_page,
 )
@@ -123,16 +124,16 @@ class KeyOut(BaseModel):
     start: str
     permissions: list[str]
     roles: list[str]
-    expires_at: datetime | None
+    expires_at: Time | None
     metadata: dict[str, Any]
     ratelimits: list[RateLimitOut]
     credits: CreditsOut | None
     ip_allowlist: list[str]
     enabled: bool
-    created_at: datetime
-    updated_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: Time
+    updated_at: Time
+    last_used_at: Time | None
+    revoked_at: Time | None
 
 
 class IssuedKeyOut(KeyOut):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,7 +11,15 @@ from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
 from keyplane.http.fields import Name
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Strict, dedupe, render_page
+from keyplane.http.v1.common import (
+    ERRORS,
+    ListOf,
+    PageParams,
+    Strict,
+    Time,
+    dedupe,
+    render_page,
+)
 from keyplane.keys.model import StoredKey
 from keyplane.keys.root_keys import Caller
 
@@ -29,7 +36,7 @@ class RootKeyOut(BaseModel):
     name: str | None
     start: str
     permissions: list[str]
-    created_at: datetime
+    created_at: Time
 
 
 class IssuedRootKeyOut(RootKeyOut):

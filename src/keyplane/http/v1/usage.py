@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,7 +11,14 @@ from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
 from keyplane.http.fields import Timestamp
-from keyplane.http.v1.common import ERRORS, ListOf, OwnerParam, PageParams, render_page
+from keyplane.http.v1.common import (
+    ERRORS,
+    ListOf,
+    OwnerParam,
+    PageParams,
+    Time,
+    render_page,
+)
 from keyplane.http.v1.keys import KeyOut, key_to_wire
 from keyplane.keys.root_keys import Caller
 from keyplane.usage.events import Activity, StoredUsageEvent, UsageBucket
@@ -26,7 +32,7 @@ IdFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$"
 
 
 class UsageBucketOut(BaseModel):
-    start: datetime
+    start: Time
     counts: dict[str, int]
 
 
@@ -35,7 +41,7 @@ class UsageOut(BaseModel):
 
 
 class UsageEventOut(BaseModel):
-    time: datetime
+    time: Time
     code: str
     ip: str | None
     user_agent: str | None
@@ -43,13 +49,13 @@ class UsageEventOut(BaseModel):
 
 class AddressOut(BaseModel):
     ip: str | None
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: Time
+    last_seen: Time
     count: int
 
 
 class ActivityOut(BaseModel):
-    since: datetime
+    since: Time
     counts: dict[str, int]
     addresses: list[AddressOut]
     events: list[UsageEventOut]

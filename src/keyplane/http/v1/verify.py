@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from typing import Annotated, Any
 
 import msgspec
@@ -129,8 +130,10 @@ class VerifyEndpoint:
             bearer_token(_authorization(scope)), ip=client[0] if client is not None else None)
         caller.require("keys.verify")
         req = decode_request(await _read_body(receive, services.settings.max_body_bytes))
+        started = time.perf_counter()
         verdict = await services.keys.verify(req.key, api_id=req.api_id, need=_need(req), ip=_ip(req),
                                              cost=req.cost, user_agent=_user_agent(req))
+        services.metrics.observe_verification(verdict, time.perf_counter() - started)
         body = dumps(render(verdict))
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})

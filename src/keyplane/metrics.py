@@ -1,0 +1,67 @@
+"""Prometheus metrics of one keyplane process (`GET /metrics`).
+
+One registry per app, not the global one: several apps in one process (tests) never
+share counters. With `--workers N` each worker counts its own requests; scrape them
+through a load balancer as one target and the counters read as that worker's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from keyplane.keys.metering import Metering
+from keyplane.keys.model import Code, Verdict
+from keyplane.usage.recorder import UsageRecorder
+
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 1.0)
+
+
+class _Runtime(Collector):
+    """Values read when scraped: the usage buffer and the limiter's health."""
+
+    def __init__(self, recorder: UsageRecorder, metering: Metering) -> None:
+        self._recorder = recorder
+        self._metering = metering
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("keyplane_usage_buffer_depth",
+                                "Verifications waiting to be written to the usage log",
+                                value=self._recorder.depth)
+        yield CounterMetricFamily("keyplane_usage_dropped",
+                                  "Usage records dropped because the buffer was full",
+                                  value=self._recorder.dropped)
+        yield CounterMetricFamily("keyplane_usage_flush_failures",
+                                  "Usage flushes that failed (retried on the next tick)",
+                                  value=self._recorder.flush_failures)
+        yield CounterMetricFamily("keyplane_ratelimiter_failures",
+                                  "Verifications during which the rate limiter did not answer",
+                                  value=self._metering.limiter_failures)
+
+
+class Metrics:
+    def __init__(self, recorder: UsageRecorder, metering: Metering) -> None:
+        self.registry = CollectorRegistry()
+        self._verifications = Counter(
+            "keyplane_verifications", "Key verifications by API and outcome code",
+            ["api_id", "code"], registry=self.registry)
+        self._latency = Histogram(
+            "keyplane_verify_duration_seconds", "Time to answer POST /v1/keys/verify",
+            buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self._rejections = Counter(
+            "keyplane_ratelimit_rejections", "Verifications refused as RATE_LIMITED, by API",
+            ["api_id"], registry=self.registry)
+        self.registry.register(_Runtime(recorder, metering))
+
+    def observe_verification(self, verdict: Verdict, seconds: float) -> None:
+        # Labelled by the found key's API only: a caller's made-up api_id must not be able
+        # to create label values without bound.
+        api_id = verdict.key.api_id if verdict.key is not None else "unknown"
+        self._verifications.labels(api_id, verdict.code.value).inc()
+        self._latency.observe(seconds)
+        if verdict.code is Code.RATE_LIMITED:
+            self._rejections.labels(api_id).inc()

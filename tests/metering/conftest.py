@@ -1,0 +1,89 @@
+"""A service with its internals in reach (to flush usage), on either limiter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from asgi_lifespan import LifespanManager
+
+from keyplane.app import create_app
+from keyplane.clock import FakeClock
+from keyplane.config import Settings
+from keyplane.services import Services
+
+REDIS_URL = os.environ.get("KEYPLANE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_redis() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI and does not answer: {exc}")
+        pytest.skip(f"Redis is not reachable ({exc})")
+    return REDIS_URL
+
+
+@dataclass
+class Service:
+    http: httpx.AsyncClient
+    services: Services
+    api_id: str
+
+    async def key(self, **fields: Any) -> dict[str, Any]:
+        response = await self.http.post("/v1/keys", json={"api_id": self.api_id, **fields})
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def verify(self, key: str, **fields: Any) -> dict[str, Any]:
+        response = await self.http.post("/v1/keys/verify", json={"key": key, **fields})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+async def serve(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[Service]:
+    app = create_app(settings, clock=clock)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
+            api = await client.post("/v1/apis", json={"name": "metered", "key_prefix": "sk_m"})
+            assert api.status_code == 201, api.text
+            yield Service(http=client, services=app.state.services, api_id=api.json()["id"])
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def service(request: pytest.FixtureRequest, settings: Settings, clock: FakeClock,
+                  root_key: str) -> AsyncIterator[Service]:
+    """The service with the in-memory limiter, then with Redis."""
+    if request.param == "redis":
+        settings = settings.model_copy(update={"redis_url": require_redis()})
+    async for running in serve(settings, clock, root_key):
+        yield running
+
+
+@pytest.fixture
+def start(settings: Settings, clock: FakeClock, root_key: str) -> Any:
+    """Start a service with some settings changed: `async with start(redis_url=...) as s`."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def starting(**changes: Any) -> AsyncIterator[Service]:
+        async for running in serve(settings.model_copy(update=changes), clock, root_key):
+            yield running
+
+    return starting
+
+
+@pytest.fixture
+async def embedded(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[Service]:
+    """The service on the embedded default (in-memory limits)."""
+    async for running in serve(settings, clock, root_key):
+        yield running
