@@ -183,3 +183,22 @@ def test_both_expiries_are_refused_by_the_service_with_its_message(keyplane, api
                    "--expires-at", "2099-01-01T00:00:00Z")
     assert ran.exit_code == 1
     assert "expires_at or ttl_seconds, not both" in ran.stderr
+
+
+def test_keys_usage_events_and_expose_report_what_a_key_did(keyplane, api) -> None:
+    key = _create(keyplane, api["id"])
+    for _ in range(2):
+        assert keyplane("keys", "verify", key["key"]).exit_code == 0
+    exposed = keyplane("keys", "expose", key["id"])
+    assert exposed.exit_code == 0, exposed.stderr
+    assert f"Revoked key {key['id']}" in exposed.stdout
+    assert "VALID 2" in exposed.stdout
+    assert key["key"] not in exposed.stdout
+    assert _verify(keyplane, key["key"]).exit_code == 1
+    events = keyplane("keys", "events", key["id"], "--json")
+    assert [e["code"] for e in json.loads(events.stdout)["items"]] == ["VALID", "VALID"]
+    usage = keyplane("keys", "usage", key["id"], "--since", "1h")
+    assert usage.exit_code == 0, usage.stderr
+    assert "VALID 2" in usage.stdout
+    summed = keyplane("usage", "--api-id", api["id"], "--granularity", "day", "--json")
+    assert sum(b["counts"].get("VALID", 0) for b in json.loads(summed.stdout)["items"]) >= 2

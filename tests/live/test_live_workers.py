@@ -61,3 +61,10 @@ def test_workers_get_the_root_key_made_once_by_the_parent(two_workers: tuple[Ser
                       headers={"Authorization": f"Bearer {root_key}"}) as admin:
         root_keys = admin.get("/v1/root-keys").json()["items"]
     assert [k["name"] for k in root_keys].count("KEYPLANE_ROOT_KEY") == 1
+
+
+def test_workers_without_redis_say_at_start_what_that_means_for_rate_limits(
+        two_workers: tuple[Served, str]) -> None:
+    served, _ = two_workers
+    assert "2 workers without KEYPLANE_REDIS_URL" in served.log()
+    assert "up to 2×N" in served.log()

@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from keyplane import __version__
-from keyplane.cli import admin, apis, audit, keys, root_keys, serve
+from keyplane.cli import admin, apis, audit, keys, root_keys, serve, usage
 from keyplane.cli.errors import BAD_CONFIGURATION, CliError
 
 
@@ -56,6 +56,7 @@ app.add_typer(apis.app, name="apis")
 app.add_typer(keys.app, name="keys")
 app.add_typer(root_keys.app, name="root-keys")
 app.command("audit")(audit.audit)
+app.command("usage")(usage.usage)
 
 
 def main() -> None:

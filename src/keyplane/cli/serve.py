@@ -99,6 +99,12 @@ def serve(
     signal.signal(signal.SIGTERM, _stop)
     with store_errors(settings):
         asyncio.run(_prepare(settings, greet_here=workers > 1))
+    if workers > 1 and settings.redis_url is None:
+        log.warning(
+            "%d workers without KEYPLANE_REDIS_URL: each worker keeps its own rate limits, so a "
+            "limit of N admits up to %d×N across them. Credits, revocation and usage stay exact "
+            "(they live in the database). Set KEYPLANE_REDIS_URL for exact shared limits.",
+            workers, workers)
 
     import uvicorn
 

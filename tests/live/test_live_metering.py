@@ -1,0 +1,92 @@
+"""Metering across real processes: limits shared through Redis, usage kept over a stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+import httpx
+import pytest
+import redis
+from live.serving import start
+
+pytestmark = pytest.mark.live
+
+REDIS_URL = os.environ.get("KEYPLANE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _require_redis() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI and does not answer: {exc}")
+        pytest.skip(f"Redis is not reachable ({exc})")
+    return REDIS_URL
+
+
+def _setup(url: str, root_key: str, **key_fields) -> tuple[str, dict]:
+    headers = {"Authorization": f"Bearer {root_key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        api = client.post("/v1/apis", json={"name": "shared", "key_prefix": "sk_live"}).json()
+        key = client.post("/v1/keys", json={"api_id": api["id"], **key_fields})
+        assert key.status_code == 201, key.text
+        return api["id"], key.json()
+
+
+async def _verify_many(urls: list[str], root_key: str, key: str, count: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {root_key}"}
+    async with httpx.AsyncClient(headers=headers, timeout=30,
+                                 limits=httpx.Limits(max_connections=50)) as client:
+        async def one(i: int) -> str:
+            response = await client.post(f"{urls[i % len(urls)]}/v1/keys/verify", json={"key": key})
+            assert response.status_code == 200, response.text
+            return str(response.json()["code"])
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+def test_two_services_sharing_redis_admit_exactly_the_limit_between_them(tmp_path, pg_url):
+    redis_url = _require_redis()
+    root_key = "live-root-" + secrets.token_urlsafe(32)
+    shared = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_REDIS_URL=redis_url,
+                  KEYPLANE_DATABASE_URL=pg_url, KEYPLANE_SECRET_KEY="live-secret-" + "x" * 32)
+    first = start(tmp_path / "a", **shared)
+    second = start(tmp_path / "b", **shared)
+    try:
+        _, key = _setup(first.url, root_key,
+                        ratelimits=[{"name": "requests", "limit": 50, "window_seconds": 3600}])
+        codes = asyncio.run(_verify_many([first.url, second.url], root_key, key["key"], 200))
+        assert codes.count("VALID") == 50
+        assert codes.count("RATE_LIMITED") == 150
+    finally:
+        assert first.stop() == 0
+        assert second.stop() == 0
+
+
+def test_a_graceful_stop_writes_every_buffered_usage_record(tmp_path):
+    root_key = "live-root-" + secrets.token_urlsafe(32)
+    # A flush interval longer than the test: only the stop can write the records.
+    settings = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_USAGE_FLUSH_SECONDS="60")
+    served = start(tmp_path, **settings)
+    try:
+        _, key = _setup(served.url, root_key, ratelimits=[{"name": "r", "limit": 30, "window_seconds": 3600}])
+        codes = asyncio.run(_verify_many([served.url], root_key, key["key"], 40))
+    finally:
+        assert served.stop() == 0
+    restarted = start(tmp_path, **settings)
+    try:
+        with httpx.Client(base_url=restarted.url, headers={"Authorization": f"Bearer {root_key}"}) as client:
+            usage = client.get(f"/v1/keys/{key['id']}/usage", params={"granularity": "day"}).json()
+            stored = client.get(f"/v1/keys/{key['id']}").json()
+    finally:
+        assert restarted.stop() == 0
+    totals: dict[str, int] = {}
+    for bucket in usage["items"]:
+        for code, n in bucket["counts"].items():
+            totals[code] = totals.get(code, 0) + n
+    assert totals == {"VALID": codes.count("VALID"), "RATE_LIMITED": codes.count("RATE_LIMITED")}
+    assert totals["VALID"] == 30
+    assert stored["last_used_at"] is not None
