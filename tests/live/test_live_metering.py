@@ -48,11 +48,30 @@ async def _verify_many(urls: list[str], root_key: str, key: str, count: int) -> 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-def test_two_services_sharing_redis_admit_exactly_the_limit_between_them(tmp_path, pg_url):
+@pytest.fixture
+def own_pg_url(pg_url):
+    """A PostgreSQL database of this test's own (the run's one has another secret's keys)."""
+    name = f"{pg_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
+    asyncio.run(_pg_execute(pg_url, f'CREATE DATABASE "{name}"'))
+    yield f"{pg_url.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(_pg_execute(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _pg_execute(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1), timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def test_two_services_sharing_redis_admit_exactly_the_limit_between_them(tmp_path, own_pg_url):
     redis_url = _require_redis()
     root_key = "live-root-" + secrets.token_urlsafe(32)
     shared = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_REDIS_URL=redis_url,
-                  KEYPLANE_DATABASE_URL=pg_url, KEYPLANE_SECRET_KEY="live-secret-" + "x" * 32)
+                  KEYPLANE_DATABASE_URL=own_pg_url, KEYPLANE_SECRET_KEY="live-secret-" + "x" * 32)
     first = start(tmp_path / "a", **shared)
     second = start(tmp_path / "b", **shared)
     try:

@@ -12,7 +12,7 @@ from datetime import datetime
 from keyplane.audit import events
 from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.clock import Clock
-from keyplane.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from keyplane.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from keyplane.ids import is_id, new_id
 from keyplane.keys.decide import decide
 from keyplane.keys.hashing import KeyHasher
@@ -110,8 +110,11 @@ class RootKeyService:
         stored = StoredKey(id=new_id("key", now), api_id=ADMIN_API_ID, start="KEYPLANE_ROOT_KEY",
                            config=KeyConfig(name="KEYPLANE_ROOT_KEY", permissions=("*",)),
                            created_at=now, updated_at=now, grants=Grants.of(("*",)))
-        await self._keys.insert(stored, self._hasher.hash(token),
-                                _event(SYSTEM, events.ROOT_KEY_CREATE, stored, now))
+        try:
+            await self._keys.insert(stored, self._hasher.hash(token),
+                                    _event(SYSTEM, events.ROOT_KEY_CREATE, stored, now))
+        except Conflict:
+            return False  # another replica starting at the same moment made it first
         return True
 
     async def get(self, key_id: str) -> StoredKey:

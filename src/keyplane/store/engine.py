@@ -8,6 +8,7 @@ timeout instead of failing when one upgrades a read lock; reads begin deferred. 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from keyplane.errors import Invalid
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "keyplane_sqlite_immediate"
+_WAL_ATTEMPTS = 100
 
 
 def async_url(url: str) -> sa.URL:
@@ -40,8 +42,18 @@ def async_url(url: str) -> sa.URL:
 
 def sqlite_pragmas(dbapi_connection: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # WAL is a property of the file, set once (later it is a no-op). Switching needs an
+    # exclusive lock, and SQLite answers "locked" at once, busy timeout or not, while another
+    # connection opening the same new file holds one: try again for a few seconds.
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -65,6 +77,7 @@ class Database:
             self._configure_sqlite()
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
+        self._batch_writer: sqlite3.Connection | None = None
 
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -116,13 +129,22 @@ class Database:
             self._writer = conn
         return self._writer
 
+    def sqlite_batch_writer(self) -> sqlite3.Connection:
+        """A sqlite3 connection for batch writes run in a worker thread (SQLite only), one
+        batch at a time; it waits for the write lock like any writer."""
+        if self._batch_writer is None:
+            conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
+            sqlite_pragmas(conn)
+            self._batch_writer = conn
+        return self._batch_writer
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (self._reader, self._writer, self._batch_writer):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = None
+        self._reader = self._writer = self._batch_writer = None
         await self.engine.dispose()
