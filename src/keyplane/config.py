@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -51,6 +51,11 @@ class Settings(BaseModel):
     usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     usage_buffer_size: int = Field(default=100_000, ge=100, le=10_000_000)
     usage_retention_days: int = Field(default=90, ge=1, le=3650)
+    signing_alg: Literal["ES256", "EdDSA", "RS256"] = "ES256"
+    signing_key_rotation_days: int = Field(default=30, ge=1, le=3650)
+    signing_key_publish_ahead_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    access_token_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=60, le=366 * 86_400)
 
     @field_validator("root_key", "secret_key")
     @classmethod

@@ -8,7 +8,12 @@
     ├── Forbidden                 valid credential, missing permission      → 403
     ├── NotFound                  unknown id                                → 404
     ├── Conflict                  the state forbids it (revoked, in use)    → 409
-    └── PayloadTooLarge           body over the size limit                  → 413
+    ├── PayloadTooLarge           body over the size limit                  → 413
+    ├── ConfigError               the service cannot start as configured
+    ├── InvalidToken              a JWS/JWT that must not be trusted (RFC 8725)
+    └── OAuthError                RFC 6749 §5.2 `error` codes, verbatim     → 400 / 401
+        ├── InvalidRequest, InvalidClient (401), InvalidGrant, UnauthorizedClient,
+        └── UnsupportedGrantType, InvalidScope, InvalidTarget, UnsupportedTokenType
 
 Domain code raises these and knows nothing of HTTP; the status numbers above are the
 renderer's choice, kept next to the types so the mapping lives in one place.
@@ -92,3 +97,67 @@ class ConfigError(KeyplaneError):
 
     status = 500
     title = "Configuration error"
+
+
+class InvalidToken(KeyplaneError):
+    """A JWS/JWT that must not be trusted: bad syntax, algorithm not allowed, unknown `kid`,
+    bad signature, wrong `typ`, or claims that do not hold (RFC 8725). The message says
+    which, for logs; callers answer it as their protocol says (`active: false`, 401...)."""
+
+    status = 401
+    title = "Invalid token"
+
+
+class OAuthError(KeyplaneError):
+    """Answered as-is by OAuth endpoints (RFC 6749 §5.2): `{"error", "error_description"}`.
+
+    The description helps an honest caller and no one else: an unknown client and a wrong
+    secret are both `invalid_client`; the detail goes to the log as a chained cause.
+    """
+
+    code: ClassVar[str] = "invalid_request"
+    status = 400
+    title = "OAuth error"
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__(description or self.code)
+        self.description = description
+
+
+class InvalidRequest(OAuthError):
+    code = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: 401, with `WWW-Authenticate` when the client tried HTTP Basic."""
+
+    code = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    code = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    code = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    code = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested `resource` is not allowed for this client."""
+
+    code = "invalid_target"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1."""
+
+    code = "unsupported_token_type"

@@ -34,6 +34,9 @@ ROOT_PERMISSIONS = (
     "keys.read", "keys.write", "keys.verify",
     "root_keys.read", "root_keys.write",
     "audit.read",
+    "clients.read", "clients.write",
+    "signing_keys.read", "signing_keys.write",
+    "tokens.introspect", "tokens.read",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 

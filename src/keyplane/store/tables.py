@@ -162,3 +162,77 @@ usage_hourly = sa.Table(
     sa.Index(None, "api_id", "hour"),
     sa.Index(None, "owner_id", "hour"),
 )
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    # One row a rotation: replicas rotating at once collide here and only one key is made.
+    sa.Column("generation", sa.Integer, nullable=False, unique=True),
+    sa.Column("alg", sa.String(16), nullable=False),
+    sa.Column("public_jwk", sa.Text, nullable=False),
+    sa.Column("private_key", sa.Text, nullable=False),  # AES-GCM sealed, never in clear
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("activates_at", UtcDateTime, nullable=False),
+    sa.Column("retires_at", UtcDateTime),
+    sa.Column("withdrawn_at", UtcDateTime),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("grant_types", sa.Text, nullable=False),  # JSON lists from here
+    sa.Column("redirect_uris", sa.Text, nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("audiences", sa.Text, nullable=False),
+    sa.Column("token_format", sa.String(16), nullable=False),
+    sa.Column("auth_method", sa.String(32), nullable=False),
+    sa.Column("access_token_ttl_seconds", sa.Integer),
+    sa.Column("refresh_token_ttl_seconds", sa.Integer),
+    sa.Column("jwks", sa.Text),  # JSON object (private_key_jwt clients)
+    sa.Column("secret_hash", sa.LargeBinary(64)),
+    sa.Column("secret_start", sa.String(40)),
+    sa.Column("previous_secret_hash", sa.LargeBinary(64)),
+    sa.Column("previous_secret_expires_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# RFC 7523 §3: a client assertion's `jti` is accepted once until the assertion expires.
+client_assertions = sa.Table(
+    "client_assertions",
+    metadata,
+    sa.Column("client_id", ID, primary_key=True),
+    sa.Column("jti", sa.String(200), primary_key=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+opaque_tokens = sa.Table(
+    "opaque_tokens",
+    metadata,
+    sa.Column("token_hash", sa.LargeBinary(64), primary_key=True),
+    sa.Column("jti", sa.String(64), nullable=False, unique=True),
+    sa.Column("client_id", ID, nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),  # JSON list
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+# The JWT deny-list and its feed: a revoked `jti` stays until the token would have expired.
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # rvk_..., time-ordered: the feed's cursor
+    sa.Column("jti", sa.String(64), nullable=False, unique=True),
+    sa.Column("client_id", ID),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)

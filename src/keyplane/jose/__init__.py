@@ -1,0 +1,1 @@
+"""JOSE for keyplane: JWK conversion, a lean compact JWS path, JWT claims checks."""

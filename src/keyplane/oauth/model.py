@@ -1,0 +1,87 @@
+"""The values of the OAuth domain, shared by its services, stores and routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ClientType = Literal["confidential", "public"]
+TokenFormat = Literal["jwt", "opaque"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"
+GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered OAuth client (RFC 7591 names). Its secret is never here: only
+    `ClientService` sees the stored hashes."""
+
+    id: str
+    name: str
+    type: ClientType
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    token_format: TokenFormat
+    auth_method: AuthMethod
+    access_token_ttl_seconds: int | None
+    refresh_token_ttl_seconds: int | None
+    jwks: dict[str, Any] | None
+    secret_start: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_public(self) -> bool:
+        return self.type == "public"
+
+    @property
+    def default_audience(self) -> str | None:
+        return self.audiences[0] if self.audiences else None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedClient:
+    """A client just created, or whose secret was just rolled: the only moment the secret
+    exists in clear."""
+
+    client: Client
+    secret: str | None
+
+    def __repr__(self) -> str:
+        return f"IssuedClient(id={self.client.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyInfo:
+    """A signing key as the management API shows it (no private material)."""
+
+    kid: str
+    alg: str
+    created_at: datetime
+    activates_at: datetime
+    retires_at: datetime | None
+    withdrawn_at: datetime | None
+    status: Literal["pending", "active", "retired", "withdrawn"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What an access token says (RFC 9068 §2.2), whatever its format."""
+
+    jti: str
+    issuer: str
+    subject: str
+    client_id: str
+    audience: tuple[str, ...]
+    scope: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
