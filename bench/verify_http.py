@@ -117,11 +117,12 @@ def _wrk(url: str, script: Path, *, duration: int, connections: int, threads: in
         capture_output=True, text=True, timeout=duration + 30,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"\s99%\s+([\d.]+\w+)", out)
-    return {"rps": rps, "non_2xx": int(bad.group(1)) if bad else 0,
+    return {"rps": rps, "requests": requests, "non_2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": errors.group(0) if errors else "",
             "p50": p50.group(1) if p50 else "?", "p99": p99.group(1) if p99 else "?"}
 

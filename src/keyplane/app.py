@@ -12,10 +12,13 @@ from starlette.routing import Route
 from keyplane import __version__
 from keyplane.clock import Clock
 from keyplane.config import Settings, load_settings
-from keyplane.http import docs, errors, health, openapi
+from keyplane.http import docs, errors, health, oauth, openapi
 from keyplane.http.headers import SecurityHeaders
+from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
-from keyplane.http.v1 import apis, audit, keys, root_keys, usage
+from keyplane.http.v1 import apis, audit, keys, revocations, root_keys, usage
+from keyplane.http.v1.clients import router as clients_router
+from keyplane.http.v1.signing_keys import router as signing_keys_router
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
 
@@ -35,7 +38,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         services = await open_services(settings, clock=clock)
         try:
             await greet(services)
-            services.recorder.start()
+            services.start()
             app.state.services = services
             yield
         finally:
@@ -52,6 +55,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_route("/healthz", health.healthz, include_in_schema=False)
     app.add_route("/readyz", health.readyz, include_in_schema=False)
     app.add_route("/metrics", health.metrics, include_in_schema=False)
+    app.add_route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)
+    app.include_router(signing_keys_router)
+    app.include_router(clients_router)
+    app.include_router(revocations.router)
+    app.router.routes.extend(oauth.routes())
     docs.install(app)
     openapi.install(app)
     errors.install(app)

@@ -122,6 +122,7 @@ class OAuthError(KeyplaneError):
     def __init__(self, description: str = "") -> None:
         super().__init__(description or self.code)
         self.description = description
+        self.www_authenticate: str | None = None
 
 
 class InvalidRequest(OAuthError):

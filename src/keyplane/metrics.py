@@ -55,6 +55,12 @@ class Metrics:
         self._rejections = Counter(
             "keyplane_ratelimit_rejections", "Verifications refused as RATE_LIMITED, by API",
             ["api_id"], registry=self.registry)
+        self._tokens = Counter(
+            "keyplane_tokens_issued", "Access tokens issued, by grant type",
+            ["grant_type"], registry=self.registry)
+        self._introspections = Counter(
+            "keyplane_introspections", "Token introspections, by answer",
+            ["active"], registry=self.registry)
         self.registry.register(_Runtime(recorder, metering))
 
     def observe_verification(self, verdict: Verdict, seconds: float) -> None:
@@ -65,3 +71,9 @@ class Metrics:
         self._latency.observe(seconds)
         if verdict.code is Code.RATE_LIMITED:
             self._rejections.labels(api_id).inc()
+
+    def observe_token(self, grant_type: str) -> None:
+        self._tokens.labels(grant_type).inc()
+
+    def observe_introspection(self, active: bool) -> None:
+        self._introspections.labels("true" if active else "false").inc()

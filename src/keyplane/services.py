@@ -16,17 +16,27 @@ from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
 from keyplane.metrics import Metrics
+from keyplane.audit.events import AuditEvent
+from keyplane.batching import BatchWriter
+from keyplane.oauth.client_auth import ClientAuthenticator
+from keyplane.oauth.clients import ClientSecretHasher, ClientService
+from keyplane.oauth.metadata import TOKEN_PATH
+from keyplane.oauth.tokens import TokenService
+from keyplane.oauth.signing_keys import SigningKeyService
 from keyplane.ratelimit.base import Limiter
 from keyplane.ratelimit.memory import MemoryLimiter
 from keyplane.ratelimit.redis import RedisLimiter
 from keyplane.secret_key import load_secret_key
 from keyplane.store.apis import SqlApiRepository
-from keyplane.store.audit import SqlAuditLog
+from keyplane.store.audit import SqlAuditLog, record_many
+from keyplane.store.clients import SqlClientRepository
 from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
+from keyplane.store.signing_keys import SqlSigningKeyRepository
+from keyplane.store.tokens import SqlTokenRepository
 from keyplane.store.usage import SqlUsageRepository
 from keyplane.usage.queries import UsageQueries
 from keyplane.usage.recorder import UsageRecorder
@@ -51,11 +61,23 @@ class Services:
     limiter: Limiter
     exposure: Exposure
     metrics: Metrics
+    signing_keys: SigningKeyService
+    clients: ClientService
+    tokens: TokenService
+    client_auth: ClientAuthenticator
+    audit_writer: BatchWriter[AuditEvent]
+
+    def start(self) -> None:
+        """Start the background writers (the app's lifespan; CLI commands never do)."""
+        self.recorder.start()
+        self.audit_writer.start()
 
     async def close(self) -> None:
-        """Flush buffered usage, then close the limiter and the store (graceful shutdown)."""
+        """Flush buffered usage and audit events, then close the limiter and the store
+        (graceful shutdown)."""
         try:
             await self.recorder.close()
+            await self.audit_writer.close()
         finally:
             await self.limiter.close()
             await self.db.dispose()
@@ -69,7 +91,8 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
     """
     clock = clock or SystemClock()
     try:
-        hasher = KeyHasher(load_secret_key(settings))
+        secret_key = load_secret_key(settings)
+        hasher = KeyHasher(secret_key)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the secret key: {exc}") from exc
     db = Database(settings.resolved_database_url)
@@ -92,6 +115,11 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         metering = Metering(limiter, SqlCreditLedger(db))
         keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder)
         usage = UsageQueries(usage_repo, clock)
+        signing_keys = SigningKeyService(SqlSigningKeyRepository(db), secret_key, clock, settings)
+        clients = ClientService(SqlClientRepository(db), ClientSecretHasher(secret_key), clock)
+        issuer = settings.resolved_issuer
+        audit_writer: BatchWriter[AuditEvent] = BatchWriter(
+            lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
         services = Services(
             settings=settings, clock=clock, db=db,
             apis=ApiService(api_repo, clock),
@@ -101,6 +129,14 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             usage=usage, recorder=recorder, metering=metering, limiter=limiter,
             exposure=Exposure(keys, recorder, usage),
             metrics=Metrics(recorder, metering),
+            signing_keys=signing_keys,
+            clients=clients,
+            tokens=TokenService(signing_keys, SqlTokenRepository(db, issuer), hasher, clock,
+                                issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
+                                audit=audit_writer),
+            client_auth=ClientAuthenticator(clients, clock, audiences=(issuer + TOKEN_PATH, issuer),
+                                            audit=audit_writer),
+            audit_writer=audit_writer,
         )
         await services.apis.ensure_admin_api()
     except BaseException:

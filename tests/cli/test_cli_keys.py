@@ -194,9 +194,9 @@ def test_keys_usage_events_and_expose_report_what_a_key_did(keyplane, api) -> No
     assert f"Revoked key {key['id']}" in exposed.stdout
     assert "VALID 2" in exposed.stdout
     assert key["key"] not in exposed.stdout
-    assert _verify(keyplane, key["key"]).exit_code == 1
-    events = keyplane("keys", "events", key["id"], "--json")
+    events = keyplane("keys", "events", key["id"], "--json")  # expose flushed them
     assert [e["code"] for e in json.loads(events.stdout)["items"]] == ["VALID", "VALID"]
+    assert _verify(keyplane, key["key"]).exit_code == 1
     usage = keyplane("keys", "usage", key["id"], "--since", "1h")
     assert usage.exit_code == 0, usage.stderr
     assert "VALID 2" in usage.stdout

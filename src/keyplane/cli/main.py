@@ -9,6 +9,8 @@ from typer.core import TyperGroup
 
 from keyplane import __version__
 from keyplane.cli import admin, apis, audit, keys, root_keys, serve, usage
+from keyplane.cli import clients as clients_cli
+from keyplane.cli import signing_keys as signing_keys_cli
 from keyplane.cli.errors import BAD_CONFIGURATION, CliError
 
 
@@ -55,6 +57,8 @@ app.command("bootstrap")(admin.bootstrap)
 app.add_typer(apis.app, name="apis")
 app.add_typer(keys.app, name="keys")
 app.add_typer(root_keys.app, name="root-keys")
+app.add_typer(signing_keys_cli.app, name="signing-keys")
+app.add_typer(clients_cli.app, name="clients")
 app.command("audit")(audit.audit)
 app.command("usage")(usage.usage)
 

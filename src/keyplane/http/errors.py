@@ -18,7 +18,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyplane.errors import FieldError, Invalid, KeyplaneError
+from keyplane.errors import (
+    FieldError,
+    Forbidden,
+    Invalid,
+    KeyplaneError,
+    OAuthError,
+    Unauthenticated,
+)
 from keyplane.http.json import dumps
 
 log = logging.getLogger("keyplane.http")
@@ -57,8 +64,34 @@ def problem(status: int, detail: str, *, errors: Sequence[FieldError] = (),
                     media_type="application/problem+json")
 
 
-def _keyplane_error(_request: Request, exc: Exception) -> Response:
+OAUTH_PATH_PREFIX = "/oauth/"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_error(exc: KeyplaneError) -> Response:
+    """RFC 6749 §5.2 `{"error", "error_description"}`, never cached. A root key refused at
+    an OAuth endpoint (introspection) reads as RFC 6750 §3.1 `invalid_token` /
+    `insufficient_scope`; anything else a client sent wrong is `invalid_request`."""
+    headers = dict(_NO_STORE)
+    if isinstance(exc, OAuthError):
+        code, description = exc.code, exc.description or exc.code
+        if exc.www_authenticate:
+            headers["WWW-Authenticate"] = exc.www_authenticate
+    elif isinstance(exc, (Unauthenticated, Forbidden)):
+        code = "invalid_token" if isinstance(exc, Unauthenticated) else "insufficient_scope"
+        description = exc.detail
+        headers["WWW-Authenticate"] = f'Bearer realm="keyplane", error="{code}"'
+    else:
+        code, description = "invalid_request", exc.detail
+    body = {"error": code, "error_description": _echo(description, 500)}
+    return Response(dumps(body), status_code=exc.status, headers=headers,
+                    media_type="application/json")
+
+
+def _keyplane_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyplaneError)
+    if isinstance(exc, OAuthError) or request.url.path.startswith(OAUTH_PATH_PREFIX):
+        return oauth_error(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="keyplane"'} if exc.status == 401 else None
     errors = exc.errors if isinstance(exc, Invalid) else ()
     return problem(exc.status, exc.detail, errors=errors, headers=headers)

@@ -85,3 +85,28 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A deny-listed JWT: refused until `expires_at`, when it would have expired anyway."""
+
+    id: str
+    jti: str
+    expires_at: datetime
+    revoked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token response (RFC 6749 §5.1); `access_token` exists only here."""
+
+    access_token: str
+    expires_in: int
+    scope: tuple[str, ...]
+    claims: TokenClaims
+    token_type: str = "Bearer"
+    refresh_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"IssuedToken(jti={self.claims.jti!r}, client_id={self.claims.client_id!r})"

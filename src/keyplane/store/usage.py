@@ -26,11 +26,21 @@ PRUNE_CHUNK = 5_000
 
 _SQLITE_INSERT_EVENT = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
                         "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_SQLITE_UPSERT_HOUR = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
-                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, hour, code) "
-                       "DO UPDATE SET count = count + excluded.count")
-_SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = ? WHERE id = ? "
-                     "AND (last_used_at IS NULL OR last_used_at < ?)")
+# The hourly counts and each key's latest use are computed by SQLite from the rows this
+# transaction inserted (rowid above the largest before it: nobody else writes meanwhile),
+# not in Python: the flush thread then holds the GIL only to build the rows. Groups are
+# upserted in the order of their first event, as a batch counted in Python would be.
+_SQLITE_LAST_ROWID = "SELECT coalesce(max(rowid), 0) FROM usage_events"
+_SQLITE_UPSERT_HOURS = (
+    "INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
+    "SELECT coalesce(key_id, ''), substr(time, 1, 13) || ':00:00.000000', code, "
+    "coalesce(api_id, ''), coalesce(owner_id, ''), count(*) FROM usage_events WHERE rowid > ? "
+    "GROUP BY 1, 2, 3, 4, 5 ORDER BY min(rowid) "
+    "ON CONFLICT (key_id, hour, code) DO UPDATE SET count = count + excluded.count")
+_SQLITE_LAST_USED = (
+    "UPDATE keys SET last_used_at = used.at FROM (SELECT key_id, max(time) AS at FROM usage_events "
+    "WHERE rowid > ? AND key_id IS NOT NULL GROUP BY key_id) AS used "
+    "WHERE keys.id = used.key_id AND (keys.last_used_at IS NULL OR keys.last_used_at < used.at)")
 
 Row = tuple[str, Any, str | None, str | None, str | None, str, str | None, str | None]
 HourKey = tuple[str, datetime, str, str, str]
@@ -105,27 +115,17 @@ class SqlUsageRepository:
                 )
 
     def _write_sqlite(self, events: Sequence[UsageEvent]) -> None:
-        # Times as SQLite text (fixed width, so text order is time order), the hour cut from
-        # the text: this loop is most of a flush's Python work.
-        rows = []
-        counts: Counter[tuple[str, str, str, str, str]] = Counter()
-        last_used: dict[str, str] = {}
-        for e in events:
-            at = _sqlite_time(e.time)
-            rows.append((new_id("use", e.time), at, e.key_id, e.api_id, e.owner_id, e.code,
-                         e.ip, e.user_agent))
-            counts[(e.key_id or "", at[:13] + ":00:00.000000", e.code, e.api_id or "",
-                    e.owner_id or "")] += 1
-            if e.key_id is not None and last_used.get(e.key_id, "") < at:
-                last_used[e.key_id] = at
+        # Times as SQLite text (fixed width, so text order is time order): this loop is all
+        # of a flush's Python work, and it holds the GIL against the event loop.
+        rows = [(new_id("use", e.time), _sqlite_time(e.time), e.key_id, e.api_id, e.owner_id,
+                 e.code, e.ip, e.user_agent) for e in events]
         conn = self._db.sqlite_batch_writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            (last_rowid,) = conn.execute(_SQLITE_LAST_ROWID).fetchone()
             conn.executemany(_SQLITE_INSERT_EVENT, rows)
-            conn.executemany(_SQLITE_UPSERT_HOUR, [
-                (key_id, hour, code, api_id, owner_id, count)
-                for (key_id, hour, code, api_id, owner_id), count in counts.items()])
-            conn.executemany(_SQLITE_LAST_USED, [(at, key_id, at) for key_id, at in last_used.items()])
+            conn.execute(_SQLITE_UPSERT_HOURS, (last_rowid,))
+            conn.execute(_SQLITE_LAST_USED, (last_rowid,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -1,0 +1,154 @@
+"""The OAuth endpoints: token, introspection, revocation, discovery.
+
+Plain Starlette routes: they read `application/x-www-form-urlencoded` bodies (RFC 6749
+§3.2), answer JSON with `Cache-Control: no-store`, and render errors as RFC 6749 §5.2
+`{"error", "error_description"}` (http/errors.py). Paths are announced by discovery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from keyplane.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
+from keyplane.http.auth import authenticate
+from keyplane.http.context import services_of
+from keyplane.http.json import dumps
+from keyplane.oauth import metadata
+from keyplane.oauth.grants import GRANTS, GrantContext, TokenRequest
+from keyplane.oauth.model import TokenClaims
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FIELDS = 50
+REPEATABLE = {"resource"}  # RFC 8707 §2: the only parameter that may appear more than once
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, media_type="application/json",
+                    headers={**_NO_STORE, **(headers or {})})
+
+
+async def read_form(request: Request) -> TokenRequest:
+    """The form parameters; refuses a wrong content type, a body that does not decode, and
+    a parameter given twice (RFC 6749 §3.2). Empty values count as absent (§3.1)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM:
+        raise InvalidRequest(f"send the parameters as {FORM}")
+    try:
+        text = (await request.body()).decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+                          max_num_fields=MAX_FIELDS, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the body is not a valid form") from None
+    params: dict[str, str] = {}
+    resources: list[str] = []
+    for name, value in pairs:
+        if not value:
+            continue
+        if name in REPEATABLE:
+            resources.append(value)
+        elif name in params:
+            raise InvalidRequest(f"the parameter {name} is given more than once")
+        else:
+            params[name] = value
+    return TokenRequest(params=params, resources=tuple(resources))
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def token(request: Request) -> Response:
+    services = services_of(request)
+    form = await read_form(request)
+    grant_type = form.params.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("grant_type is missing")
+    authenticated = await services.client_auth.authenticate(
+        form.params, request.headers.get("authorization"), ip=_ip(request))
+    grant = GRANTS.get(grant_type)
+    if grant is None:  # after authentication: an unknown grant tells a stranger nothing
+        raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
+    issued = await grant(GrantContext(tokens=services.tokens, ip=_ip(request)),
+                         authenticated.client, form)
+    services.metrics.observe_token(grant_type)
+    body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
+                            "expires_in": issued.expires_in}
+    if issued.scope:
+        body["scope"] = " ".join(issued.scope)
+    if issued.refresh_token:
+        body["refresh_token"] = issued.refresh_token
+    return _json(body)
+
+
+async def _introspecting_caller(request: Request, form: TokenRequest) -> None:
+    """RFC 7662 §2.1: the caller authenticates — a client (not a public one: anyone may
+    name a public client), or a root key holding `tokens.introspect`."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None and authorization[:7].lower() == "bearer ":
+        await authenticate(request, "tokens.introspect")
+        return
+    authenticated = await services_of(request).client_auth.authenticate(
+        form.params, authorization, ip=_ip(request))
+    if authenticated.method == "none":
+        raise InvalidClient("introspection needs an authenticated client")
+
+
+def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
+    if claims is None:
+        return {"active": False}  # §2.2: nothing more about an inactive token
+    body: dict[str, Any] = {
+        "active": True, "token_type": "Bearer", "client_id": claims.client_id,
+        "sub": claims.subject, "iss": claims.issuer,
+        "aud": claims.audience[0] if len(claims.audience) == 1 else list(claims.audience),
+        "exp": int(claims.expires_at.timestamp()), "iat": int(claims.issued_at.timestamp()),
+        "jti": claims.jti,
+    }
+    if claims.scope:
+        body["scope"] = " ".join(claims.scope)
+    return body
+
+
+async def introspect(request: Request) -> Response:
+    form = await read_form(request)
+    await _introspecting_caller(request, form)
+    token_value = form.params.get("token")
+    if token_value is None:
+        raise InvalidRequest("token is missing")
+    services = services_of(request)
+    claims = await services.tokens.introspect(token_value)
+    services.metrics.observe_introspection(claims is not None)
+    return _json(introspection_body(claims))
+
+
+async def revoke(request: Request) -> Response:
+    services = services_of(request)
+    form = await read_form(request)
+    authenticated = await services.client_auth.authenticate(
+        form.params, request.headers.get("authorization"), ip=_ip(request))
+    token_value = form.params.get("token")
+    if token_value is None:
+        raise InvalidRequest("token is missing")
+    # §2.1: token_type_hint is only a hint; every type is searched whatever it says.
+    await services.tokens.revoke(token_value, authenticated.client, ip=_ip(request))
+    return Response(status_code=200, headers=_NO_STORE)
+
+
+async def discovery(request: Request) -> Response:
+    issuer = services_of(request).settings.resolved_issuer
+    return Response(dumps(metadata.server_metadata(issuer)), media_type="application/json",
+                    headers={"Cache-Control": "public, max-age=3600"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(metadata.TOKEN_PATH, token, methods=["POST"]),
+        Route(metadata.INTROSPECTION_PATH, introspect, methods=["POST"]),
+        Route(metadata.REVOCATION_PATH, revoke, methods=["POST"]),
+        Route(metadata.METADATA_PATH, discovery, methods=["GET"]),
+    ]

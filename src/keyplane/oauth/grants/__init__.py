@@ -1,0 +1,36 @@
+"""The grants the token endpoint serves, found by `grant_type` in one table.
+
+A grant is a module with a `handle(context, client, form)` coroutine; adding one is adding
+a line here (and its name to discovery, which reads this table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from keyplane.oauth.grants import client_credentials
+from keyplane.oauth.model import GRANT_CLIENT_CREDENTIALS, Client, IssuedToken
+from keyplane.oauth.tokens import TokenService
+
+
+@dataclass(frozen=True, slots=True)
+class GrantContext:
+    tokens: TokenService
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """The decoded form of a token request: single parameters, and RFC 8707 `resource`,
+    the one parameter that may repeat."""
+
+    params: Mapping[str, str]
+    resources: tuple[str, ...]
+
+
+Grant = Callable[[GrantContext, Client, TokenRequest], Awaitable[IssuedToken]]
+
+GRANTS: dict[str, Grant] = {
+    GRANT_CLIENT_CREDENTIALS: client_credentials.handle,
+}

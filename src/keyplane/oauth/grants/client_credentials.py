@@ -1,0 +1,34 @@
+"""`client_credentials` (RFC 6749 §4.4): a confidential client gets a token for itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from keyplane.errors import InvalidTarget, UnauthorizedClient
+from keyplane.oauth.model import GRANT_CLIENT_CREDENTIALS, Client, IssuedToken
+from keyplane.oauth.scopes import granted_scopes
+
+if TYPE_CHECKING:
+    from keyplane.oauth.grants import GrantContext, TokenRequest
+
+
+async def handle(context: GrantContext, client: Client, request: TokenRequest) -> IssuedToken:
+    if GRANT_CLIENT_CREDENTIALS not in client.grant_types or client.is_public:
+        raise UnauthorizedClient("this client may not use client_credentials")
+    scope = granted_scopes(request.params.get("scope"), allowed=client.scopes)
+    audience = audience_for(client, request.resources)
+    # The client acts for itself: it is the subject (RFC 9068 §2.2, client_credentials).
+    return await context.tokens.issue(client, subject=client.id, scope=scope, audience=audience,
+                                      ip=context.ip)
+
+
+def audience_for(client: Client, resources: tuple[str, ...]) -> tuple[str, ...]:
+    """RFC 8707: the requested resources, each one the client may have; else its default."""
+    if resources:
+        unknown = [r for r in resources if r not in client.audiences]
+        if unknown:
+            raise InvalidTarget(f"this client may not get tokens for {unknown[0]}")
+        return tuple(dict.fromkeys(resources))
+    if client.default_audience is None:
+        raise InvalidTarget("no resource was given and the client has no default audience")
+    return (client.default_audience,)

@@ -1,0 +1,164 @@
+"""Access tokens: minted as RFC 9068 JWTs or opaque references, introspected, revoked.
+
+A JWT is verified offline by every API of the trust domain; revoking one puts its `jti`
+on a deny-list until its `exp` (the feed `GET /v1/revocations` carries it to verifiers).
+An opaque token is a random string in keyplane's key format (prefix `kp_at`: a checksum
+lets scanners and verifiers recognise it), stored only as a keyed hash; revoking deletes it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from keyplane.audit import events
+from keyplane.audit.events import Actor, AuditEvent
+from keyplane.batching import BatchWriter
+from keyplane.clock import Clock
+from keyplane.errors import InvalidToken
+from keyplane.jose.jwt import decode_jwt
+from keyplane.keys.format import generate_key, parse_key
+from keyplane.keys.hashing import KeyHasher
+from keyplane.oauth.model import Client, IssuedToken, Revocation, TokenClaims
+from keyplane.oauth.signing_keys import SigningKeyService
+
+OPAQUE_PREFIX = "kp_at"
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+MAX_TOKEN_LENGTH = 8192
+
+
+class TokenRepository(Protocol):
+    async def store_opaque(self, token_hash: bytes, claims: TokenClaims) -> None: ...
+    async def opaque(self, token_hash: bytes) -> TokenClaims | None: ...
+    async def delete_opaque(self, token_hash: bytes) -> bool: ...
+    async def revoke_jti(self, jti: str, *, client_id: str | None, expires_at: datetime,
+                         at: datetime) -> bool: ...
+    async def is_revoked(self, jti: str) -> bool: ...
+    async def revocations(self, *, since: datetime | None, after: str | None, now: datetime,
+                          limit: int) -> list[Revocation]: ...
+
+
+def is_opaque(token: str) -> bool:
+    return token.startswith(OPAQUE_PREFIX + "_") and parse_key(token) is not None
+
+
+class TokenService:
+    def __init__(self, signing_keys: SigningKeyService, repository: TokenRepository,
+                 hasher: KeyHasher, clock: Clock, *, issuer: str, default_ttl_seconds: int,
+                 audit: BatchWriter[AuditEvent]) -> None:
+        self._signing_keys = signing_keys
+        self._repository = repository
+        self._hasher = hasher
+        self._clock = clock
+        self._issuer = issuer
+        self._default_ttl = default_ttl_seconds
+        self._audit = audit
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    async def issue(self, client: Client, *, subject: str, scope: tuple[str, ...],
+                    audience: tuple[str, ...], extra: dict[str, Any] | None = None,
+                    ip: str | None = None) -> IssuedToken:
+        """Mint an access token for `client` in its registered format."""
+        now = self._clock.now().replace(microsecond=0)  # NumericDate: whole seconds
+        ttl = client.access_token_ttl_seconds or self._default_ttl
+        claims = TokenClaims(jti=secrets.token_urlsafe(16), issuer=self._issuer, subject=subject,
+                             client_id=client.id, audience=audience, scope=scope, issued_at=now,
+                             expires_at=now + timedelta(seconds=ttl), extra=extra or {})
+        if client.token_format == "opaque":
+            token = generate_key(OPAQUE_PREFIX)
+            await self._repository.store_opaque(self._hasher.hash(token), claims)
+        else:
+            token = await self._sign(claims)
+        self._audit.add(AuditEvent.of(
+            Actor(id=client.id, ip=ip), events.TOKEN_ISSUE, claims.jti, now, client_id=client.id,
+            subject=subject, scope=" ".join(scope), aud=list(audience), format=client.token_format,
+            expires_at=claims.expires_at.isoformat()))
+        return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims)
+
+    async def _sign(self, claims: TokenClaims) -> str:
+        key = await self._signing_keys.active()
+        payload: dict[str, Any] = {
+            "iss": claims.issuer, "sub": claims.subject,
+            "aud": claims.audience[0] if len(claims.audience) == 1 else list(claims.audience),
+            "exp": int(claims.expires_at.timestamp()), "iat": int(claims.issued_at.timestamp()),
+            "nbf": int(claims.issued_at.timestamp()), "jti": claims.jti,
+            "client_id": claims.client_id, **claims.extra,
+        }
+        if claims.scope:
+            payload["scope"] = " ".join(claims.scope)
+        return key.sign_jwt(payload, typ=ACCESS_TOKEN_TYPE)
+
+    async def introspect(self, token: str) -> TokenClaims | None:
+        """The claims of an active token keyplane issued; None for anything else (expired,
+        revoked, unknown, foreign, malformed)."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            return None
+        now = self._clock.now()
+        if is_opaque(token):
+            claims = await self._repository.opaque(self._hasher.hash(token))
+            return claims if claims is not None and claims.expires_at > now else None
+        claims = await self._verified(token, now)
+        if claims is None or await self._repository.is_revoked(claims.jti):
+            return None
+        return claims
+
+    async def _verified(self, token: str, now: datetime) -> TokenClaims | None:
+        keys = await self._signing_keys.verification_keys()
+        try:
+            payload = decode_jwt(token, keys, algorithms={alg for alg, _ in keys.values()},
+                                 typ=ACCESS_TOKEN_TYPE, issuer=self._issuer, audience=None,
+                                 now=now, leeway_seconds=0)
+        except InvalidToken:
+            return None
+        return claims_of(payload, self._issuer)
+
+    async def revoke(self, token: str, client: Client, *, ip: str | None = None) -> None:
+        """RFC 7009: revoke a token issued to `client`. Unknown, expired, foreign or
+        malformed tokens are not an error (§2.2) and change nothing; a token of another
+        client is left alone too (answering differently would tell its holder it is valid)."""
+        now = self._clock.now()
+        if is_opaque(token):
+            token_hash = self._hasher.hash(token)
+            claims = await self._repository.opaque(token_hash)
+            if claims is None or claims.client_id != client.id:
+                return
+            await self._repository.delete_opaque(token_hash)
+        else:
+            verified = await self._verified(token, now) if len(token) <= MAX_TOKEN_LENGTH else None
+            if verified is None or verified.client_id != client.id:
+                return
+            claims = verified
+            if not await self._repository.revoke_jti(claims.jti, client_id=client.id,
+                                                     expires_at=claims.expires_at, at=now):
+                return  # revoked already
+        self._audit.add(AuditEvent.of(Actor(id=client.id, ip=ip), events.TOKEN_REVOKE, claims.jti,
+                                      now, client_id=client.id, subject=claims.subject))
+
+    async def revocations(self, *, since: datetime | None, after: str | None,
+                          limit: int) -> list[Revocation]:
+        return await self._repository.revocations(since=since, after=after,
+                                                  now=self._clock.now(), limit=limit)
+
+
+def claims_of(payload: dict[str, Any], issuer: str) -> TokenClaims | None:
+    """TokenClaims from a verified JWT payload; None when a required claim is missing."""
+    try:
+        aud = payload["aud"]
+        audience = (aud,) if isinstance(aud, str) else tuple(str(a) for a in aud)
+        return TokenClaims(
+            jti=str(payload["jti"]), issuer=issuer, subject=str(payload["sub"]),
+            client_id=str(payload["client_id"]), audience=audience,
+            scope=tuple(str(payload.get("scope", "")).split()),
+            issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            extra={k: v for k, v in payload.items() if k not in _REGISTERED},
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+_REGISTERED = {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"}

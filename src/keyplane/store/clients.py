@@ -1,0 +1,176 @@
+"""ClientRepository in SQLAlchemy Core: OAuth clients, and the `jti`s of their assertions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyplane.audit.events import AuditEvent
+from keyplane.errors import Conflict, NotFound
+from keyplane.oauth.clients import SECRET_METHODS, ClientCredentials
+from keyplane.oauth.model import Client
+from keyplane.store import audit
+from keyplane.store.codec import dumps, loads
+from keyplane.store.engine import Database
+from keyplane.store.tables import as_utc, client_assertions, clients
+
+_COLUMNS = (
+    clients.c.id, clients.c.name, clients.c.type, clients.c.grant_types,
+    clients.c.redirect_uris, clients.c.scopes, clients.c.audiences, clients.c.token_format,
+    clients.c.auth_method, clients.c.access_token_ttl_seconds,
+    clients.c.refresh_token_ttl_seconds, clients.c.jwks, clients.c.secret_start,
+    clients.c.created_at, clients.c.updated_at,
+)
+_SELECT = sa.select(*_COLUMNS)
+_CREDENTIALS = sa.select(
+    *_COLUMNS, clients.c.secret_hash, clients.c.previous_secret_hash,
+    clients.c.previous_secret_expires_at,
+).where(clients.c.id == sa.bindparam("client_id"))
+
+
+def _client(row: Sequence[Any]) -> Client:
+    """A row of `_COLUMNS` (from SQLAlchemy, or raw sqlite3 with times as text)."""
+    created_at, updated_at = as_utc(row[13]), as_utc(row[14])
+    assert created_at is not None and updated_at is not None
+    return Client(
+        id=row[0], name=row[1], type=row[2], grant_types=tuple(loads(row[3])),
+        redirect_uris=tuple(loads(row[4])), scopes=tuple(loads(row[5])),
+        audiences=tuple(loads(row[6])), token_format=row[7], auth_method=row[8],
+        access_token_ttl_seconds=row[9], refresh_token_ttl_seconds=row[10],
+        jwks=None if row[11] is None else loads(row[11]), secret_start=row[12],
+        created_at=created_at, updated_at=updated_at,
+    )
+
+
+def _credentials(row: Sequence[Any]) -> ClientCredentials:
+    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[15]),
+                             previous_secret_hash=_bytes(row[16]),
+                             previous_secret_expires_at=as_utc(row[17]))
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)  # asyncpg and sqlite3 may hand back views
+
+
+def _settings(client: Client) -> dict[str, Any]:
+    return {
+        "name": client.name, "type": client.type,
+        "grant_types": dumps(list(client.grant_types)),
+        "redirect_uris": dumps(list(client.redirect_uris)), "scopes": dumps(list(client.scopes)),
+        "audiences": dumps(list(client.audiences)), "token_format": client.token_format,
+        "auth_method": client.auth_method,
+        "access_token_ttl_seconds": client.access_token_ttl_seconds,
+        "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
+        "jwks": None if client.jwks is None else dumps(client.jwks),
+        "updated_at": client.updated_at,
+    }
+
+
+async def _get(conn: AsyncConnection, client_id: str) -> Client:
+    row = (await conn.execute(_SELECT.where(clients.c.id == client_id))).first()
+    if row is None:
+        raise NotFound(f"no client {client_id}")
+    return _client(row)
+
+
+class SqlClientRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        if db.is_sqlite:
+            self._sqlite_credentials = str(_CREDENTIALS.compile(dialect=db.engine.dialect))
+
+    async def insert(self, client: Client, secret_hash: bytes | None, event: AuditEvent) -> None:
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(clients.insert().values(
+                    id=client.id, secret_hash=secret_hash, secret_start=client.secret_start,
+                    created_at=client.created_at, **_settings(client)))
+                await audit.record(conn, event)
+        except sa.exc.IntegrityError:
+            raise Conflict(f"client {client.id} exists already") from None
+
+    async def get(self, client_id: str) -> Client:
+        async with self._db.engine.connect() as conn:
+            return await _get(conn, client_id)
+
+    async def credentials(self, client_id: str) -> ClientCredentials | None:
+        if self._db.is_sqlite:
+            # The token endpoint's lookup: on the shared read-only connection, as the key
+            # lookup does (a primary-key read costs less than a hop to a driver thread).
+            reader = self._db.sqlite_reader()
+            row = reader.execute(self._sqlite_credentials, (client_id,)).fetchone()
+            return None if row is None else _credentials(row)
+        async with self._db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            found = (await conn.execute(_CREDENTIALS, {"client_id": client_id})).first()
+        return None if found is None else _credentials(found)
+
+    async def page(self, *, after: str | None, limit: int) -> list[Client]:
+        query = _SELECT.order_by(clients.c.id).limit(limit)
+        if after is not None:
+            query = query.where(clients.c.id > after)
+        async with self._db.engine.connect() as conn:
+            return [_client(r) for r in (await conn.execute(query)).all()]
+
+    async def update(self, client: Client, event: AuditEvent, *, clear_secret: bool) -> Client:
+        values = _settings(client)
+        if clear_secret:
+            values.update(secret_hash=None, secret_start=None, previous_secret_hash=None,
+                          previous_secret_expires_at=None)
+        async with self._db.transaction() as conn:
+            result = await conn.execute(clients.update().where(clients.c.id == client.id).values(**values))
+            if result.rowcount == 0:
+                raise NotFound(f"no client {client.id}")
+            await audit.record(conn, event)
+            return await _get(conn, client.id)
+
+    async def roll_secret(self, client_id: str, secret_hash: bytes, secret_start: str,
+                          previous_expires_at: datetime | None, at: datetime,
+                          event: AuditEvent) -> Client:
+        async with self._db.transaction() as conn:
+            # One statement: SET reads the row as it was, so the current hash becomes the
+            # previous one even when two rolls race (each keeps the one it replaced).
+            result = await conn.execute(
+                clients.update()
+                .where(clients.c.id == client_id, clients.c.auth_method.in_(SECRET_METHODS))
+                .values(secret_hash=secret_hash, secret_start=secret_start, updated_at=at,
+                        previous_secret_hash=clients.c.secret_hash if previous_expires_at else None,
+                        previous_secret_expires_at=previous_expires_at))
+            if result.rowcount == 0:
+                current = await _get(conn, client_id)  # NotFound when it was deleted
+                raise Conflict(f"client {client_id} now authenticates with {current.auth_method}")
+            await audit.record(conn, event)
+            return await _get(conn, client_id)
+
+    async def delete(self, client_id: str, event: AuditEvent) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(client_assertions.delete().where(client_assertions.c.client_id == client_id))
+            result = await conn.execute(clients.delete().where(clients.c.id == client_id))
+            if result.rowcount == 0:
+                raise NotFound(f"no client {client_id}")
+            await audit.record(conn, event)
+
+    async def use_jti(self, client_id: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        insert = pg_insert if not self._db.is_sqlite else sqlite_insert
+        values = insert(client_assertions).values(client_id=client_id, jti=jti, expires_at=expires_at)
+        # One atomic statement on both databases: a new jti is inserted; a known one is taken
+        # over only when its record has expired. A row comes back in either case, none for a
+        # replay — and two concurrent uses of one jti cannot both get a row.
+        statement = values.on_conflict_do_update(
+            index_elements=[client_assertions.c.client_id, client_assertions.c.jti],
+            set_={"expires_at": values.excluded.expires_at},
+            where=client_assertions.c.expires_at <= now,
+        ).returning(client_assertions.c.jti)
+        async with self._db.transaction() as conn:
+            return (await conn.execute(statement)).first() is not None
+
+    async def prune_assertions(self, now: datetime) -> int:
+        async with self._db.transaction() as conn:
+            result = await conn.execute(client_assertions.delete().where(client_assertions.c.expires_at <= now))
+            return int(result.rowcount)

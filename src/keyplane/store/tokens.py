@@ -1,0 +1,91 @@
+"""Opaque access tokens (stored hashed) and the JWT deny-list with its feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from keyplane.ids import new_id
+from keyplane.oauth.model import Revocation, TokenClaims
+from keyplane.store.codec import dumps, loads
+from keyplane.store.engine import Database
+from keyplane.store.tables import as_utc, opaque_tokens, revocations
+
+
+def _time(value: Any) -> datetime:
+    when = as_utc(value)
+    assert when is not None
+    return when
+
+
+class SqlTokenRepository:
+    def __init__(self, db: Database, issuer: str) -> None:
+        self._db = db
+        self._issuer = issuer
+
+    async def store_opaque(self, token_hash: bytes, claims: TokenClaims) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(opaque_tokens.insert().values(
+                token_hash=token_hash, jti=claims.jti, client_id=claims.client_id,
+                subject=claims.subject, scope=" ".join(claims.scope),
+                audience=dumps(list(claims.audience)), issued_at=claims.issued_at,
+                expires_at=claims.expires_at))
+
+    async def opaque(self, token_hash: bytes) -> TokenClaims | None:
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(opaque_tokens).where(opaque_tokens.c.token_hash == token_hash))).first()
+        if row is None:
+            return None
+        return TokenClaims(jti=row.jti, issuer=self._issuer, subject=row.subject,
+                           client_id=row.client_id, audience=tuple(loads(row.audience)),
+                           scope=tuple(row.scope.split()), issued_at=_time(row.issued_at),
+                           expires_at=_time(row.expires_at))
+
+    async def delete_opaque(self, token_hash: bytes) -> bool:
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                opaque_tokens.delete().where(opaque_tokens.c.token_hash == token_hash))
+        return bool(result.rowcount)
+
+    async def revoke_jti(self, jti: str, *, client_id: str | None, expires_at: datetime,
+                         at: datetime) -> bool:
+        """Deny-list `jti` until `expires_at`; False when it was listed already."""
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(revocations.insert().values(
+                    id=new_id("rvk", at), jti=jti, client_id=client_id, expires_at=expires_at,
+                    revoked_at=at))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    async def is_revoked(self, jti: str) -> bool:
+        async with self._db.engine.connect() as conn:
+            found = (await conn.execute(
+                sa.select(revocations.c.id).where(revocations.c.jti == jti))).first()
+        return found is not None
+
+    async def revocations(self, *, since: datetime | None, after: str | None, now: datetime,
+                          limit: int) -> list[Revocation]:
+        """Unexpired revocations (revoked at or after `since`), oldest first."""
+        query = (sa.select(revocations.c.id, revocations.c.jti, revocations.c.expires_at,
+                           revocations.c.revoked_at)
+                 .where(revocations.c.expires_at > now).order_by(revocations.c.id).limit(limit))
+        if since is not None:
+            query = query.where(revocations.c.revoked_at >= since)
+        if after is not None:
+            query = query.where(revocations.c.id > after)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Revocation(id=r.id, jti=r.jti, expires_at=_time(r.expires_at),
+                           revoked_at=_time(r.revoked_at)) for r in rows]
+
+    async def prune(self, now: datetime) -> int:
+        """Forget what has expired: opaque tokens and deny-list entries past their exp."""
+        async with self._db.transaction() as conn:
+            tokens = await conn.execute(opaque_tokens.delete().where(opaque_tokens.c.expires_at <= now))
+            denied = await conn.execute(revocations.delete().where(revocations.c.expires_at <= now))
+        return int(tokens.rowcount + denied.rowcount)
