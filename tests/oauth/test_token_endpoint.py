@@ -329,3 +329,13 @@ async def test_token_events_are_audited_without_the_token(served):
     actions = [e["action"] for e in log.json()["items"]]
     assert "token.issue" in actions and "client.auth_failure" in actions
     assert token not in log.text and client["client_secret"] not in log.text
+
+
+async def test_deleting_a_client_ends_its_opaque_tokens(http, discovery, make_root_key):
+    client = await make_client(http, token_format="opaque")
+    token = (await get_token(http, discovery, client)).json()["access_token"]
+    assert (await http.delete(f"/v1/clients/{client['client_id']}")).status_code == 204
+    introspector = await make_root_key("tokens.introspect")
+    answer = await http.post(endpoint(discovery, "introspection_endpoint"), data={"token": token},
+                             headers={"Authorization": f"Bearer {introspector['key']}", **FORM})
+    assert answer.json() == {"active": False}

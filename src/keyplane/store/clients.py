@@ -18,7 +18,7 @@ from keyplane.oauth.model import Client
 from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
-from keyplane.store.tables import as_utc, client_assertions, clients
+from keyplane.store.tables import as_utc, client_assertions, clients, opaque_tokens
 
 _COLUMNS = (
     clients.c.id, clients.c.name, clients.c.type, clients.c.grant_types,
@@ -151,6 +151,9 @@ class SqlClientRepository:
     async def delete(self, client_id: str, event: AuditEvent) -> None:
         async with self._db.transaction() as conn:
             await conn.execute(client_assertions.delete().where(client_assertions.c.client_id == client_id))
+            # Its opaque tokens die with it; its JWTs cannot be recalled and live out their
+            # (short) lifetime unless revoked one by one.
+            await conn.execute(opaque_tokens.delete().where(opaque_tokens.c.client_id == client_id))
             result = await conn.execute(clients.delete().where(clients.c.id == client_id))
             if result.rowcount == 0:
                 raise NotFound(f"no client {client_id}")
