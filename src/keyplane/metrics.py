@@ -7,7 +7,7 @@ through a load balancer as one target and the counters read as that worker's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -55,6 +55,11 @@ class Metrics:
         self._rejections = Counter(
             "keyplane_ratelimit_rejections", "Verifications refused as RATE_LIMITED, by API",
             ["api_id"], registry=self.registry)
+        # `inc` of each (api_id, code) child, so a verification skips `.labels()` (its label
+        # checks, a lock and a dict lookup: ~1.5 µs). Bounded like the label values: one
+        # entry per API that has verified keys and code.
+        self._count_verification: dict[tuple[str, str], Callable[[], None]] = {}
+        self._observe_latency = self._latency.observe
         self._tokens = Counter(
             "keyplane_tokens_issued", "Access tokens issued, by grant type",
             ["grant_type"], registry=self.registry)
@@ -67,8 +72,12 @@ class Metrics:
         # Labelled by the found key's API only: a caller's made-up api_id must not be able
         # to create label values without bound.
         api_id = verdict.key.api_id if verdict.key is not None else "unknown"
-        self._verifications.labels(api_id, verdict.code.value).inc()
-        self._latency.observe(seconds)
+        labels = (api_id, verdict.code.value)
+        count = self._count_verification.get(labels)
+        if count is None:
+            count = self._count_verification[labels] = self._verifications.labels(*labels).inc
+        count()
+        self._observe_latency(seconds)
         if verdict.code is Code.RATE_LIMITED:
             self._rejections.labels(api_id).inc()
 

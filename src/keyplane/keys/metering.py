@@ -40,18 +40,34 @@ def bucket_of(key: StoredKey, limit: RateLimit) -> Bucket:
                   fail_open=limit.fail_open)
 
 
+_BUCKETS_KEPT = 10_000
+
+
 class Metering:
     def __init__(self, limiter: Limiter, ledger: CreditLedger) -> None:
         self._limiter = limiter
         self._ledger = ledger
         self.limiter_failures = 0
+        # The buckets of a key, by key id, for as long as the store hands out the same
+        # (immutable) StoredKey object: its lookup cache does until the key changes.
+        self._buckets: dict[str, tuple[StoredKey, list[Bucket]]] = {}
+
+    def _buckets_of(self, key: StoredKey) -> list[Bucket]:
+        kept = self._buckets.get(key.id)
+        if kept is not None and kept[0] is key:
+            return kept[1]
+        buckets = [bucket_of(key, limit) for limit in key.config.ratelimits]
+        if len(self._buckets) >= _BUCKETS_KEPT:
+            self._buckets.clear()
+        self._buckets[key.id] = (key, buckets)
+        return buckets
 
     async def charge(self, key: StoredKey, cost: int, now: datetime) -> Charge:
         """Spend `cost` from the key's limits and credits; the resulting code and state."""
         config = key.config
         states: tuple[LimitState, ...] = ()
         if config.ratelimits:
-            buckets = [bucket_of(key, limit) for limit in config.ratelimits]
+            buckets = self._buckets_of(key)
             try:
                 outcome = await self._limiter.spend(buckets, cost, now)
             except LimiterUnavailable:

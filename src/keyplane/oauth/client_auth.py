@@ -24,7 +24,7 @@ from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
-from keyplane.errors import InvalidClient, InvalidRequest, InvalidToken, NotFound
+from keyplane.errors import Invalid, InvalidClient, InvalidRequest, InvalidToken, NotFound
 from keyplane.jose.jwk import public_keys_from_jwks
 from keyplane.jose.jwt import decode_jwt
 from keyplane.oauth.model import Client
@@ -119,7 +119,10 @@ class ClientAuthenticator:
         client = await self._known(issuer)
         if client.auth_method != "private_key_jwt" or not client.jwks:
             raise InvalidClient(f"this client is registered for {client.auth_method}")
-        keys = public_keys_from_jwks(client.jwks)
+        try:
+            keys = public_keys_from_jwks(client.jwks)
+        except Invalid:  # registered under older rules: unusable, not a server error
+            raise InvalidClient("the client's registered JWKS holds no usable key") from None
         now = self._clock.now()
         claims: dict[str, Any] | None = None
         for audience in self._audiences:  # the token endpoint URL or the issuer (RFC 7523 §3)

@@ -289,17 +289,15 @@ class SigningKeyService:
 
     async def _reload(self, now: datetime) -> _Snapshot:
         keys = await self._repository.all()
-        # With no key signing yet, a key another replica made a moment ago by a clock a
-        # little ahead of ours is the first key, not a reason to make a second one.
-        signing = _signing(keys, now) or _signing(keys, now + timedelta(seconds=CLOCK_SKEW_SECONDS))
+        signing = _signing_tolerant(keys, now)
         if signing is None:
             keys = await self._create_racing(keys, now, "first use")
-            signing = _signing(keys, now)
+            signing = _signing_tolerant(keys, now)
         elif (signing.activates_at + self._rotation - self._publish_ahead <= now
               and not any(k.generation > signing.generation and k.withdrawn_at is None
                           for k in keys)):
             keys = await self._create_racing(keys, now, "schedule")
-            signing = _signing(keys, now)
+            signing = _signing_tolerant(keys, now)
         if signing is None:  # every key made since is withdrawn already: a race lost twice
             raise Conflict("no usable signing key yet; retry")
         return self._snapshot_of(keys, signing, now)
@@ -326,7 +324,7 @@ class SigningKeyService:
             retire[signing.kid] = activates_at
             withdraw = [k.kid for k in keys if k.withdrawn_at is None
                         and (k is signing or k.activates_at > now)]
-        private_key = generate_private_key(self._alg)
+        private_key = await asyncio.to_thread(generate_private_key, self._alg)  # RSA: ~0.1 s
         kid = new_id(KID_PREFIX, now)
         key = StoredSigningKey(
             kid=kid, generation=max((k.generation for k in keys), default=0) + 1,
@@ -385,6 +383,12 @@ def jwks_max_age_seconds(publish_ahead_seconds: int) -> int:
     more than `JWKS_MAX_AGE_CAP_SECONDS`."""
     margin = publish_ahead_seconds - RELOAD_SECONDS
     return max(0, min(JWKS_MAX_AGE_CAP_SECONDS, margin // 2))
+
+
+def _signing_tolerant(keys: Sequence[StoredSigningKey], now: datetime) -> StoredSigningKey | None:
+    """`_signing`; but with no key signing yet, a key another replica made a moment ago by
+    a clock a little ahead of ours is the first key, not a reason to make a second one."""
+    return _signing(keys, now) or _signing(keys, now + timedelta(seconds=CLOCK_SKEW_SECONDS))
 
 
 def _signing(keys: Sequence[StoredSigningKey], now: datetime) -> StoredSigningKey | None:

@@ -101,10 +101,26 @@ def decide_all(tats: Sequence[float | None], buckets: Sequence[Bucket], cost: in
                now: float) -> tuple[bool, list[float], tuple[LimitState, ...]]:
     """All-or-nothing over several buckets: (allowed, tats to store, states to report).
     `now` is epoch seconds; tats are in each bucket's units."""
-    units = [to_units(b, now) for b in buckets]
-    steps = [advance(tat, u, b, cost) for tat, u, b in zip(tats, units, buckets, strict=True)]
-    allowed = all(fits for _, _, fits in steps)
-    stored = [after if allowed else current for current, after, _ in steps]
-    states = tuple(state(b, t, u, exceeded=not fits)
-                   for b, t, u, (_, _, fits) in zip(buckets, stored, units, steps, strict=True))
-    return allowed, stored, states
+    # `to_units`, `advance` and `state` inlined (the hot path of every limited verification:
+    # ~2 µs less for two limits), with the same expressions, so the same floats.
+    since = now - EPOCH
+    steps = []
+    allowed = True
+    for tat, b in zip(tats, buckets, strict=True):
+        u = since * b.limit / b.window_seconds
+        current = u if tat is None or tat < u else tat
+        after = current + cost
+        fits = after - u <= b.limit + abs(u) * _RELATIVE_TOLERANCE + _EPSILON
+        allowed = allowed and fits
+        steps.append((b, u, current, after, fits))
+    stored = []
+    states = []
+    for b, u, current, after, fits in steps:
+        t = after if allowed else current
+        stored.append(t)
+        slack = abs(u) * _RELATIVE_TOLERANCE + _EPSILON
+        remaining = math.floor(b.limit - (t - u) + slack)
+        full_at = EPOCH + max(t, u) * b.window_seconds / b.limit
+        states.append(LimitState(b.name, b.limit, max(0, min(b.limit, remaining)),
+                                 datetime.fromtimestamp(round(full_at, 6), UTC), not fits))
+    return allowed, stored, tuple(states)

@@ -52,6 +52,12 @@ WHERE id = :key_id AND credits_remaining IS NOT NULL
        THEN :amount ELSE credits_remaining END) >= :cost
 RETURNING credits_remaining
 """
+# The same without a refill (no boundary: both CASEs take their ELSE), ~1.5 µs cheaper.
+_SQLITE_SPEND_NO_REFILL = """
+UPDATE keys SET credits_remaining = credits_remaining - :cost
+WHERE id = :key_id AND credits_remaining IS NOT NULL AND credits_remaining >= :cost
+RETURNING credits_remaining
+"""
 
 
 # Sleeps between attempts while the write lock is taken (a flush holds it for a few ms).
@@ -76,10 +82,13 @@ class SqlCreditLedger:
         params = {"key_id": key.id, "cost": cost, "boundary": boundary,
                   "amount": refill.amount if refill else None}
         if self._db.is_sqlite:
-            sqlite_params = {**params, "boundary": _sqlite_time(boundary)}
-            rows = self._try_sqlite(sqlite_params)
+            if boundary is None:
+                statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": key.id, "cost": cost}
+            else:
+                statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": _sqlite_time(boundary)}
+            rows = self._try_sqlite(statement, sqlite_params)
             if rows is None:  # the write lock is taken
-                rows = await self._sqlite_when_free(sqlite_params)
+                rows = await self._sqlite_when_free(statement, sqlite_params)
             if rows is not None:
                 if rows:
                     return True, int(rows[0][0])
@@ -91,15 +100,16 @@ class SqlCreditLedger:
             return True, int(value)
         return False, await self._balance(key.id)
 
-    def _try_sqlite(self, params: dict[str, object]) -> list[tuple[int]] | None:
+    def _try_sqlite(self, statement: str, params: dict[str, object]) -> list[tuple[int]] | None:
         """The spend on the raw connection; None when another writer holds the lock."""
         try:
             # fetchall: the statement (and its write transaction) ends only when drained
-            return self._db.sqlite_writer().execute(_SQLITE_SPEND, params).fetchall()
+            return self._db.sqlite_writer().execute(statement, params).fetchall()
         except sqlite3.OperationalError:
             return None
 
-    async def _sqlite_when_free(self, params: dict[str, object]) -> list[tuple[int]] | None:
+    async def _sqlite_when_free(self, statement: str,
+                                params: dict[str, object]) -> list[tuple[int]] | None:
         """Retry on the event loop while the lock is taken, up to _WAIT_SECONDS from now
         (queueing counts: behind a lock held longer, the queue drains to the pooled path)."""
         loop = asyncio.get_running_loop()
@@ -107,7 +117,7 @@ class SqlCreditLedger:
         async with self._lock_waiter:
             attempt = 0
             while True:
-                rows = self._try_sqlite(params)  # at once: the previous waiter may have just ended
+                rows = self._try_sqlite(statement, params)  # at once: the previous waiter may be done
                 if rows is not None or loop.time() >= deadline:
                     return rows
                 await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
