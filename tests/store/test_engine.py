@@ -21,3 +21,24 @@ async def test_on_sqlite_a_reader_does_not_wait_for_an_open_write_transaction(tm
             assert await asyncio.wait_for(read(), 2) == 0
     finally:
         await db.dispose()
+
+
+async def test_a_lookup_survives_its_pooled_postgresql_connection_dying(pg_url):
+    from conftest import empty_tables
+    from store_harness import Store
+
+    db = Database(pg_url)
+    try:
+        await migrate(db)
+        await empty_tables(db)
+        store = Store.over(db)
+        api = await store.add_api()
+        key = await store.add_key(api.id)
+        assert await store.keys.by_hash(store.hashes[key.id]) == key
+        async with db.engine.connect() as conn:  # what a database restart does to the pool
+            await conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        assert await store.keys.by_hash(store.hashes[key.id]) == key
+    finally:
+        await db.dispose()

@@ -71,7 +71,11 @@ class Database:
             if self.sqlite_path and self.sqlite_path != ":memory:":
                 Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # No pre-ping: with asyncpg it costs three round trips on every checkout (BEGIN,
+            # a ping, ROLLBACK), more than the lookup it guards. A connection that died (a
+            # database restart) is invalidated on its first error; the hot path retries once
+            # (store/keys.py `by_hash`), and recycling bounds how old a connection gets.
+            kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()

@@ -154,12 +154,24 @@ class SqlKeyRepository:
 
     async def by_hash(self, key_hash: bytes) -> StoredKey | None:
         if not self._db.is_sqlite:
-            async with self._db.engine.connect() as conn:
-                # One SELECT needs no transaction around it: autocommit saves the BEGIN and
-                # ROLLBACK round trips (~20 % of the lookup on loopback).
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                found = keys_from_rows((await conn.execute(_BY_HASH, {"key_hash": key_hash})).all())
-            return found[0] if found else None
+            try:
+                return await self._pg_by_hash(key_hash)
+            except sa.exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The pooled connection had died (database restart): once more, on a fresh one.
+                return await self._pg_by_hash(key_hash)
+        return self._sqlite_by_hash_cached(key_hash)
+
+    async def _pg_by_hash(self, key_hash: bytes) -> StoredKey | None:
+        async with self._db.engine.connect() as conn:
+            # One SELECT needs no transaction around it: autocommit saves the BEGIN and
+            # ROLLBACK round trips (~20 % of the lookup on loopback).
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            found = keys_from_rows((await conn.execute(_BY_HASH, {"key_hash": key_hash})).all())
+        return found[0] if found else None
+
+    def _sqlite_by_hash_cached(self, key_hash: bytes) -> StoredKey | None:
         # An exact cache, not a TTL: PRAGMA data_version changes whenever another
         # connection commits, in this process or in another worker, so a revoked, edited or
         # deleted key (a root key too) is read afresh by every process at once. A hit costs
