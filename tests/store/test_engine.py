@@ -35,10 +35,15 @@ async def test_a_lookup_survives_its_pooled_postgresql_connection_dying(pg_url):
         api = await store.add_api()
         key = await store.add_key(api.id)
         assert await store.keys.by_hash(store.hashes[key.id]) == key
-        async with db.engine.connect() as conn:  # what a database restart does to the pool
-            await conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        import asyncpg
+
+        # What a database restart does to the pool, from a connection outside it.
+        admin = await asyncpg.connect(pg_url.replace("postgresql://", "postgres://", 1))
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        finally:
+            await admin.close()
         assert await store.keys.by_hash(store.hashes[key.id]) == key
     finally:
         await db.dispose()
