@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 
 import httpx
 import pytest
-import redis
 from live.serving import start
 
 pytestmark = pytest.mark.live
 
-REDIS_URL = os.environ.get("KEYPLANE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _require_redis() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI and does not answer: {exc}")
-        pytest.skip(f"Redis is not reachable ({exc})")
-    return REDIS_URL
 
 
 def _setup(url: str, root_key: str, **key_fields) -> tuple[str, dict]:
@@ -67,8 +53,7 @@ async def _pg_execute(url: str, statement: str) -> None:
         await conn.close()
 
 
-def test_two_services_sharing_redis_admit_exactly_the_limit_between_them(tmp_path, own_pg_url):
-    redis_url = _require_redis()
+def test_two_services_sharing_redis_admit_exactly_the_limit_between_them(tmp_path, own_pg_url, redis_url):
     root_key = "live-root-" + secrets.token_urlsafe(32)
     shared = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_REDIS_URL=redis_url,
                   KEYPLANE_DATABASE_URL=own_pg_url, KEYPLANE_SECRET_KEY="live-secret-" + "x" * 32)

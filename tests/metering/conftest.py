@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import redis
 from asgi_lifespan import LifespanManager
 
 from keyplane.app import create_app
 from keyplane.clock import FakeClock
 from keyplane.config import Settings
 from keyplane.services import Services
-
-REDIS_URL = os.environ.get("KEYPLANE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_redis() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI and does not answer: {exc}")
-        pytest.skip(f"Redis is not reachable ({exc})")
-    return REDIS_URL
 
 
 @dataclass
@@ -64,7 +49,7 @@ async def service(request: pytest.FixtureRequest, settings: Settings, clock: Fak
                   root_key: str) -> AsyncIterator[Service]:
     """The service with the in-memory limiter, then with Redis."""
     if request.param == "redis":
-        settings = settings.model_copy(update={"redis_url": require_redis()})
+        settings = settings.model_copy(update={"redis_url": request.getfixturevalue("redis_url")})
     async for running in serve(settings, clock, root_key):
         yield running
 
