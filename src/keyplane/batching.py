@@ -23,8 +23,12 @@ BATCH_SIZE = 5_000
 
 class BatchWriter(Generic[T]):
     def __init__(self, write: Callable[[Sequence[T]], Awaitable[None]], *, name: str,
-                 capacity: int = 100_000, flush_seconds: float = 1.0) -> None:
+                 capacity: int = 100_000, flush_seconds: float = 1.0,
+                 maintain: Callable[[], Awaitable[None]] | None = None,
+                 maintain_seconds: float = 3600.0) -> None:
         self._write = write
+        self._maintain = maintain  # housekeeping the background task also runs, now and then
+        self._maintain_seconds = maintain_seconds
         self._name = name
         self._buffer: deque[T] = deque()
         self._capacity = capacity
@@ -70,11 +74,16 @@ class BatchWriter(Generic[T]):
             self._task = asyncio.create_task(self._run(), name=f"keyplane-{self._name}-flush")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_maintenance = loop.time()
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._flush_seconds)
             try:
                 await self.flush()
+                if self._maintain is not None and loop.time() >= next_maintenance:
+                    next_maintenance = loop.time() + self._maintain_seconds
+                    await self._maintain()
             except Exception:  # the store is down: keep the buffer, try again next tick
                 log.warning("%s flush failed; %d buffered", self._name, self.depth, exc_info=True)
 
