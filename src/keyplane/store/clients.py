@@ -126,8 +126,8 @@ class SqlClientRepository:
             return found
         async with self._db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            found = (await conn.execute(_CREDENTIALS, {"client_id": client_id})).first()
-        return None if found is None else _credentials(found)
+            pg_row = (await conn.execute(_CREDENTIALS, {"client_id": client_id})).first()
+        return None if pg_row is None else _credentials(pg_row)
 
     async def page(self, *, after: str | None, limit: int) -> list[Client]:
         query = _SELECT.order_by(clients.c.id).limit(limit)
