@@ -52,15 +52,10 @@ class KeyService:
         now = self._clock.now()
         verdict = await self._verdict(key, api_id, need, ip, cost, now)
         found = verdict.key
-        # Positional: the frozen dataclass's __init__ is a little cheaper without keywords.
-        # Fields: time, key_id, api_id, owner_id, code, ip, user_agent.
-        if found is None:
-            event = UsageEvent(now, None, api_id, None, verdict.code.value,
-                               None if ip is None else str(ip), user_agent)
-        else:
-            event = UsageEvent(now, found.id, found.api_id, found.config.owner_id,
-                               verdict.code.value, None if ip is None else str(ip), user_agent)
-        self._recorder.record(event)
+        self._recorder.record(UsageEvent(
+            time=now, key_id=found.id if found else None, api_id=found.api_id if found else api_id,
+            owner_id=found.config.owner_id if found else None, code=verdict.code.value,
+            ip=None if ip is None else str(ip), user_agent=user_agent))
         return verdict
 
     async def _verdict(self, key: str, api_id: str | None, need: PermissionQuery | None,

@@ -29,10 +29,9 @@ PRUNE_CHUNK = 5_000
 
 
 # Many rows a statement, not executemany: sqlite3 lets go of the GIL around each step and
-# needs it back after, and a thread waiting for it behind the busy event loop waits up to
-# the switch interval (5 ms) — for every row, while holding SQLite's write lock, so
-# spending credits waited that long too (p99 40–60 ms). A flush is now a handful of
-# statements. Each statement is the single-row one repeated, rows applied in order.
+# needs it back after, a handover with the busy event loop for every row (verify's p99 was
+# 39–61 ms during flushes; 5–14 ms with this, bench/RESULTS.md). A flush is now a handful
+# of statements, each the single-row one repeated: rows applied in order, as before.
 _SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
                          "user_agent) VALUES {rows}")
 _SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
@@ -78,8 +77,8 @@ def _sqlite_time(when: datetime) -> str:
 # Event ids for the SQLite flush, a batch at a time: the layout and the rule of
 # `keyplane.ids.new_id` (48 bits of milliseconds, 80 random bits, +1 within a millisecond;
 # the same text), but ids of one millisecond share their first 24 characters, so an id
-# costs a table lookup for its last two instead of 26 Python steps: ~0.5 µs instead of
-# ~2.1, in the loop that holds the GIL against the event loop while a flush runs.
+# costs a table lookup for its last two instead of 26 Python steps: ~0.6 µs instead of
+# ~2.3, in the loop that holds the GIL against the event loop while a flush runs.
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _LAST_TWO = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]  # the low 10 bits
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

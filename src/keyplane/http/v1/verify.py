@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -114,16 +113,9 @@ def render(verdict: Verdict) -> dict[str, Any]:
             expires_at=rfc3339(c.expires_at),
             credits_remaining=verdict.credits_remaining,
             ratelimits=[{"name": r.name, "limit": r.limit, "remaining": r.remaining,
-                         "reset_at": _utc_text(r.reset_at)} for r in verdict.ratelimits],
+                         "reset_at": rfc3339(r.reset_at)} for r in verdict.ratelimits],
         )
     return body
-
-
-def _utc_text(when: datetime) -> str | None:
-    """`rfc3339`, without its conversion when `when` is in UTC already (limits' reset_at)."""
-    if when.tzinfo is UTC:
-        return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
-    return rfc3339(when)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
