@@ -236,3 +236,85 @@ revocations = sa.Table(
     sa.Column("revoked_at", UtcDateTime, nullable=False),
     sa.Index(None, "expires_at"),
 )
+
+# People (docs/users.md): `username_key` is the username as compared (NFKC, case-folded),
+# so "Alice" and "alice" cannot both exist; `username` is kept as it was given.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("username", sa.String(200), nullable=False),
+    sa.Column("username_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id PHC string
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("last_login_at", UtcDateTime),
+)
+
+# Roles of people (`PUT /v1/roles/{name}`): a scope any role names is granted only to users
+# holding such a role. Not the `roles` table above, which holds API keys' permissions.
+scope_roles = sa.Table(
+    "scope_roles",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # RESTRICT: deleting a held role would silently make its scopes grantable to anyone.
+    sa.Column("role", sa.String(128), sa.ForeignKey("scope_roles.name", ondelete="RESTRICT"),
+              primary_key=True),
+    sa.Index(None, "role"),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("client_id", ID, sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON list
+    sa.Column("granted_at", UtcDateTime, nullable=False),
+    sa.Index(None, "client_id"),
+)
+
+# Logged-in browsers: the cookie holds a random id; only its SHA-256 is stored.
+browser_sessions = sa.Table(
+    "browser_sessions",
+    metadata,
+    sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),  # the absolute lifetime's end
+    sa.Column("ip", sa.String(64)),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "expires_at"),
+)
+
+# RFC 6749 §4.1.2: codes stored hashed, single-use (`used_at`), bound to client, redirect
+# URI, PKCE challenge and user; what a code issued is kept so a replay can revoke it.
+authorization_codes = sa.Table(
+    "authorization_codes",
+    metadata,
+    sa.Column("code_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("client_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("code_challenge", sa.String(128)),  # S256 only; NULL: no PKCE (confidential)
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+    sa.Column("reused_at", UtcDateTime),
+    sa.Column("access_jti", sa.String(64)),
+    sa.Column("access_expires_at", UtcDateTime),
+    sa.Column("refresh_family_id", sa.String(64)),  # set by the refresh-token grant's issuer
+    sa.Index(None, "expires_at"),
+)
