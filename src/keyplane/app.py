@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,8 +31,15 @@ Self-hosted API keys and API tokens. Every `/v1/` endpoint takes
 """
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
-    """The service as an ASGI app; stores open and migrations run in its lifespan."""
+def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: bool = False) -> FastAPI:
+    """The service as an ASGI app; stores open and migrations run in its lifespan.
+
+    `freeze_gc` (what `keyplane serve` asks for, one app a process): once the services are
+    up, move every object alive then out of the garbage collector's sight (`gc.freeze()`).
+    Full collections otherwise walk the ~160k objects of FastAPI, pydantic and SQLAlchemy
+    each time, ~80 ms of pause apiece, and requests that await the database or Redis make
+    them frequent (bench/RESULTS.md §7). Not for tests, which build many apps in one process.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +48,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             await greet(services)
             services.start()
             app.state.services = services
+            if freeze_gc:
+                gc.collect()
+                gc.freeze()
             yield
         finally:
             await services.close()
@@ -70,4 +81,4 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The factory `keyplane serve --workers N` gives uvicorn: Settings from the environment."""
-    return create_app(load_settings())
+    return create_app(load_settings(), freeze_gc=True)

@@ -112,7 +112,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         recorder = UsageRecorder(usage_repo, clock, capacity=settings.usage_buffer_size,
                                  flush_seconds=settings.usage_flush_seconds,
                                  retention_days=settings.usage_retention_days)
-        metering = Metering(limiter, SqlCreditLedger(db))
+        metering = Metering(limiter, SqlCreditLedger(db, on_balance=key_repo.note_balance))
         keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder)
         usage = UsageQueries(usage_repo, clock)
         signing_keys = SigningKeyService(SqlSigningKeyRepository(db), secret_key, clock, settings)

@@ -57,3 +57,20 @@ async def test_a_rate_limited_verification_costs_no_credits(embedded):
     assert (await embedded.verify(key["key"]))["credits_remaining"] == 9
     limited = await embedded.verify(key["key"])
     assert limited["code"] == "RATE_LIMITED" and limited["credits_remaining"] == 9
+
+
+async def test_the_balance_reported_without_a_spend_is_the_latest_once_the_key_is_cached(embedded):
+    # From its second use a key is kept by the lookup cache (SQLite), and the spends commit
+    # on the lookup connection itself, which does not clear that cache: the kept key's
+    # balance must follow the spends, or a zero-cost verification reports a stale one.
+    key = await embedded.key(credits={"remaining": 10})
+    for expected in (9, 8, 7, 6):
+        assert (await embedded.verify(key["key"]))["credits_remaining"] == expected
+    assert (await embedded.verify(key["key"], cost=0))["credits_remaining"] == 6
+    refused = await embedded.verify(key["key"], cost=7)
+    assert refused["code"] == "USAGE_EXCEEDED" and refused["credits_remaining"] == 6
+    assert (await embedded.verify(key["key"], cost=0))["credits_remaining"] == 6
+    await embedded.http.patch(f"/v1/keys/{key['id']}", json={"credits": {"remaining": 50}})
+    assert (await embedded.verify(key["key"], cost=0))["credits_remaining"] == 50
+    assert (await embedded.verify(key["key"]))["credits_remaining"] == 49
+    assert (await embedded.verify(key["key"], cost=0))["credits_remaining"] == 49

@@ -115,7 +115,7 @@ def serve(
     if workers == 1:
         from keyplane.app import create_app
 
-        app = create_app(settings.model_copy(update={"auto_migrate": False}))
+        app = create_app(settings.model_copy(update={"auto_migrate": False}), freeze_gc=True)
         uvicorn.run(app, **options)
         return
     # Workers are new processes: they read the settings from the environment (and the same

@@ -48,18 +48,20 @@ class Metering:
         self._limiter = limiter
         self._ledger = ledger
         self.limiter_failures = 0
-        # The buckets of a key, by key id, for as long as the store hands out the same
-        # (immutable) StoredKey object: its lookup cache does until the key changes.
-        self._buckets: dict[str, tuple[StoredKey, list[Bucket]]] = {}
+        # The buckets of a key, by key id, for as long as its limits are the same (immutable)
+        # tuple and its owner the same: the store's lookup cache hands out the same tuple
+        # until the key changes (a credit spend replaces the kept key, not its limits).
+        self._buckets: dict[str, tuple[tuple[RateLimit, ...], str | None, list[Bucket]]] = {}
 
     def _buckets_of(self, key: StoredKey) -> list[Bucket]:
+        config = key.config
         kept = self._buckets.get(key.id)
-        if kept is not None and kept[0] is key:
-            return kept[1]
-        buckets = [bucket_of(key, limit) for limit in key.config.ratelimits]
+        if kept is not None and kept[0] is config.ratelimits and kept[1] == config.owner_id:
+            return kept[2]
+        buckets = [bucket_of(key, limit) for limit in config.ratelimits]
         if len(self._buckets) >= _BUCKETS_KEPT:
             self._buckets.clear()
-        self._buckets[key.id] = (key, buckets)
+        self._buckets[key.id] = (config.ratelimits, config.owner_id, buckets)
         return buckets
 
     async def charge(self, key: StoredKey, cost: int, now: datetime) -> Charge:

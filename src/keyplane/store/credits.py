@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -80,13 +81,40 @@ def _deliver(batch: list[_Spend], results: list[list[tuple[int]] | None]) -> Non
             future.set_result(rows)
 
 
+def _run_on(conn: sqlite3.Connection, batch: list[_Spend]) -> list[list[tuple[int]] | None] | None:
+    try:
+        if conn.in_transaction:  # a ROLLBACK that failed left one open
+            conn.execute("ROLLBACK")
+        if len(batch) == 1:  # alone (no concurrency): the statement is its own transaction
+            statement, params, future = batch[0]
+            return [None if future.done() else conn.execute(statement, params).fetchall()]
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return None
+        return [None] * len(batch)  # the pooled path will say what is wrong
+    try:
+        # fetchall: a statement ends only when drained
+        results = [None if future.done() else conn.execute(statement, params).fetchall()
+                   for statement, params, future in batch]
+        conn.execute("COMMIT")
+    except sqlite3.Error:  # nothing of the batch is kept: each spend takes the pooled path
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        return [None] * len(batch)
+    return results
+
+
 def _sqlite_time(when: datetime | None) -> str | None:
     return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class SqlCreditLedger:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, on_balance: Callable[[StoredKey, int], None] | None = None) -> None:
         self._db = db
+        # SQLite: told each balance a spend on the hot connection left, for the key lookup
+        # cache, which that connection's own commits do not clear (store/keys.py).
+        self._on_balance = on_balance
         # SQLite: spends waiting for the next group commit, and whether one is scheduled.
         self._queue: list[_Spend] = []
         self._committing = False
@@ -106,9 +134,10 @@ class SqlCreditLedger:
                 statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": _sqlite_time(boundary)}
             rows = await self._queued(statement, sqlite_params)
             if rows is not None:
-                if rows:
-                    return True, int(rows[0][0])
-                return False, await self._balance(key.id)
+                spent, balance = (True, int(rows[0][0])) if rows else (False, await self._balance(key.id))
+                if self._on_balance is not None:
+                    self._on_balance(key, balance)
+                return spent, balance
             # the lock stayed taken, or SQLite failed: wait for it off the event loop instead
         async with self._db.transaction() as conn:
             value = (await conn.execute(_SPEND, params)).scalar()
@@ -162,27 +191,10 @@ class SqlCreditLedger:
         """The batch in one transaction: each spend's rows (None for a spend whose caller is
         gone: not made), all None if SQLite failed; None when another writer holds the lock."""
         try:
-            conn = self._db.sqlite_writer()
-            if conn.in_transaction:  # a ROLLBACK that failed left one open
-                conn.execute("ROLLBACK")
-            if len(batch) == 1:  # alone (no concurrency): the statement is its own transaction
-                statement, params, future = batch[0]
-                return [None if future.done() else conn.execute(statement, params).fetchall()]
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                return None
-            return [None] * len(batch)  # the pooled path will say what is wrong
-        try:
-            # fetchall: a statement ends only when drained
-            results = [None if future.done() else conn.execute(statement, params).fetchall()
-                       for statement, params, future in batch]
-            conn.execute("COMMIT")
-        except sqlite3.Error:  # nothing of the batch is kept: each spend takes the pooled path
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+            with self._db.sqlite_nowait() as conn:
+                return _run_on(conn, batch)
+        except sqlite3.Error:  # setting the busy timeout failed: the pooled path will say why
             return [None] * len(batch)
-        return results
 
     async def _balance(self, key_id: str) -> int:
         """The balance after a refused spend (the refusal path only)."""

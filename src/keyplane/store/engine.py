@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def sqlite_pragmas(dbapi_connection: Any) -> None:
 
 
 class Database:
-    """Owns the engine; hands out transactions and, on SQLite, a raw read connection."""
+    """Owns the engine; hands out transactions and, on SQLite, the raw hot-path connections."""
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
@@ -79,8 +79,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()
-        self._reader: sqlite3.Connection | None = None
-        self._writer: sqlite3.Connection | None = None
+        self._hot: sqlite3.Connection | None = None
         self._batch_writer: sqlite3.Connection | None = None
 
     def _configure_sqlite(self) -> None:
@@ -107,31 +106,33 @@ class Database:
                 yield conn
 
     def sqlite_reader(self) -> sqlite3.Connection:
-        """A read-only sqlite3 connection for the hot path (SQLite only).
+        """The hot path's sqlite3 connection, used on the event loop (SQLite only).
 
         A point lookup on the primary index takes ~10 µs: cheaper than a hop to a driver
-        thread, so it runs on the event loop. WAL keeps it from waiting for writers.
+        thread. WAL keeps it from waiting for writers. The credit spends use this same
+        connection (`sqlite_nowait`): SQLite keeps a connection's page cache across its own
+        commits but drops it on another connection's, and `PRAGMA data_version` (the key
+        lookup cache's clock) moves only on other connections' commits, so spends on a
+        second connection made every lookup after them a cold one (bench/RESULTS.md §8).
         """
-        if self._reader is None:
+        if self._hot is None:
             conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
             sqlite_pragmas(conn)
-            conn.execute("PRAGMA query_only=ON")
-            self._reader = conn
-        return self._reader
+            self._hot = conn
+        return self._hot
 
-    def sqlite_writer(self) -> sqlite3.Connection:
-        """A sqlite3 connection for single-statement hot-path writes (SQLite only).
-
-        Its busy timeout is zero: a write that would wait for the lock fails at once with
-        `sqlite3.OperationalError` and the caller falls back to the pooled async path,
-        so the event loop never blocks on another writer.
-        """
-        if self._writer is None:
-            conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
-            sqlite_pragmas(conn)
-            conn.execute("PRAGMA busy_timeout=0")
-            self._writer = conn
-        return self._writer
+    @contextmanager
+    def sqlite_nowait(self) -> Iterator[sqlite3.Connection]:
+        """The hot connection with a busy timeout of zero, for writes on the event loop: a
+        write that would wait for another writer's lock fails at once with
+        `sqlite3.OperationalError` (SQLITE_BUSY) and the caller waits without blocking the
+        loop. The timeout is back to normal afterwards, for the lookups."""
+        conn = self.sqlite_reader()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            yield conn
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def sqlite_batch_writer(self) -> sqlite3.Connection:
         """A sqlite3 connection for batch writes run in a worker thread (SQLite only), one
@@ -147,8 +148,8 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
-        for conn in (self._reader, self._writer, self._batch_writer):
+        for conn in (self._hot, self._batch_writer):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = self._batch_writer = None
+        self._hot = self._batch_writer = None
         await self.engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -149,6 +150,7 @@ class SqlKeyRepository:
         # SQLite only: keys by hash as of data version `_seen_version` of `_seen_reader`;
         # None marks a key found once and not kept yet.
         self._kept: dict[bytes, StoredKey | None] = {}
+        self._hash_of: dict[str, bytes] = {}  # key id → hash, for the keys kept
         self._seen_reader: object | None = None
         self._seen_version = -1
 
@@ -180,12 +182,14 @@ class SqlKeyRepository:
         reader = self._db.sqlite_reader()
         if reader is not self._seen_reader:  # a new connection counts versions afresh
             self._kept.clear()
+            self._hash_of.clear()
             self._seen_reader, self._seen_version = reader, -1
         keep = key_hash in self._kept
         if keep:
             (version,) = reader.execute("PRAGMA data_version").fetchone()
             if version != self._seen_version:
                 self._kept.clear()
+                self._hash_of.clear()
                 self._seen_version = version
             elif (kept := self._kept[key_hash]) is not None:
                 return kept
@@ -194,9 +198,27 @@ class SqlKeyRepository:
             self._kept.pop(key_hash, None)  # unknown hashes are not kept: no memory to fill
             return None
         if len(self._kept) >= _SQLITE_CACHE_SIZE and key_hash not in self._kept:
-            del self._kept[next(iter(self._kept))]  # the oldest
+            oldest = self._kept.pop(next(iter(self._kept)))
+            if oldest is not None:
+                self._hash_of.pop(oldest.id, None)
         self._kept[key_hash] = found[0] if keep else None
+        if keep:
+            self._hash_of[found[0].id] = key_hash
         return found[0]
+
+    def note_balance(self, key: StoredKey, balance: int) -> None:
+        """A credit spend on the hot connection left `balance`: that connection's own commits
+        do not move `PRAGMA data_version`, so the kept key is brought up to date here (the
+        verify answer reports the balance of the kept key when it spends nothing)."""
+        key_hash = self._hash_of.get(key.id)
+        if key_hash is None:
+            return
+        kept = self._kept.get(key_hash)
+        credits = kept.config.credits if kept is not None else None
+        if kept is None or credits is None or credits.remaining == balance:
+            return
+        config = replace(kept.config, credits=replace(credits, remaining=balance))
+        self._kept[key_hash] = replace(kept, config=config)
 
     async def _get(self, conn: AsyncConnection, key_id: str) -> StoredKey:
         rows = (await conn.execute(_WITH_ROLES.where(keys.c.id == key_id))).all()
