@@ -19,9 +19,12 @@ from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
 from keyplane.http.v1 import apis, audit, keys, revocations, root_keys, usage
 from keyplane.http.v1.clients import router as clients_router
+from keyplane.http.v1.roles import router as roles_router
 from keyplane.http.v1.signing_keys import router as signing_keys_router
+from keyplane.http.v1.users import router as users_router
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
+from keyplane.web import pages as web_pages
 
 log = logging.getLogger("keyplane")
 
@@ -69,7 +72,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
     app.add_route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)
     app.include_router(signing_keys_router)
     app.include_router(clients_router)
+    app.include_router(users_router)
+    app.include_router(roles_router)
     app.include_router(revocations.router)
+    app.router.routes.extend(web_pages.routes())
     app.router.routes.extend(oauth.routes())
     docs.install(app)
     openapi.install(app)

@@ -56,6 +56,8 @@ class Settings(BaseModel):
     signing_key_publish_ahead_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     access_token_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=60, le=366 * 86_400)
+    session_idle_seconds: int = Field(default=1800, ge=60, le=30 * 86_400)
+    session_absolute_seconds: int = Field(default=12 * 3600, ge=300, le=90 * 86_400)
 
     @field_validator("root_key", "secret_key")
     @classmethod

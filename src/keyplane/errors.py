@@ -9,6 +9,7 @@
     ├── NotFound                  unknown id                                → 404
     ├── Conflict                  the state forbids it (revoked, in use)    → 409
     ├── PayloadTooLarge           body over the size limit                  → 413
+    ├── TooManyRequests           too many attempts (logins)                → 429
     ├── ConfigError               the service cannot start as configured
     ├── InvalidToken              a JWS/JWT that must not be trusted (RFC 8725)
     └── OAuthError                RFC 6749 §5.2 `error` codes, verbatim     → 400 / 401
@@ -90,6 +91,13 @@ class Conflict(KeyplaneError):
 class PayloadTooLarge(KeyplaneError):
     status = 413
     title = "Payload Too Large"
+
+
+class TooManyRequests(KeyplaneError):
+    """Too many attempts in too short a time (logins); try again later."""
+
+    status = 429
+    title = "Too Many Requests"
 
 
 class ConfigError(KeyplaneError):

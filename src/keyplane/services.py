@@ -11,7 +11,7 @@ from keyplane.config import Settings
 from keyplane.errors import ConfigError
 from keyplane.keys.apis import ApiService
 from keyplane.keys.exposure import Exposure
-from keyplane.keys.hashing import KeyHasher
+from keyplane.keys.hashing import KeyHasher, derive_subkey
 from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
@@ -38,6 +38,12 @@ from keyplane.store.migrate import migrate
 from keyplane.store.signing_keys import SqlSigningKeyRepository
 from keyplane.store.tokens import SqlTokenRepository
 from keyplane.store.usage import SqlUsageRepository
+from keyplane.store.sessions import SqlSessionRepository
+from keyplane.store.users import SqlUserRepository
+from keyplane.users.passwords import Passwords
+from keyplane.users.service import UserService
+from keyplane.users.sessions import SessionService
+from keyplane.users.throttle import LoginThrottle
 from keyplane.usage.queries import UsageQueries
 from keyplane.usage.recorder import UsageRecorder
 
@@ -66,6 +72,8 @@ class Services:
     tokens: TokenService
     client_auth: ClientAuthenticator
     audit_writer: BatchWriter[AuditEvent]
+    users: UserService
+    sessions: SessionService
 
     def start(self) -> None:
         """Start the background writers (the app's lifespan; CLI commands never do)."""
@@ -137,6 +145,12 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             client_auth=ClientAuthenticator(clients, clock, audiences=(issuer + TOKEN_PATH, issuer),
                                             audit=audit_writer),
             audit_writer=audit_writer,
+            users=UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
+                              audit=audit_writer),
+            sessions=SessionService(SqlSessionRepository(db), clock,
+                                    csrf_key=derive_subkey(secret_key, "keyplane csrf v1"),
+                                    idle_seconds=settings.session_idle_seconds,
+                                    absolute_seconds=settings.session_absolute_seconds),
         )
         await services.apis.ensure_admin_api()
     except BaseException:

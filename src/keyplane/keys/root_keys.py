@@ -37,6 +37,7 @@ ROOT_PERMISSIONS = (
     "clients.read", "clients.write",
     "signing_keys.read", "signing_keys.write",
     "tokens.introspect", "tokens.read",
+    "users.read", "users.write",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 

@@ -1,0 +1,1 @@
+"""People: accounts with argon2id passwords, their roles, their consents to clients."""

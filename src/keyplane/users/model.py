@@ -1,0 +1,50 @@
+"""The values of the users domain, shared by its services, stores and routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who logs in. The password hash never leaves the store's login lookup."""
+
+    id: str
+    username: str
+    roles: tuple[str, ...]
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    """What a login compares against: the user and their stored argon2id hash."""
+
+    user: User
+    password_hash: str
+
+    def __repr__(self) -> str:
+        return f"LoginRecord(id={self.user.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRole:
+    """A role of people: the scopes it names are granted only to users holding a role
+    that names them (API.md)."""
+
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A user's remembered approval of scopes for one client."""
+
+    client_id: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
