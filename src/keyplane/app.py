@@ -59,24 +59,29 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
             await services.close()
             log.info("keyplane stopped")
 
+    # FastAPI's native OpenTelemetry is off: it asks the global providers on every request
+    # (~3 µs, a tenth of a bare request) and keyplane reports through /metrics.
     app = FastAPI(title="keyplane", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json")
-    # The hot path first in the routing table (before even /openapi.json), as a plain ASGI
-    # route: no dependency injection, no models.
-    app.router.routes.insert(0, Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"]))
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    # The hot paths first in the routing table (before even /openapi.json): Starlette tries
+    # the routes in order, ~1 µs each, and a route behind the ~60 others paid ~60 µs a
+    # request for it (bench/RESULTS.md §8). Key verification is a plain ASGI route (no
+    # dependency injection, no models); the OAuth endpoints and the JWKS come next.
+    app.router.routes[0:0] = [Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"]),
+                              *oauth.routes(),
+                              Route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)]
     for router in (apis.router, keys.router, usage.router, root_keys.router, audit.router):
         app.include_router(router)
     app.add_route("/healthz", health.healthz, include_in_schema=False)
     app.add_route("/readyz", health.readyz, include_in_schema=False)
     app.add_route("/metrics", health.metrics, include_in_schema=False)
-    app.add_route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)
     app.include_router(signing_keys_router)
     app.include_router(clients_router)
     app.include_router(users_router)
     app.include_router(roles_router)
     app.include_router(revocations.router)
     app.router.routes.extend(web_pages.routes())
-    app.router.routes.extend(oauth.routes())
     docs.install(app)
     openapi.install(app)
     errors.install(app)

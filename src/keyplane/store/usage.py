@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from keyplane.ids import new_id
+from keyplane.ids import id_text, new_id
 from keyplane.store.engine import Database
 from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly
 from keyplane.usage.events import (
@@ -89,15 +89,6 @@ _ids_lock = threading.Lock()
 _last_id = 0
 
 
-def _id_text(value: int) -> str:
-    """The 26 characters of a 128-bit id (as keyplane.ids writes them)."""
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
 def _event_ids(times: Iterable[datetime]) -> list[str]:
     """`new_id("use", t)` for each of `times`, in order."""
     global _last_id
@@ -114,7 +105,7 @@ def _event_ids(times: Iterable[datetime]) -> list[str]:
             else:
                 last = (millis << 80) | secrets.randbits(80)
             if last >> 10 != head_of:  # a new millisecond, or a carry past the last 10 bits
-                head_of, head = last >> 10, "use_" + _id_text(last)[:24]
+                head_of, head = last >> 10, "use_" + id_text(last)[:24]
             ids.append(head + _LAST_TWO[last & 1023])
         _last_id = last
     return ids
