@@ -22,6 +22,7 @@ from keyplane.http.v1.clients import router as clients_router
 from keyplane.http.v1.roles import router as roles_router
 from keyplane.http.v1.signing_keys import router as signing_keys_router
 from keyplane.http.v1.users import router as users_router
+from keyplane.http.v1.key_changes import KeyChangesEndpoint
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
 from keyplane.web import pages as web_pages
@@ -71,6 +72,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
     app.router.routes[0:0] = [Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"]),
                               *oauth.routes(),
                               Route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)]
+    # A stream, plain ASGI too; before /v1/keys/{id}, which would take "changes" for an id.
+    app.router.routes.append(Route("/v1/keys/changes", KeyChangesEndpoint(), methods=["GET"]))
     for router in (apis.router, keys.router, usage.router, root_keys.router, audit.router):
         app.include_router(router)
     app.add_route("/healthz", health.healthz, include_in_schema=False)

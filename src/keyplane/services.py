@@ -10,6 +10,8 @@ from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
 from keyplane.errors import ConfigError
 from keyplane.keys.apis import ApiService
+from keyplane.keys.change_relay import RedisKeyChangeRelay
+from keyplane.keys.changes import KeyChangeHub
 from keyplane.keys.exposure import Exposure
 from keyplane.keys.hashing import KeyHasher, derive_subkey
 from keyplane.keys.metering import Metering
@@ -75,9 +77,14 @@ class Services:
     users: UserService
     sessions: SessionService
 
+    key_changes: KeyChangeHub
+    key_change_relay: RedisKeyChangeRelay | None
+
     def start(self) -> None:
         """Start the background writers (the app's lifespan; CLI commands never do)."""
         self.recorder.start()
+        if self.key_change_relay is not None:
+            self.key_change_relay.start()
         self.audit_writer.start()
 
     async def close(self) -> None:
@@ -87,6 +94,9 @@ class Services:
             await self.recorder.close()
             await self.audit_writer.close()
         finally:
+            self.key_changes.close_all("the service is stopping")
+            if self.key_change_relay is not None:
+                await self.key_change_relay.close()
             await self.limiter.close()
             await self.db.dispose()
 
@@ -121,7 +131,11 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                                  flush_seconds=settings.usage_flush_seconds,
                                  retention_days=settings.usage_retention_days)
         metering = Metering(limiter, SqlCreditLedger(db, on_balance=key_repo.note_balance))
-        keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder)
+        key_changes = KeyChangeHub()
+        key_change_relay = (RedisKeyChangeRelay(settings.redis_url, key_changes)
+                            if settings.redis_url else None)
+        keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder,
+                          changes=key_changes)
         usage = UsageQueries(usage_repo, clock)
         signing_keys = SigningKeyService(SqlSigningKeyRepository(db), secret_key, clock, settings)
         clients = ClientService(SqlClientRepository(db), ClientSecretHasher(secret_key), clock)
@@ -130,7 +144,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
         services = Services(
             settings=settings, clock=clock, db=db,
-            apis=ApiService(api_repo, clock),
+            apis=ApiService(api_repo, clock, changes=key_changes),
             keys=keys,
             root_keys=RootKeyService(key_repo, hasher, clock),
             audit=SqlAuditLog(db),
@@ -145,6 +159,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             client_auth=ClientAuthenticator(clients, clock, audiences=(issuer + TOKEN_PATH, issuer),
                                             audit=audit_writer),
             audit_writer=audit_writer,
+            key_changes=key_changes, key_change_relay=key_change_relay,
             users=UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                               audit=audit_writer),
             sessions=SessionService(SqlSessionRepository(db), clock,

@@ -18,7 +18,8 @@ async def test_the_response_reports_every_limit_with_remaining_and_reset(service
     assert answer["code"] == "VALID"
     by_name = {r["name"]: r for r in answer["ratelimits"]}
     assert by_name["per_minute"] == {"name": "per_minute", "limit": 3, "remaining": 2,
-                                     "reset_at": by_name["per_minute"]["reset_at"]}
+                                     "reset_at": by_name["per_minute"]["reset_at"],
+                                     "window_seconds": 60}
     assert by_name["per_day"]["remaining"] == 999
     assert by_name["per_minute"]["reset_at"] == "2026-01-01T00:00:20.000Z"
 

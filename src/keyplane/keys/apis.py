@@ -7,6 +7,7 @@ from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
 from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
+from keyplane.keys.changes import KeyChange, KeyChangePublisher
 from keyplane.keys.model import ADMIN_API_ID, ADMIN_KEY_PREFIX, Api, Role
 from keyplane.keys.permissions import permission_error
 from keyplane.keys.repository import ApiRepository
@@ -25,9 +26,11 @@ def role_name_error(name: str) -> str | None:
 
 
 class ApiService:
-    def __init__(self, apis: ApiRepository, clock: Clock) -> None:
+    def __init__(self, apis: ApiRepository, clock: Clock, *,
+                 changes: KeyChangePublisher | None = None) -> None:
         self._apis = apis
         self._clock = clock
+        self._changes = changes
 
     async def create_api(self, actor: Actor, name: str, key_prefix: str | None) -> Api:
         now = self._clock.now()
@@ -50,6 +53,7 @@ class ApiService:
         now = self._clock.now()
         event = AuditEvent.of(actor, events.API_DELETE, api.id, now, name=api.name, force=force)
         await self._apis.delete(api.id, force=force, event=event)
+        await self._changed(api.id, events.API_DELETE)
 
     async def put_role(self, actor: Actor, api_id: str, name: str, permissions: tuple[str, ...]) -> Role:
         api = await self.get_api(api_id)
@@ -62,7 +66,9 @@ class ApiService:
         # name, up to 128 characters, goes in the details.
         event = AuditEvent.of(actor, events.ROLE_PUT, api.id, now, role=name,
                               permissions=list(permissions))
-        return await self._apis.put_role(role, event)
+        stored = await self._apis.put_role(role, event)
+        await self._changed(api.id, events.ROLE_PUT)
+        return stored
 
     async def list_roles(self, api_id: str) -> list[Role]:
         api = await self.get_api(api_id)
@@ -83,6 +89,13 @@ class ApiService:
         now = self._clock.now()
         event = AuditEvent.of(actor, events.ROLE_DELETE, api.id, now, role=name)
         await self._apis.delete_role(api.id, name, event)
+        await self._changed(api.id, events.ROLE_DELETE)
+
+    async def _changed(self, api_id: str, action: str) -> None:
+        # A role's permissions are part of every key holding it, and a deleted API takes its
+        # keys along: every cached verification of this API must go (docs/sdk.md).
+        if self._changes is not None:
+            await self._changes.publish(KeyChange(api_id=api_id, key_id=None, action=action))
 
     async def ensure_admin_api(self) -> None:
         """Create keyplane's own API (whose keys are root keys) if it is missing."""

@@ -11,6 +11,7 @@ from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
 from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
+from keyplane.keys.changes import KeyChange, KeyChangePublisher
 from keyplane.keys.decide import decide
 from keyplane.keys.format import display_start, generate_key, parse_key
 from keyplane.keys.hashing import KeyHasher
@@ -35,8 +36,10 @@ MAX_GRACE_SECONDS = 365 * 86400
 
 class KeyService:
     def __init__(self, keys: KeyRepository, apis: ApiRepository, hasher: KeyHasher,
-                 clock: Clock, *, metering: Metering, recorder: UsageRecorder) -> None:
+                 clock: Clock, *, metering: Metering, recorder: UsageRecorder,
+                 changes: KeyChangePublisher | None = None) -> None:
         self._keys = keys
+        self._changes = changes
         self._apis = apis
         self._hasher = hasher
         self._clock = clock
@@ -109,15 +112,19 @@ class KeyService:
         updated = dataclasses.replace(key, config=dataclasses.replace(key.config, **changes),
                                       updated_at=now)
         event = self._event(actor, events.KEY_UPDATE, key, now, fields=sorted(changes))
-        return await self._keys.update(updated, event, changes.keys())
+        stored = await self._keys.update(updated, event, changes.keys())
+        await self._changed(key, events.KEY_UPDATE)
+        return stored
 
     async def revoke_key(self, actor: Actor, key_id: str, *, action: str = events.KEY_REVOKE) -> StoredKey:
         """Revoke at once (idempotent); `action` names why in the audit log. A repeated
         revoke is not recorded again; any other action (an exposure) always is."""
         key = await self.get_key(key_id)
         now = self._clock.now()
-        return await self._keys.revoke(key.id, now, self._event(actor, action, key, now),
-                                       record_always=action != events.KEY_REVOKE)
+        revoked = await self._keys.revoke(key.id, now, self._event(actor, action, key, now),
+                                          record_always=action != events.KEY_REVOKE)
+        await self._changed(key, action)
+        return revoked
 
     async def roll_key(self, actor: Actor, key_id: str, *, grace_seconds: int) -> IssuedKey:
         """A new key with the same configuration; the old one expires after the grace period."""
@@ -135,12 +142,19 @@ class KeyService:
         event = self._event(actor, events.KEY_ROLL, old, now, new_key_id=issued.stored.id,
                             grace_seconds=grace_seconds)
         await self._keys.roll(old, old_expires_at, issued.stored, self._hasher.hash(issued.key), event)
+        await self._changed(old, events.KEY_ROLL)
         return issued
 
     async def delete_key(self, actor: Actor, key_id: str) -> None:
         key = await self.get_key(key_id)
         now = self._clock.now()
         await self._keys.delete(key.id, self._event(actor, events.KEY_DELETE, key, now))
+        await self._changed(key, events.KEY_DELETE)
+
+    async def _changed(self, key: StoredKey, action: str) -> None:
+        # After the commit: a verifier's cached answer for this key must go (docs/sdk.md).
+        if self._changes is not None:
+            await self._changes.publish(KeyChange(api_id=key.api_id, key_id=key.id, action=action))
 
     async def _user_api(self, api_id: str, *, field: str, status: int = 422) -> Any:
         if api_id == ADMIN_API_ID or not is_id(api_id, "api"):

@@ -48,6 +48,7 @@ class RateLimitState(msgspec.Struct):
     limit: int
     remaining: int
     reset_at: str
+    window_seconds: int | None = None  # for RateLimit-Policy `w` (verifier SDK)
 
 
 class VerifyResponse(msgspec.Struct, omit_defaults=True):
@@ -107,13 +108,15 @@ def render(verdict: Verdict) -> dict[str, Any]:
     key = verdict.key
     if key is not None:
         c = key.config
+        windows = {r.name: r.window_seconds for r in c.ratelimits} if verdict.ratelimits else {}
         body.update(
             key_id=key.id, api_id=key.api_id, owner_id=c.owner_id, name=c.name,
             permissions=key.effective_permissions, metadata=c.metadata,
             expires_at=rfc3339(c.expires_at),
             credits_remaining=verdict.credits_remaining,
             ratelimits=[{"name": r.name, "limit": r.limit, "remaining": r.remaining,
-                         "reset_at": rfc3339(r.reset_at)} for r in verdict.ratelimits],
+                         "reset_at": rfc3339(r.reset_at), "window_seconds": windows.get(r.name)}
+                        for r in verdict.ratelimits],
         )
     return body
 

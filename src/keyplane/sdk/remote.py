@@ -1,0 +1,156 @@
+"""The verifier's calls to a keyplane service over HTTP (httpx), each bounded by a timeout.
+
+Every failure to get an answer — connection refused, timeout, a 5xx, the verifier's own
+root key refused — is `ServiceUnavailable`, which the verifier answers as 503 (fail closed:
+a credential is never accepted because keyplane could not be asked).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from keyplane.errors import Invalid
+from keyplane.jose.jwk import public_keys_from_jwks
+from keyplane.jose.jws import VerificationKeys
+
+log = logging.getLogger("keyplane.sdk")
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+MAX_RESPONSE_BYTES = 1 << 20
+
+
+class ServiceUnavailable(Exception):
+    """keyplane did not answer usefully; the message says why (for the log)."""
+
+
+class Remote:
+    """One service: its base URL, the verifier's root key, an httpx client on one loop."""
+
+    def __init__(self, base_url: str, *, issuer: str | None, root_key: str | None,
+                 timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.issuer = issuer
+        self._root_key = root_key
+        self._timeout = timeout_seconds
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), transport=transport,
+                                         follow_redirects=False, trust_env=False)
+        self._metadata: dict[str, Any] | None = None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _auth(self) -> dict[str, str]:
+        if self._root_key is None:
+            raise ServiceUnavailable("this verifier has no root key (root_key=...)")
+        return {"Authorization": f"Bearer {self._root_key}"}
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code in (401, 403):
+            log.error("keyplane refused this verifier's root key on %s (%d): it needs keys.verify, "
+                      "tokens.read and tokens.introspect", url, response.status_code)
+            raise ServiceUnavailable(f"{url}: the verifier's root key was refused ({response.status_code})")
+        if response.status_code >= 400 or len(response.content) > MAX_RESPONSE_BYTES:
+            raise ServiceUnavailable(f"{method} {url}: status {response.status_code}")
+        return response
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = await self._request(method, url, **kwargs)
+        try:
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            raise ServiceUnavailable(f"{url}: the answer is not JSON") from None
+
+    async def metadata(self) -> dict[str, Any]:
+        """RFC 8414 metadata; its `issuer` must be the one configured (§3.3)."""
+        if self._metadata is None:
+            found = await self._json("GET", self.base_url + METADATA_PATH)
+            if not isinstance(found, dict) or not isinstance(found.get("jwks_uri"), str):
+                raise ServiceUnavailable("the authorization server metadata has no jwks_uri")
+            if self.issuer is not None and found.get("issuer") != self.issuer:
+                raise ServiceUnavailable(f"the metadata names issuer {found.get('issuer')!r}, "
+                                         f"not {self.issuer!r} (RFC 8414 §3.3)")
+            self._metadata = found
+        return self._metadata
+
+    async def jwks(self) -> VerificationKeys:
+        """The published signing keys, by kid; keys keyplane cannot use are left out."""
+        metadata = await self.metadata()
+        document = await self._json("GET", metadata["jwks_uri"])
+        try:
+            return public_keys_from_jwks(document, skip_unusable=True)
+        except Invalid as exc:  # not a JWK Set at all
+            raise ServiceUnavailable(f"the JWKS cannot be read: {exc}") from None
+
+    async def verify_key(self, key: str, *, api_id: str | None, ip: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"key": key}
+        if api_id is not None:
+            body["api_id"] = api_id
+        if ip is not None:
+            body["ip"] = ip
+        answer = await self._json("POST", self.base_url + "/v1/keys/verify",
+                                  content=msgspec.json.encode(body),
+                                  headers={**self._auth(), "Content-Type": "application/json"})
+        if not isinstance(answer, dict) or not isinstance(answer.get("code"), str):
+            raise ServiceUnavailable("/v1/keys/verify answered something else than a verdict")
+        return answer
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        metadata = await self.metadata()
+        endpoint = metadata.get("introspection_endpoint")
+        if not isinstance(endpoint, str):
+            raise ServiceUnavailable("the metadata has no introspection_endpoint")
+        answer = await self._json("POST", endpoint, data={"token": token}, headers=self._auth())
+        if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
+            raise ServiceUnavailable("introspection answered something else than RFC 7662")
+        return answer
+
+    async def revocations(self, *, since: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        if cursor is not None:
+            params["cursor"] = cursor
+        answer = await self._json("GET", self.base_url + "/v1/revocations", params=params,
+                                  headers=self._auth())
+        if not isinstance(answer, dict) or not isinstance(answer.get("items"), list):
+            raise ServiceUnavailable("/v1/revocations answered something else than a page")
+        return answer
+
+    async def change_events(self, *, api_id: str | None,
+                            read_timeout_seconds: float) -> AsyncIterator[tuple[str, str]]:
+        """`(event, data)` of the key change stream (server-sent events) until it ends;
+        raises ServiceUnavailable when it cannot be opened or breaks."""
+        params = {"api_id": api_id} if api_id is not None else {}
+        timeout = httpx.Timeout(self._timeout, read=read_timeout_seconds)
+        try:
+            async with self._client.stream("GET", self.base_url + "/v1/keys/changes", params=params,
+                                           headers={**self._auth(), "Accept": "text/event-stream"},
+                                           timeout=timeout) as response:
+                if response.status_code != 200:
+                    raise ServiceUnavailable(f"/v1/keys/changes: status {response.status_code}")
+                event, data = "message", list[str]()
+                async for line in response.aiter_lines():
+                    if not line:
+                        if data:
+                            yield event, "\n".join(data)
+                        event, data = "message", []
+                    elif line.startswith(":"):
+                        continue
+                    else:
+                        name, _, value = line.partition(":")
+                        value = value.removeprefix(" ")
+                        if name == "event":
+                            event = value
+                        elif name == "data":
+                            data.append(value)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"/v1/keys/changes: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,66 @@
+"""Revoked JWTs in the verifier: a set of `jti` kept by following `GET /v1/revocations`.
+
+The feed lists unexpired revocations, oldest first (docs/oauth.md). The verifier polls it
+every `poll_seconds` with `since` = the start of its previous successful poll minus
+`OVERLAP_SECONDS` (revocations committed slightly out of order across replicas are caught;
+seeing one twice is harmless) and forgets a `jti` once its token has expired.
+
+Staleness, written down (docs/sdk.md): a token revoked at time T is refused by every
+verifier from T + `poll_seconds` + one poll's duration at the latest. If polls fail, JWTs
+are still accepted while the last successful poll is less than `max_staleness_seconds` old;
+after that the verifier answers 503 rather than risk honouring a revoked token. Before its
+first successful poll, a verifier accepts no JWT at all.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+OVERLAP_SECONDS = 30
+PAGE_LIMIT = 1000
+
+
+class RevocationList:
+    def __init__(self, *, poll_seconds: float, max_staleness_seconds: float) -> None:
+        if max_staleness_seconds < poll_seconds:
+            raise ValueError("max_staleness_seconds must be at least poll_seconds")
+        self.poll_seconds = poll_seconds
+        self.max_staleness_seconds = max_staleness_seconds
+        self._revoked: dict[str, float] = {}  # jti -> exp
+        self.polled_at = -math.inf  # start of the last successful poll
+        self.polls = 0
+
+    def __contains__(self, jti: object) -> bool:
+        return jti in self._revoked
+
+    def __len__(self) -> int:
+        return len(self._revoked)
+
+    def fresh(self, now: float) -> bool:
+        """Whether JWTs may be accepted now (the last successful poll is recent enough)."""
+        return now - self.polled_at <= self.max_staleness_seconds
+
+    def since(self) -> str | None:
+        """The `since` of the next poll; None (everything) for the first."""
+        if self.polled_at == -math.inf:
+            return None
+        when = datetime.fromtimestamp(self.polled_at, UTC) - timedelta(seconds=OVERLAP_SECONDS)
+        return when.isoformat().replace("+00:00", "Z")
+
+    def apply(self, items: list[Any], *, started_at: float, now: float) -> None:
+        """A complete poll that started at `started_at`: add its entries, forget the
+        expired ones, and count the list as fresh from `started_at`."""
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("jti"), str):
+                continue
+            try:
+                exp = datetime.fromisoformat(str(item["expires_at"])).timestamp()
+            except (KeyError, ValueError):
+                exp = math.inf  # unreadable expiry: keep refusing it
+            self._revoked[item["jti"]] = exp
+        for jti in [j for j, exp in self._revoked.items() if exp < now]:
+            self._revoked.pop(jti, None)
+        self.polled_at = started_at
+        self.polls += 1

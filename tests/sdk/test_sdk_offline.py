@@ -1,0 +1,207 @@
+"""The verifier's I/O-free core: JWT checks (RFC 8725, RFC 9068), credential shapes, RFC 6750
+refusals, scopes and permissions. The service URL is a closed port: any network call would
+be a 503, and the tests check that none was attempted."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from jose.jose_keys import keys_for, kid_of, private_key
+
+from keyplane import AuthError, Principal, Verifier
+from keyplane.clock import FakeClock
+from keyplane.jose.jwt import encode_jwt
+from keyplane.keys.format import generate_key
+from keyplane.sdk.errors import challenge, ratelimit_headers
+from keyplane.sdk.keys import cache_key
+from keyplane.sdk.principal import RateLimitState
+
+ISSUER = "https://auth.example.com"
+AUDIENCE = "https://api.example.com"
+NOWHERE = "http://127.0.0.1:9"  # discard port: nothing listens
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(datetime(2026, 3, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def verifier(clock):
+    verifier = Verifier(issuer=ISSUER, audience=AUDIENCE, api_id="api_1", root_key="r" * 40,
+                        url=NOWHERE, clock=clock, timeout_seconds=0.5, realm="documents")
+    keys = {**keys_for("ES256"), **keys_for("EdDSA"), **keys_for("RS256")}
+    verifier.jwks.install(keys, clock.now().timestamp())
+    verifier.revocations.apply([], started_at=clock.now().timestamp(), now=clock.now().timestamp())
+    yield verifier
+    assert not verifier._engine.running, "no I/O was expected"
+    verifier.close()
+
+
+def token(clock, alg="ES256", *, typ="at+jwt", kid=None, **overrides):
+    now = int(clock.now().timestamp())
+    claims = {"iss": ISSUER, "sub": "usr_1", "aud": AUDIENCE, "exp": now + 600, "iat": now,
+              "nbf": now, "jti": "jti-1", "client_id": "cli_1", "scope": "documents.read profile"}
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return encode_jwt(claims, private_key(alg), alg, kid=kid or kid_of(alg), typ=typ)
+
+
+def refused(verifier, header, **kwargs) -> AuthError:
+    with pytest.raises(AuthError) as caught:
+        verifier.verify_sync(header, **kwargs)
+    return caught.value
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA", "RS256"])
+def test_a_valid_access_token_is_a_principal(verifier, clock, alg):
+    p = verifier.verify_sync(f"Bearer {token(clock, alg)}")
+    assert (p.kind, p.subject, p.client_id) == ("access_token", "usr_1", "cli_1")
+    assert p.scopes == {"documents.read", "profile"} and p.claims["jti"] == "jti-1"
+    assert p.key_id is None and p.permissions == frozenset()
+
+
+async def test_the_async_twin_answers_the_same(verifier, clock):
+    p = await verifier.verify(f"Bearer {token(clock)}")
+    assert p.subject == "usr_1"
+
+
+def _b64(data) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_alg_none_is_refused(verifier, clock):
+    header = _b64({"alg": "none", "typ": "at+jwt", "kid": kid_of("ES256")})
+    payload = token(clock).split(".")[1]
+    for forged in (f"{header}.{payload}.", f"{header}.{payload}.AAAA"):
+        error = refused(verifier, f"Bearer {forged}")
+        assert (error.status, error.error) == (401, "invalid_token")
+        assert 'error="invalid_token"' in error.headers["WWW-Authenticate"]
+
+
+def test_hmac_with_the_public_key_as_secret_is_refused(verifier, clock):
+    import hashlib
+    import hmac
+
+    header = _b64({"alg": "HS256", "typ": "at+jwt", "kid": kid_of("RS256")})
+    payload = token(clock).split(".")[1]
+    secret = str(keys_for("RS256")).encode()
+    sig = base64.urlsafe_b64encode(hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    error = refused(verifier, f"Bearer {header}.{payload}.{sig.rstrip(b'=').decode()}")
+    assert error.status == 401 and "not allowed" in error.description
+
+
+@pytest.mark.parametrize(("overrides", "problem"), [
+    ({"typ": "JWT"}, "typ"),
+    ({"iss": "https://evil.example.com"}, "iss"),
+    ({"aud": "https://other-api.example.com"}, "aud"),
+    ({"aud": ["https://a.example.com", "https://b.example.com"]}, "aud"),
+    ({"exp": None}, "exp"),
+])
+def test_a_token_failing_a_claim_or_header_check_is_refused(verifier, clock, overrides, problem):
+    error = refused(verifier, f"Bearer {token(clock, **overrides)}")
+    assert (error.status, error.error) == (401, "invalid_token")
+    assert problem in error.description
+
+
+def test_expiry_and_nbf_allow_the_small_leeway_only(verifier, clock):
+    now = int(clock.now().timestamp())
+    assert verifier.verify_sync(f"Bearer {token(clock, exp=now - 4)}")  # 5 s leeway
+    assert "expired" in refused(verifier, f"Bearer {token(clock, exp=now - 5)}").description
+    assert verifier.verify_sync(f"Bearer {token(clock, nbf=now + 5, iat=now)}")
+    assert "nbf" in refused(verifier, f"Bearer {token(clock, nbf=now + 6, iat=now)}").description
+
+
+def test_a_token_is_refused_once_its_exp_passes_on_the_verifiers_clock(verifier, clock):
+    good = f"Bearer {token(clock)}"
+    assert verifier.verify_sync(good)
+    clock.advance(seconds=604)
+    verifier.revocations.apply([], started_at=clock.now().timestamp(), now=clock.now().timestamp())
+    assert verifier.verify_sync(good)
+    clock.advance(seconds=1)
+    assert "expired" in refused(verifier, good).description
+
+
+def test_a_revoked_jti_is_refused(verifier, clock):
+    exp = (clock.now() + timedelta(minutes=10)).isoformat()
+    verifier.revocations.apply([{"jti": "jti-1", "expires_at": exp}],
+                               started_at=clock.now().timestamp(), now=clock.now().timestamp())
+    error = refused(verifier, f"Bearer {token(clock)}")
+    assert error.description == "the access token was revoked"
+    assert verifier.verify_sync(f"Bearer {token(clock, jti='jti-2')}")
+
+
+def test_no_credential_gets_a_challenge_without_an_error_code(verifier):
+    for header in (None, "", "Basic dXNlcjpwYXNz"):
+        error = refused(verifier, header)
+        assert error.status == 401
+        assert error.headers["WWW-Authenticate"] == 'Bearer realm="documents"'
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer  ", "Bearer a b"])
+def test_a_malformed_authorization_header_is_invalid_request(verifier, header):
+    error = refused(verifier, header)
+    assert (error.status, error.error) == (400, "invalid_request")
+    assert 'error="invalid_request"' in error.headers["WWW-Authenticate"]
+
+
+def test_two_different_credentials_are_invalid_request(verifier, clock):
+    error = refused(verifier, f"Bearer {token(clock)}", x_api_key=generate_key("doc"))
+    assert (error.status, error.error) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("credential", [
+    "doc_123", "not-a-key-at-all", generate_key("doc")[:-1] + "x", "kp_at_" + "A" * 28,
+])
+def test_a_malformed_key_or_bad_checksum_is_refused_without_a_network_call(verifier, credential):
+    error = refused(verifier, f"Bearer {credential}")
+    assert (error.status, error.error) == (401, "invalid_token")
+    error = refused(verifier, None, x_api_key=credential)
+    assert error.status == 401
+
+
+def test_a_verifier_without_audience_refuses_tokens_and_without_api_id_refuses_keys(clock):
+    keys_only = Verifier(issuer=ISSUER, api_id="api_1", root_key="r" * 40, url=NOWHERE, clock=clock)
+    tokens_only = Verifier(issuer=ISSUER, audience=AUDIENCE, root_key="r" * 40, url=NOWHERE, clock=clock)
+    assert "does not accept access tokens" in refused(keys_only, f"Bearer {token(clock)}").description
+    assert "does not accept API keys" in refused(tokens_only, f"Bearer {generate_key('doc')}").description
+
+
+def test_a_missing_scope_is_403_insufficient_scope_naming_the_scope(verifier, clock):
+    header = f"Bearer {token(clock)}"
+    assert verifier.verify_sync(header, scopes=["documents.read"])
+    error = refused(verifier, header, scopes=["documents.read", "documents.write"])
+    assert (error.status, error.error) == (403, "insufficient_scope")
+    assert 'scope="documents.read documents.write"' in error.headers["WWW-Authenticate"]
+    assert refused(verifier, header, permissions="documents.write OR admin").status == 403
+    assert verifier.verify_sync(header, permissions="documents.write OR profile")
+
+
+def test_a_cached_key_is_checked_against_the_permission_query(verifier, clock):
+    key = generate_key("doc")
+    verifier.keys.enable()
+    principal = Principal(kind="api_key", subject="team_1", owner_id="team_1", key_id="key_1",
+                          permissions=frozenset({"documents.*", "billing.read"}))
+    verifier.keys.put(cache_key(key, None), principal, api_id="api_1", expires_at=None,
+                      ticket=verifier.keys.ticket(), now=clock.now().timestamp())
+    assert verifier.verify_sync(f"Bearer {key}", permissions="documents.write AND billing.read") is principal
+    assert verifier.verify_sync(None, x_api_key=key, scopes=["documents.drafts.read"]) is principal
+    error = refused(verifier, f"Bearer {key}", permissions="billing.write")
+    assert (error.status, error.error) == (403, "insufficient_scope")
+
+
+def test_the_challenge_quotes_safely():
+    value = challenge('re"alm', "invalid_token", 'bad "quote" \\ and \x00')
+    assert value == 'Bearer realm="re?alm", error="invalid_token", error_description="bad ?quote? ? and ?"'
+
+
+def test_ratelimit_headers_follow_the_ietf_draft():
+    reset = datetime.fromtimestamp(1000.0 + 42, UTC)
+    states = [RateLimitState("requests", 100, 0, reset, 60), RateLimitState('da"y', 5, 3, reset, None)]
+    assert ratelimit_headers(states, 1000.0) == {
+        "RateLimit-Policy": '"requests";q=100;w=60, "da\\"y";q=5',
+        "RateLimit": '"requests";r=0;t=42, "da\\"y";r=3;t=42'}
+    assert ratelimit_headers([], 1000.0) == {}
