@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from store_harness import Store
+from store_harness import Store, empty_tables
 
 from keyplane.store.engine import Database
 from keyplane.store.migrate import migrate
-from keyplane.store.tables import metadata
 
 
 @pytest.fixture
@@ -20,13 +18,6 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'keyplane.db'}"
     return str(request.getfixturevalue("pg_url"))
-
-
-async def empty_tables(db: Database) -> None:
-    """PostgreSQL's test database lives for the whole run: every test starts from empty tables."""
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with db.transaction() as conn:
-        await conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
 
 
 @pytest.fixture

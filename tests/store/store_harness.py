@@ -18,6 +18,14 @@ from keyplane.store.audit import SqlAuditLog
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
+from keyplane.store.tables import metadata
+
+async def empty_tables(db: Database) -> None:
+    """PostgreSQL's test database lives for the whole run: every test starts from empty tables."""
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with db.transaction() as conn:
+        await conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+
 
 ACTOR = Actor(id="key_actor", ip="192.0.2.10")
 START = datetime(2026, 1, 1, tzinfo=UTC)

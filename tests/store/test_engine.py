@@ -24,8 +24,7 @@ async def test_on_sqlite_a_reader_does_not_wait_for_an_open_write_transaction(tm
 
 
 async def test_a_lookup_survives_its_pooled_postgresql_connection_dying(pg_url):
-    from conftest import empty_tables
-    from store_harness import Store
+    from store_harness import Store, empty_tables
 
     db = Database(pg_url)
     try:
