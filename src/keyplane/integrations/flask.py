@@ -1,0 +1,54 @@
+"""Flask (WSGI): `@require(verifier, scopes=[...])` on a view; the Principal is at
+`flask.g.principal`. Uses `Verifier.verify_sync`: a cache hit or an offline JWT check
+costs no I/O; otherwise the request's thread waits on the verifier's background loop.
+
+Refusals are answered by the decorator: status, RFC 6750 headers, JSON
+`{"error", "error_description"}`. For a key with limits, `RateLimit-Policy` and
+`RateLimit` are added to the view's response.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import flask
+
+from keyplane.sdk.errors import AuthError, ratelimit_headers
+from keyplane.sdk.verifier import Verifier
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
+            permissions: str | None = None, x_api_key: bool = True) -> Callable[[F], F]:
+    """A view decorator: the caller must hold every scope of `scopes` and satisfy the
+    permission query `permissions` (403 `insufficient_scope` otherwise)."""
+    needed = tuple(scopes) if scopes is not None else None
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            request = flask.request
+            try:
+                principal = verifier.verify_sync(
+                    request.headers.get("Authorization"),
+                    x_api_key=request.headers.get("X-API-Key") if x_api_key else None,
+                    ip=request.remote_addr, scopes=needed, permissions=permissions)
+            except AuthError as exc:
+                response = flask.jsonify(exc.to_json())
+                response.status_code = exc.status
+                response.headers.update(exc.headers)
+                response.headers["Cache-Control"] = "no-store"
+                return response
+            flask.g.principal = principal
+            result = flask.make_response(view(*args, **kwargs))
+            if principal.ratelimits:
+                result.headers.update(ratelimit_headers(principal.ratelimits, time.time()))
+            return result
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
