@@ -302,3 +302,20 @@ async def test_an_update_is_checked_as_a_whole(clients):
     assert raised.value.errors[0].field == "secret_start"
     unchanged = await clients.get_client(client_id)
     assert unchanged.grant_types == ("client_credentials",)
+
+
+async def test_a_client_checked_before_a_change_is_checked_afresh_after_it(clients):
+    # The credentials lookup keeps what it read (SQLite) until another connection commits:
+    # a roll, an update or a delete must be seen by the very next check.
+    client_id, old = await confidential(clients)
+    for _ in range(3):
+        assert await clients.check_secret(client_id, old) is not None
+    new = (await clients.roll_secret(ACTOR, client_id)).secret or ""
+    assert await clients.check_secret(client_id, old) is None
+    assert await clients.check_secret(client_id, new) is not None
+    await clients.update_client(ACTOR, client_id, {"auth_method": "private_key_jwt", "jwks": public_jwks()})
+    assert await clients.check_secret(client_id, new) is None
+    other_id, other = await confidential(clients)
+    assert await clients.check_secret(other_id, other) is not None
+    await clients.delete_client(ACTOR, other_id)
+    assert await clients.check_secret(other_id, other) is None
