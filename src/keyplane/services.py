@@ -42,6 +42,8 @@ from keyplane.store.tokens import SqlTokenRepository
 from keyplane.store.usage import SqlUsageRepository
 from keyplane.store.sessions import SqlSessionRepository
 from keyplane.store.users import SqlUserRepository
+from keyplane.store.authorization_codes import SqlCodeRepository
+from keyplane.oauth.codes import AuthorizationCodeService
 from keyplane.users.passwords import Passwords
 from keyplane.users.service import UserService
 from keyplane.users.sessions import SessionService
@@ -76,6 +78,7 @@ class Services:
     audit_writer: BatchWriter[AuditEvent]
     users: UserService
     sessions: SessionService
+    codes: AuthorizationCodeService
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -142,6 +145,8 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         issuer = settings.resolved_issuer
         audit_writer: BatchWriter[AuditEvent] = BatchWriter(
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
+        users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
+                            audit=audit_writer)
         services = Services(
             settings=settings, clock=clock, db=db,
             apis=ApiService(api_repo, clock, changes=key_changes),
@@ -160,8 +165,8 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                                             audit=audit_writer),
             audit_writer=audit_writer,
             key_changes=key_changes, key_change_relay=key_change_relay,
-            users=UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
-                              audit=audit_writer),
+            users=users,
+            codes=AuthorizationCodeService(SqlCodeRepository(db), users, clock),
             sessions=SessionService(SqlSessionRepository(db), clock,
                                     csrf_key=derive_subkey(secret_key, "keyplane csrf v1"),
                                     idle_seconds=settings.session_idle_seconds,

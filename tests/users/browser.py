@@ -41,3 +41,33 @@ async def log_in(browser: httpx.AsyncClient, username: str = "alice", password: 
     if next_path:
         form["next"] = next_path
     return await browser.post("/login", data=form)
+
+
+AUDIENCE = "https://api.example.com"
+REDIRECT_URI = "http://127.0.0.1:8765/callback"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def pkce_pair() -> tuple[str, str]:
+    import base64
+    import hashlib
+    import secrets
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+async def create_client(http: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Photo Printer", "type": "public", "grant_types": ["authorization_code"],
+            "redirect_uris": [REDIRECT_URI], "scopes": ["photos.read", "photos.write", "admin.all"],
+            "audiences": [AUDIENCE], **fields}
+    response = await http.post("/v1/clients", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def query_of(location: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(location).query))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from users.browser import PASSWORD, create_user, csrf_of, log_in
 
 

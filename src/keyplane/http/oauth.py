@@ -74,7 +74,8 @@ async def token(request: Request) -> Response:
     grant = GRANTS.get(grant_type)
     if grant is None:  # after authentication: an unknown grant tells a stranger nothing
         raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
-    issued = await grant(GrantContext(tokens=services.tokens, ip=_ip(request)),
+    context = GrantContext(tokens=services.tokens, ip=_ip(request), codes=services.codes)
+    issued = await grant(context,
                          authenticated.client, form)
     services.metrics.observe_token(grant_type)
     body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,

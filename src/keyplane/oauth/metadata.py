@@ -6,10 +6,12 @@ from typing import Any
 
 from keyplane.jose.algorithms import ALGORITHMS
 from keyplane.oauth.grants import GRANTS
+from keyplane.oauth.pkce import CODE_CHALLENGE_METHODS
 
 TOKEN_PATH = "/oauth/token"
 INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
+AUTHORIZATION_PATH = "/oauth/authorize"
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
@@ -26,9 +28,14 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "jwks_uri": issuer + JWKS_PATH,
         "introspection_endpoint": issuer + INTROSPECTION_PATH,
         "revocation_endpoint": issuer + REVOCATION_PATH,
+        "authorization_endpoint": issuer + AUTHORIZATION_PATH,
         "grant_types_supported": sorted(GRANTS),
-        # No authorization endpoint yet, so no response type (RFC 8414 §2).
-        "response_types_supported": [],
+        # The authorization code flow only: no implicit grant (RFC 9700 §2.1.2), no
+        # response_mode but query; PKCE with S256 only; `iss` in every response (RFC 9207).
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
+        "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
         "introspection_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "bearer"],

@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from keyplane.oauth.grants import client_credentials
-from keyplane.oauth.model import GRANT_CLIENT_CREDENTIALS, Client, IssuedToken
+from keyplane.oauth.codes import AuthorizationCodeService
+from keyplane.oauth.grants import authorization_code, client_credentials
+from keyplane.oauth.model import (
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS,
+    Client,
+    IssuedToken,
+)
 from keyplane.oauth.tokens import TokenService
 
 
@@ -18,6 +24,7 @@ from keyplane.oauth.tokens import TokenService
 class GrantContext:
     tokens: TokenService
     ip: str | None
+    codes: AuthorizationCodeService
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,4 +40,5 @@ Grant = Callable[[GrantContext, Client, TokenRequest], Awaitable[IssuedToken]]
 
 GRANTS: dict[str, Grant] = {
     GRANT_CLIENT_CREDENTIALS: client_credentials.handle,
+    GRANT_AUTHORIZATION_CODE: authorization_code.handle,
 }

@@ -1,0 +1,50 @@
+"""`authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5): a code, its verifier, tokens.
+
+The client authenticates as registered (a public client names itself), the code must be
+its own, unused, unexpired, sent back with the same `redirect_uri` and the `code_verifier`
+of its challenge (codes.py); anything else is `invalid_grant`. The access token's subject
+is the user who approved, with the scopes they granted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from keyplane.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
+from keyplane.oauth.codes import CodeGrant, Issued
+from keyplane.oauth.model import GRANT_AUTHORIZATION_CODE, Client, IssuedToken
+
+if TYPE_CHECKING:
+    from keyplane.oauth.grants import GrantContext, TokenRequest
+
+
+async def handle(context: GrantContext, client: Client, request: TokenRequest) -> IssuedToken:
+    if GRANT_AUTHORIZATION_CODE not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the authorization code grant")
+    code = request.params.get("code")
+    if code is None:
+        raise InvalidRequest("code is missing")
+    grant = await context.codes.redeem(client, code, redirect_uri=request.params.get("redirect_uri"),
+                                       code_verifier=request.params.get("code_verifier"),
+                                       ip=context.ip)
+    audience = grant.audience
+    if request.resources:  # RFC 8707 §2.2: narrow the audience to what was approved
+        unknown = [r for r in request.resources if r not in grant.audience]
+        if unknown:
+            raise InvalidTarget(f"the code was not issued for {unknown[0]}")
+        audience = tuple(dict.fromkeys(request.resources))
+    return await respond(context, client, grant, audience)
+
+
+async def respond(context: GrantContext, client: Client, grant: CodeGrant,
+                  audience: tuple[str, ...]) -> IssuedToken:
+    """What a redeemed code yields, and the record of it on the code's row (so a replay
+    revokes it). The one place to extend: the refresh-token grant adds its refresh token
+    here and records its family in `Issued.refresh_family_id`."""
+    issued = await context.tokens.issue(client, subject=grant.user_id, scope=grant.scope,
+                                        audience=audience, ip=context.ip)
+    await context.codes.record_issued(grant, Issued(access_jti=issued.claims.jti,
+                                                    access_expires_at=issued.claims.expires_at,
+                                                    refresh_family_id=None),
+                                      client, ip=context.ip)
+    return issued
