@@ -339,3 +339,30 @@ async def test_deleting_a_client_ends_its_opaque_tokens(http, discovery, make_ro
     answer = await http.post(endpoint(discovery, "introspection_endpoint"), data={"token": token},
                              headers={"Authorization": f"Bearer {introspector['key']}", **FORM})
     assert answer.json() == {"active": False}
+
+
+async def test_a_token_introspected_before_is_inactive_once_expired_revoked_or_its_key_withdrawn(http, discovery, clock):
+    # Introspection keeps the tokens it verified (the signature check is most of its cost):
+    # expiry, revocation and a withdrawn signing key must still be seen at the next call.
+    client = await make_client(http, access_token_ttl_seconds=600)
+    auth = {"Authorization": "", **FORM, **basic(client["client_id"], client["client_secret"])}
+    introspect = endpoint(discovery, "introspection_endpoint")
+
+    async def active(token: str) -> bool:
+        return bool((await http.post(introspect, data={"token": token}, headers=auth)).json()["active"])
+
+    expiring, revoked, withdrawn = [(await get_token(http, discovery, client)).json()["access_token"]
+                                    for _ in range(3)]
+    for token in (expiring, revoked, withdrawn):
+        assert await active(token) and await active(token)
+    await http.post(endpoint(discovery, "revocation_endpoint"), data={"token": revoked}, headers=auth)
+    assert not await active(revoked)
+    clock.advance(seconds=599)
+    assert await active(expiring)
+    clock.advance(seconds=1)
+    assert not await active(expiring)
+    clock.advance(seconds=-600)
+    assert await active(withdrawn)
+    rotated = await http.post("/v1/signing-keys/rotate", json={"immediate": True})
+    assert rotated.status_code in (200, 201), rotated.text
+    assert not await active(withdrawn)
