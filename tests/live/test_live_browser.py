@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
@@ -32,9 +33,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 class _Callback(BaseHTTPRequestHandler):
     """The client's redirect endpoint: records the query it was sent and says so."""
 
-    received: list[dict[str, str]] = []
+    received: ClassVar[list[dict[str, str]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
+    def do_GET(self) -> None:
         if urlsplit(self.path).path == "/callback":  # not the browser's /favicon.ico
             _Callback.received.append(dict(parse_qsl(urlsplit(self.path).query)))
         body = b"<!doctype html><title>done</title><p id='done'>Received.</p>"
