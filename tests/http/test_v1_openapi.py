@@ -11,6 +11,7 @@ V1_OPERATIONS = {
     "/v1/apis/{api_id}/roles/{name}": {"get", "put", "delete"},
     "/v1/keys": {"get", "post"},
     "/v1/keys/verify": {"post"},
+    "/v1/keys/changes": {"get"},
     "/v1/keys/{key_id}": {"get", "patch", "delete"},
     "/v1/keys/{key_id}/revoke": {"post"},
     "/v1/keys/{key_id}/roll": {"post"},

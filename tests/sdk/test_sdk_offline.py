@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from jose.jose_keys import keys_for, kid_of, private_key
+from jose.jose_keys import keys_for, kid_of, private_key, public_key
 
 from keyplane import AuthError, Principal, Verifier
 from keyplane.clock import FakeClock
@@ -205,3 +205,21 @@ def test_ratelimit_headers_follow_the_ietf_draft():
         "RateLimit-Policy": '"requests";q=100;w=60, "da\\"y";q=5',
         "RateLimit": '"requests";r=0;t=42, "da\\"y";r=3;t=42'}
     assert ratelimit_headers([], 1000.0) == {}
+
+
+def test_a_token_verified_before_is_still_refused_once_revoked(verifier, clock):
+    header = f"Bearer {token(clock)}"
+    assert verifier.verify_sync(header) is verifier.verify_sync(header)  # the second is a hit
+    assert verifier.stats()["verified_tokens"] == 1
+    exp = (clock.now() + timedelta(minutes=10)).isoformat()
+    verifier.revocations.apply([{"jti": "jti-1", "expires_at": exp}],
+                               started_at=clock.now().timestamp(), now=clock.now().timestamp())
+    assert refused(verifier, header).description == "the access token was revoked"
+
+
+def test_a_new_key_set_makes_verified_tokens_verify_again(verifier, clock):
+    header = f"Bearer {token(clock, 'EdDSA')}"
+    assert verifier.verify_sync(header)
+    # The same kid now names another key (the old one withdrawn): the signature fails.
+    verifier.jwks.install({kid_of("EdDSA"): ("EdDSA", public_key("EdDSA", 1))}, clock.now().timestamp())
+    assert "bad signature" in refused(verifier, header).description

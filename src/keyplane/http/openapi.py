@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document: FastAPI's, plus the plain routes it cannot see (verify)."""
+"""The OpenAPI 3.1 document: FastAPI's, plus the plain routes it cannot see (verify, the
+key change stream)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,33 @@ def _verify_path() -> dict[str, Any]:
     }}
 
 
+def _key_changes_path() -> dict[str, Any]:
+    return {"get": {
+        "tags": ["Keys"],
+        "summary": "Follow key changes (server-sent events)",
+        "operationId": "key_changes",
+        "description": (
+            "A `text/event-stream` for caches of verifications (the verifier SDK, "
+            "docs/sdk.md): `event: ready` once subscribed, then `event: change` with "
+            '`{"api_id", "key_id", "action"}` after every committed key change (`key_id` '
+            "null: every key of the API), and a comment line every 10 s. When the stream "
+            "ends, drop everything cached. Needs the `keys.verify` permission."
+        ),
+        "security": [{"HTTPBearer": []}],
+        "parameters": [{"name": "api_id", "in": "query", "required": False,
+                        "schema": {"type": "string"}, "description": "Only this API's changes"}],
+        "responses": {
+            "200": {"description": "The stream", "content": {"text/event-stream": {
+                "schema": {"type": "string"}}}},
+            **{str(code): {"description": text, "content": {"application/problem+json": {
+                "schema": {"$ref": _REF.format(name="Problem")}}}}
+               for code, text in ((400, "api_id is not an API id"), (401, "No valid root key"),
+                                  (403, "The root key lacks keys.verify"),
+                                  (503, "Changes cannot be followed now (Redis unreachable)"))},
+        },
+    }}
+
+
 def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -47,6 +75,7 @@ def install(app: FastAPI) -> None:
                 [VerifyRequest, VerifyResponse], ref_template=_REF)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
             schema["paths"]["/v1/keys/verify"] = _verify_path()
+            schema["paths"]["/v1/keys/changes"] = _key_changes_path()
             app.openapi_schema = schema
         return app.openapi_schema
 

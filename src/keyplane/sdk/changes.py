@@ -20,7 +20,7 @@ from keyplane.sdk.remote import Remote, ServiceUnavailable
 
 log = logging.getLogger("keyplane.sdk")
 
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 10.0  # what the service sends (http/v1/key_changes.py)
 MIN_RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 5.0
 

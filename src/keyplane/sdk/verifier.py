@@ -15,19 +15,22 @@ with a `Services` object, on the caller's loop against the store directly.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
+import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
-from keyplane.clock import Clock, SystemClock
+from keyplane.clock import Clock
 from keyplane.errors import InvalidToken
 from keyplane.jose.jws import b64url_decode, decode_json_object
 from keyplane.jose.jwt import decode_jwt
 from keyplane.keys.format import parse_key
 from keyplane.keys.permissions import Grants, parse_query
 from keyplane.sdk import errors
-from keyplane.sdk.changes import HEARTBEAT_SECONDS, follow_changes
+from keyplane.sdk.changes import follow_changes
 from keyplane.sdk.engine import Engine
 from keyplane.sdk.introspection import IntrospectionCache, principal_of_introspection
 from keyplane.sdk.jwks import JwksCache
@@ -98,7 +101,7 @@ class Verifier:
         follow_revocations: bool = True, jwks_refetch_interval_seconds: float = 60.0,
         jwks_max_age_seconds: float = 3600.0, key_cache_seconds: float = 30.0,
         key_cache_size: int = 10_000, introspection_cache_seconds: float = 10.0,
-        timeout_seconds: float = 2.0, heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        timeout_seconds: float = 2.0,
         clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if services is not None and settings is not None:
@@ -124,9 +127,9 @@ class Verifier:
         self._root_key = root_key
         self._url = (url or issuer or "").rstrip("/")
         self._timeout = timeout_seconds
-        self._heartbeat = heartbeat_seconds
         self._transport = transport
-        self._clock = clock or SystemClock()
+        # Without a test clock, time.time(): a datetime per request costs 0.4 µs.
+        self._now = time.time if clock is None else (lambda: clock.now().timestamp())
         self.jwks = JwksCache(algorithms=frozenset(algorithms) if algorithms is not None else None,
                               refetch_interval_seconds=jwks_refetch_interval_seconds,
                               max_age_seconds=jwks_max_age_seconds)
@@ -136,6 +139,12 @@ class Verifier:
         self.introspections = IntrospectionCache(ttl_seconds=introspection_cache_seconds,
                                                  max_entries=key_cache_size)
         self.remote_key_checks = 0
+        # Tokens already verified, by SHA-256: (principal, usable until, jti, the key set
+        # that verified it). A hit still checks expiry and the revocation set; a new key set
+        # (rotation, a key withdrawn) invalidates every entry.
+        self._verified: dict[bytes, tuple[Principal, float, Any, object]] = {}
+        self._verified_max = key_cache_size
+        self._verified_lock = threading.Lock()
         self._remote: Remote | None = None
         self._opened_services: Services | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -222,12 +231,10 @@ class Verifier:
         """Counters for tests and operations (no secrets)."""
         return {"key_cache_enabled": self.keys.enabled, "cached_keys": len(self.keys),
                 "remote_key_checks": self.remote_key_checks, "jwks_fetches": self.jwks.fetches,
-                "revocation_polls": self.revocations.polls, "revoked_jtis": len(self.revocations)}
+                "revocation_polls": self.revocations.polls, "revoked_jtis": len(self.revocations),
+                "verified_tokens": len(self._verified)}
 
     # -- the I/O-free core ---------------------------------------------------------------
-
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
 
     def _credential(self, authorization: str | None, x_api_key: str | None) -> tuple[int, str]:
         token = None
@@ -282,7 +289,28 @@ class Verifier:
             return self.introspections.get(IntrospectionCache.key(credential), now)
         if not self.jwks.loaded or (self.follow_revocations and not self.revocations.fresh(now)):
             return None
-        return self._check_jwt(credential, now, refetch_possible=True)
+        digest = hashlib.sha256(credential.encode()).digest()
+        hit = self._verified.get(digest)
+        if hit is not None and now < hit[1] and hit[3] is self.jwks.keys:
+            if self.follow_revocations and hit[2] in self.revocations:
+                raise errors.invalid_token("the access token was revoked", self.realm)
+            return hit[0]
+        principal = self._check_jwt(credential, now, refetch_possible=True)
+        if principal is not None:
+            self._remember(digest, principal, now)
+        return principal
+
+    def _remember(self, digest: bytes, principal: Principal, now: float) -> None:
+        exp = principal.claims.get("exp")
+        if type(exp) is not int:
+            return
+        with self._verified_lock:
+            if len(self._verified) >= self._verified_max:
+                # The oldest first: a dict keeps insertion order.
+                self._verified.pop(next(iter(self._verified)))
+            # Usable exactly as long as `decode_jwt` would accept it: exp + leeway.
+            self._verified[digest] = (principal, exp + self.leeway_seconds, principal.claims.get("jti"),
+                                      self.jwks.keys)
 
     def _check_jwt(self, token: str, now: float, *, refetch_possible: bool) -> Principal | None:
         keys = self.jwks.keys
@@ -454,7 +482,7 @@ class Verifier:
         loop = asyncio.get_running_loop()
         if self._root_key is not None and self.api_id is not None:
             self._tasks.append(loop.create_task(follow_changes(
-                self._remote, self.keys, api_id=self.api_id, heartbeat_seconds=self._heartbeat)))
+                self._remote, self.keys, api_id=self.api_id)))
         if self.follow_revocations and self.audience is not None:
             self._tasks.append(loop.create_task(self._poll_revocations()))
         if self.audience is not None:

@@ -1,0 +1,47 @@
+"""GET /v1/keys/changes: who may follow it, and when it refuses (the stream itself is
+exercised against a live server in tests/live/test_live_verifier.py)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from keyplane.app import create_app
+
+
+@pytest.fixture
+async def app_and_http(settings, clock, root_key):
+    app = create_app(settings, clock=clock)
+    async with LifespanManager(app) as manager, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver",
+            headers={"Authorization": f"Bearer {root_key}"}) as http:
+        yield app, http
+
+
+async def test_the_stream_needs_a_root_key_with_keys_verify(app_and_http):
+    _, http = app_and_http
+    response = await http.get("/v1/keys/changes", headers={"Authorization": ""})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    limited = (await http.post("/v1/root-keys", json={"name": "reader", "permissions": ["keys.read"]})).json()
+    response = await http.get("/v1/keys/changes", headers={"Authorization": f"Bearer {limited['key']}"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("query", ["api_id=nope", "api_id=api_1&api_id=api_2",
+                                   "&".join(f"x{i}=1" for i in range(10))])
+async def test_a_bad_api_id_is_a_400(app_and_http, query):
+    _, http = app_and_http
+    response = await http.get(f"/v1/keys/changes?{query}")
+    assert response.status_code == 400, response.text
+
+
+async def test_no_stream_while_changes_of_other_replicas_could_be_missed(app_and_http):
+    app, http = app_and_http
+    hub = app.state.services.key_changes
+    hub.set_live(False, "redis is unreachable")
+    response = await http.get("/v1/keys/changes")
+    assert response.status_code == 503
+    assert "Redis" in response.json()["detail"]
+    assert hub.subscriber_count == 0
