@@ -223,3 +223,23 @@ def test_a_new_key_set_makes_verified_tokens_verify_again(verifier, clock):
     # The same kid now names another key (the old one withdrawn): the signature fails.
     verifier.jwks.install({kid_of("EdDSA"): ("EdDSA", public_key("EdDSA", 1))}, clock.now().timestamp())
     assert "bad signature" in refused(verifier, header).description
+
+
+def test_a_forked_child_starts_with_nothing_cached(verifier, clock):
+    import os
+
+    verifier.keys.enable()
+    key = generate_key("doc")
+    verifier.keys.put(cache_key(key, None), Principal(kind="api_key", subject="k", key_id="key_1"),
+                      api_id="api_1", expires_at=None, ticket=verifier.keys.ticket(),
+                      now=clock.now().timestamp())
+    assert verifier.verify_sync(f"Bearer {token(clock)}")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what would a pre-forking server's worker see?
+        verifier._forked()
+        os.write(write, f"{len(verifier.keys)} {verifier.stats()['verified_tokens']}".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"0 0"
+    assert len(verifier.keys) == 1  # the parent keeps its own

@@ -115,6 +115,11 @@ class KeyCache:
             self._entries.clear()
             self.enabled = True
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may be held), nothing cached."""
+        self._lock = threading.Lock()
+        self.disable()
+
     def disable(self) -> None:
         """Not subscribed: nothing cached can be trusted, nothing new is stored."""
         with self._lock:

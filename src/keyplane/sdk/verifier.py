@@ -151,7 +151,7 @@ class Verifier:
         self._jwks_lock: asyncio.Lock | None = None
         self._poll_lock: asyncio.Lock | None = None
         self._engine = Engine(name="keyplane-verifier", on_start=self._start_background,
-                              on_stop=self._stop_background, on_fork=self.keys.disable)
+                              on_stop=self._stop_background, on_fork=self._forked)
 
     # -- public ------------------------------------------------------------------------
 
@@ -487,6 +487,16 @@ class Verifier:
             self._tasks.append(loop.create_task(self._poll_revocations()))
         if self.audience is not None:
             self._tasks.append(loop.create_task(self._refresh_jwks_periodically()))
+
+    def _forked(self) -> None:
+        # In a child process: the parent's thread, loop, client and tasks do not exist here,
+        # and a lock may have been held by one of its threads at the fork.
+        self._tasks = []
+        self._remote = None
+        self._opened_services = None
+        self._verified_lock = threading.Lock()
+        self._verified.clear()
+        self.keys.reset_after_fork()
 
     async def _stop_background(self) -> None:
         for task in self._tasks:
