@@ -118,7 +118,7 @@ class SqlClientRepository:
             # before the row: a commit after it moves the version, so the row read is then
             # never trusted again.
             reader = self._db.sqlite_reader()
-            (version,) = reader.execute("PRAGMA data_version").fetchone()
+            version = self._db.sqlite_data_version()
             if version != self._seen_version or reader is not self._seen_reader:
                 self._kept.clear()
                 self._seen_reader, self._seen_version = reader, version

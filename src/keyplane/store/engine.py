@@ -7,6 +7,7 @@ timeout instead of failing when one upgrades a read lock; reads begin deferred. 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -80,6 +81,7 @@ class Database:
         if self.is_sqlite:
             self._configure_sqlite()
         self._hot: sqlite3.Connection | None = None
+        self._version: int | None = None  # sqlite_data_version's memo for this loop turn
         self._batch_writer: sqlite3.Connection | None = None
 
     def _configure_sqlite(self) -> None:
@@ -121,6 +123,31 @@ class Database:
             self._hot = conn
         return self._hot
 
+    def sqlite_data_version(self) -> int:
+        """`PRAGMA data_version` of the hot connection: it moves whenever another connection
+        commits (that connection's own commits do not move it). Read at most once per turn
+        of the event loop: the pragma costs ~4 µs (a read lock on the WAL index, system
+        calls) and a request may ask twice (its root key, then the key it verifies).
+
+        As exact as reading it every time: a request served in this turn arrived before the
+        turn began (the loop polls for I/O, then runs the turn's callbacks), so a commit it
+        could know of came before the first read of the turn. A commit awaited by this
+        process finishes in a later turn, after the memo is forgotten (`call_soon` runs
+        first in the next turn).
+        """
+        version = self._version
+        if version is None:
+            (version,) = self.sqlite_reader().execute("PRAGMA data_version").fetchone()
+            try:
+                asyncio.get_running_loop().call_soon(self._forget_version)
+            except RuntimeError:  # no running loop: nothing would forget it
+                return int(version)
+            self._version = version
+        return int(version)
+
+    def _forget_version(self) -> None:
+        self._version = None
+
     @contextmanager
     def sqlite_nowait(self) -> Iterator[sqlite3.Connection]:
         """The hot connection with a busy timeout of zero, for writes on the event loop: a
@@ -152,4 +179,5 @@ class Database:
             if conn is not None:
                 conn.close()
         self._hot = self._batch_writer = None
+        self._version = None
         await self.engine.dispose()

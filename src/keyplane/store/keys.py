@@ -186,7 +186,7 @@ class SqlKeyRepository:
             self._seen_reader, self._seen_version = reader, -1
         keep = key_hash in self._kept
         if keep:
-            (version,) = reader.execute("PRAGMA data_version").fetchone()
+            version = self._db.sqlite_data_version()
             if version != self._seen_version:
                 self._kept.clear()
                 self._hash_of.clear()
