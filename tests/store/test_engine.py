@@ -46,3 +46,32 @@ async def test_a_lookup_survives_its_pooled_postgresql_connection_dying(pg_url):
         assert await store.keys.by_hash(store.hashes[key.id]) == key
     finally:
         await db.dispose()
+
+
+async def test_the_data_version_is_read_once_a_turn_and_moves_with_other_connections_commits(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'k.db'}")
+    try:
+        await migrate(db)
+        first = db.sqlite_data_version()
+        async with db.transaction() as conn:  # another connection commits (awaited: later turns)
+            await conn.execute(sa.text("INSERT INTO keyplane_meta VALUES ('a', 'b')"))
+        moved = db.sqlite_data_version()
+        assert moved != first
+        # Within one turn the memo holds, whatever commits meanwhile; the next turn sees it.
+        import sqlite3
+
+        other = sqlite3.connect(db.sqlite_path, isolation_level=None)
+        try:
+            other.execute("INSERT INTO keyplane_meta VALUES ('c', 'd')")
+            assert db.sqlite_data_version() == moved
+            await asyncio.sleep(0)
+            assert db.sqlite_data_version() != moved
+        finally:
+            other.close()
+        # The hot connection's own commits do not move it.
+        settled = db.sqlite_data_version()
+        db.sqlite_reader().execute("INSERT INTO keyplane_meta VALUES ('e', 'f')")
+        await asyncio.sleep(0)
+        assert db.sqlite_data_version() == settled
+    finally:
+        await db.dispose()
