@@ -6,9 +6,17 @@ from __future__ import annotations
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from users.browser import REDIRECT_URI, create_client, create_user, csrf_of, log_in, pkce_pair, query_of
 
 from keyplane.app import create_app
+from users.browser import (
+    REDIRECT_URI,
+    create_client,
+    create_user,
+    csrf_of,
+    log_in,
+    pkce_pair,
+    query_of,
+)
 
 
 @pytest.mark.parametrize("query", [
