@@ -65,15 +65,19 @@ class AuthorizationRequest:
 
 
 def _loopback_without_port(uri: str) -> str | None:
-    """`uri` with its port removed when it is an http loopback IP literal URI; else None."""
+    """`uri` with its port removed when it is an http loopback IP literal URI (no user
+    information, a valid port or none); else None."""
     parts = urlsplit(uri)
-    if parts.scheme != "http":
+    if parts.scheme != "http" or "@" in parts.netloc:
         return None
-    host = parts.netloc.rpartition("@")[2]
-    bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if bare not in _LOOPBACK_HOSTS:
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
         return None
-    return urlunsplit((parts.scheme, bare, parts.path, parts.query, parts.fragment))
+    host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
+    if host not in _LOOPBACK_HOSTS:
+        return None
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def redirect_uri_matches(requested: str, registered: Sequence[str]) -> bool:
