@@ -3,6 +3,7 @@ would drive it (RFC 6749 §4.1, RFC 7636, RFC 9700, RFC 9207), on SQLite and Pos
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -379,3 +380,17 @@ async def test_resource_narrows_the_audience(http, browser):
     client, verifier, answer = await code_for(http, browser, client, resource=other)
     token = (await exchange(http, client, answer["code"], verifier)).json()["access_token"]
     assert pyjwt.decode(token, options={"verify_signature": False})["aud"] == other
+
+
+async def test_racing_redemptions_of_one_code_give_one_token_and_then_revoke_it(http, browser):
+    await create_user(http)
+    client, verifier, answer = await code_for(http, browser)
+    responses = await asyncio.gather(*(exchange(http, client, answer["code"], verifier) for _ in range(10)))
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1
+    assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code != 200)
+    # The losers were replays: whenever they came, the winner's token ends up revoked.
+    introspector = await http.post("/v1/root-keys", json={"name": "i", "permissions": ["tokens.introspect"]})
+    auth = {"Authorization": f"Bearer {introspector.json()['key']}", **FORM}
+    token = winners[0].json()["access_token"]
+    assert (await http.post("/oauth/introspect", data={"token": token}, headers=auth)).json() == {"active": False}
