@@ -38,13 +38,8 @@ class CsrfContext:
 
 
 def csrf_context(request: Request) -> CsrfContext:
+    """For a page with forms: `.field()` in each form, then `.apply(response)` on the page."""
     return CsrfContext(request)
-
-
-def csrf_field(request: Request) -> tuple[Html, CsrfContext]:
-    """The hidden field for a form on this page; call `.apply(response)` on the page."""
-    context = CsrfContext(request)
-    return context.field(), context
 
 
 def csrf_ok(request: Request, form: dict[str, str]) -> bool:
