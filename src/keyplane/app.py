@@ -25,6 +25,7 @@ from keyplane.http.v1.users import router as users_router
 from keyplane.http.v1.key_changes import KeyChangesEndpoint
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
+from keyplane.web import device as web_device
 from keyplane.web import authorize as web_authorize
 from keyplane.web import pages as web_pages
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
     app.include_router(revocations.router)
     app.router.routes.extend(web_pages.routes())
     app.router.routes.extend(web_authorize.routes())
+    app.router.routes.extend(web_device.routes())
     docs.install(app)
     openapi.install(app)
     errors.install(app)

@@ -56,6 +56,12 @@ class Settings(BaseModel):
     signing_key_publish_ahead_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     access_token_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=60, le=366 * 86_400)
+    refresh_token_idle_seconds: int = Field(default=7 * 86_400, ge=60, le=366 * 86_400)
+    refresh_token_reuse_grace_seconds: int = Field(default=5, ge=0, le=60)
+    device_code_ttl_seconds: int = Field(default=600, ge=60, le=1800)
+    device_poll_interval_seconds: int = Field(default=5, ge=1, le=60)
+    device_user_code_attempts: int = Field(default=10, ge=1, le=1000)
+    device_user_code_window_seconds: int = Field(default=60, ge=1, le=86_400)
     session_idle_seconds: int = Field(default=1800, ge=60, le=30 * 86_400)
     session_absolute_seconds: int = Field(default=12 * 3600, ge=300, le=90 * 86_400)
 

@@ -14,7 +14,8 @@
     ├── InvalidToken              a JWS/JWT that must not be trusted (RFC 8725)
     └── OAuthError                RFC 6749 §5.2 `error` codes, verbatim     → 400 / 401
         ├── InvalidRequest, InvalidClient (401), InvalidGrant, UnauthorizedClient,
-        └── UnsupportedGrantType, InvalidScope, InvalidTarget, UnsupportedTokenType
+        ├── UnsupportedGrantType, InvalidScope, InvalidTarget, UnsupportedTokenType
+        └── AuthorizationPending, SlowDown, AccessDenied, ExpiredToken (RFC 8628 §3.5)
 
 Domain code raises these and knows nothing of HTTP; the status numbers above are the
 renderer's choice, kept next to the types so the mapping lives in one place.
@@ -170,3 +171,27 @@ class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1."""
 
     code = "unsupported_token_type"
+
+
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: the user has not yet approved or denied the device request."""
+
+    code = "authorization_pending"
+
+
+class SlowDown(OAuthError):
+    """RFC 8628 §3.5: polling faster than the interval; the interval grew by 5 seconds."""
+
+    code = "slow_down"
+
+
+class AccessDenied(OAuthError):
+    """RFC 8628 §3.5 (and RFC 6749 §4.1.2.1): the user said no."""
+
+    code = "access_denied"
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: the device code expired; the device may start again."""
+
+    code = "expired_token"

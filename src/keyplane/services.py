@@ -23,6 +23,8 @@ from keyplane.batching import BatchWriter
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
 from keyplane.oauth.metadata import TOKEN_PATH
+from keyplane.oauth.device import DeviceFlow, DevicePolicy
+from keyplane.oauth.refresh_tokens import RefreshPolicy, RefreshTokenService
 from keyplane.oauth.tokens import TokenService
 from keyplane.oauth.signing_keys import SigningKeyService
 from keyplane.ratelimit.base import Limiter
@@ -38,6 +40,8 @@ from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
 from keyplane.store.signing_keys import SqlSigningKeyRepository
+from keyplane.store.devices import SqlDeviceRepository
+from keyplane.store.refresh_tokens import SqlRefreshTokenRepository
 from keyplane.store.tokens import SqlTokenRepository
 from keyplane.store.usage import SqlUsageRepository
 from keyplane.store.sessions import SqlSessionRepository
@@ -79,6 +83,8 @@ class Services:
     users: UserService
     sessions: SessionService
     codes: AuthorizationCodeService
+    refresh_tokens: RefreshTokenService
+    devices: DeviceFlow
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -145,6 +151,9 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         issuer = settings.resolved_issuer
         audit_writer: BatchWriter[AuditEvent] = BatchWriter(
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
+        tokens = TokenService(signing_keys, SqlTokenRepository(db, issuer), hasher, clock,
+                              issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
+                              audit=audit_writer)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
         services = Services(
@@ -158,9 +167,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             metrics=Metrics(recorder, metering),
             signing_keys=signing_keys,
             clients=clients,
-            tokens=TokenService(signing_keys, SqlTokenRepository(db, issuer), hasher, clock,
-                                issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
-                                audit=audit_writer),
+            tokens=tokens,
             client_auth=ClientAuthenticator(clients, clock, audiences=(issuer + TOKEN_PATH, issuer),
                                             audit=audit_writer),
             audit_writer=audit_writer,
@@ -171,6 +178,18 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                                     csrf_key=derive_subkey(secret_key, "keyplane csrf v1"),
                                     idle_seconds=settings.session_idle_seconds,
                                     absolute_seconds=settings.session_absolute_seconds),
+            refresh_tokens=RefreshTokenService(
+                SqlRefreshTokenRepository(db), tokens, hasher, clock, RefreshPolicy(
+                    default_ttl_seconds=settings.refresh_token_ttl_seconds,
+                    default_idle_seconds=settings.refresh_token_idle_seconds,
+                    reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
+                audit=audit_writer, users=users),
+            devices=DeviceFlow(SqlDeviceRepository(db), hasher, clock, limiter, DevicePolicy(
+                code_ttl_seconds=settings.device_code_ttl_seconds,
+                interval_seconds=settings.device_poll_interval_seconds,
+                user_code_attempts=settings.device_user_code_attempts,
+                user_code_window_seconds=settings.device_user_code_window_seconds),
+                audit=audit_writer),
         )
         await services.apis.ensure_admin_api()
     except BaseException:

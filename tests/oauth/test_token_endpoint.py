@@ -96,7 +96,10 @@ def assert_oauth_error(response, status, error):
 async def test_discovery_names_every_endpoint_and_capability(discovery):
     for name in ("issuer", "token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint"):
         assert discovery[name]
-    assert discovery["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert discovery["grant_types_supported"] == [
+        "authorization_code", "client_credentials", "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code"]
+    assert discovery["device_authorization_endpoint"].endswith("/oauth/device_authorization")
     assert "implicit" not in discovery["grant_types_supported"] and "password" not in discovery["grant_types_supported"]
     assert {"client_secret_basic", "client_secret_post", "private_key_jwt"} <= set(
         discovery["token_endpoint_auth_methods_supported"])

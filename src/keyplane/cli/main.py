@@ -11,6 +11,7 @@ from keyplane import __version__
 from keyplane.cli import admin, apis, audit, keys, root_keys, serve, usage
 from keyplane.cli import clients as clients_cli
 from keyplane.cli import roles as roles_cli
+from keyplane.cli import login as login_cli
 from keyplane.cli import signing_keys as signing_keys_cli
 from keyplane.cli import users as users_cli
 from keyplane.cli.errors import BAD_CONFIGURATION, CliError
@@ -65,6 +66,7 @@ app.add_typer(users_cli.app, name="users")
 app.add_typer(roles_cli.app, name="roles")
 app.command("audit")(audit.audit)
 app.command("usage")(usage.usage)
+app.command("login")(login_cli.login)
 
 
 def main() -> None:

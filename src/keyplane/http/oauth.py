@@ -8,19 +8,27 @@ Plain Starlette routes: they read `application/x-www-form-urlencoded` bodies (RF
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
+from keyplane.errors import (
+    InvalidClient,
+    InvalidRequest,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from keyplane.http.auth import authenticate
 from keyplane.http.context import services_of
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
 from keyplane.oauth.grants import GRANTS, GrantContext, TokenRequest
-from keyplane.oauth.model import TokenClaims
+from keyplane.oauth.grants.client_credentials import audience_for
+from keyplane.oauth.model import GRANT_DEVICE_CODE, Client, TokenClaims
+from keyplane.oauth.refresh_tokens import RefreshGrant, is_refresh_token
+from keyplane.oauth.scopes import granted_scopes
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 50
@@ -74,9 +82,9 @@ async def token(request: Request) -> Response:
     grant = GRANTS.get(grant_type)
     if grant is None:  # after authentication: an unknown grant tells a stranger nothing
         raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
-    context = GrantContext(tokens=services.tokens, ip=_ip(request), codes=services.codes)
-    issued = await grant(context,
-                         authenticated.client, form)
+    context = GrantContext(tokens=services.tokens, ip=_ip(request), codes=services.codes,
+                           refresh_tokens=services.refresh_tokens, devices=services.devices)
+    issued = await grant(context, authenticated.client, form)
     services.metrics.observe_token(grant_type)
     body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
                             "expires_in": issued.expires_in}
@@ -87,17 +95,30 @@ async def token(request: Request) -> Response:
     return _json(body)
 
 
-async def _introspecting_caller(request: Request, form: TokenRequest) -> None:
+async def _introspecting_caller(request: Request, form: TokenRequest) -> Client | None:
     """RFC 7662 §2.1: the caller authenticates — a client (not a public one: anyone may
-    name a public client), or a root key holding `tokens.introspect`."""
+    name a public client), or a root key holding `tokens.introspect` (None)."""
     authorization = request.headers.get("authorization")
     if authorization is not None and authorization[:7].lower() == "bearer ":
         await authenticate(request, "tokens.introspect")
-        return
+        return None
     authenticated = await services_of(request).client_auth.authenticate(
         form.params, authorization, ip=_ip(request))
     if authenticated.method == "none":
         raise InvalidClient("introspection needs an authenticated client")
+    return authenticated.client
+
+
+def refresh_introspection_body(grant: RefreshGrant, issuer: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "active": True, "token_type": "refresh_token", "client_id": grant.client_id,
+        "sub": grant.subject, "iss": issuer,
+        "aud": grant.audience[0] if len(grant.audience) == 1 else list(grant.audience),
+        "exp": int(grant.expires_at.timestamp()), "iat": int(grant.issued_at.timestamp()),
+    }
+    if grant.scope:
+        body["scope"] = " ".join(grant.scope)
+    return body
 
 
 def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
@@ -117,11 +138,20 @@ def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
 
 async def introspect(request: Request) -> Response:
     form = await read_form(request)
-    await _introspecting_caller(request, form)
+    caller = await _introspecting_caller(request, form)
     token_value = form.params.get("token")
     if token_value is None:
         raise InvalidRequest("token is missing")
     services = services_of(request)
+    if is_refresh_token(token_value):
+        # A refresh token is shown only to the client it belongs to (or a root key): to any
+        # other it reads as inactive, like a token this server never issued.
+        grant = await services.refresh_tokens.introspect(token_value)
+        if grant is not None and caller is not None and grant.client_id != caller.id:
+            grant = None
+        services.metrics.observe_introspection(grant is not None)
+        return _json(refresh_introspection_body(grant, services.tokens.issuer)
+                     if grant is not None else {"active": False})
     claims = await services.tokens.introspect(token_value)
     services.metrics.observe_introspection(claims is not None)
     return _json(introspection_body(claims))
@@ -135,9 +165,34 @@ async def revoke(request: Request) -> Response:
     token_value = form.params.get("token")
     if token_value is None:
         raise InvalidRequest("token is missing")
-    # §2.1: token_type_hint is only a hint; every type is searched whatever it says.
-    await services.tokens.revoke(token_value, authenticated.client, ip=_ip(request))
+    # §2.1: token_type_hint is only a hint; the token's own shape says what it is. Revoking
+    # a refresh token revokes its family and the access tokens issued with it (§2.1).
+    if is_refresh_token(token_value):
+        await services.refresh_tokens.revoke(token_value, authenticated.client, ip=_ip(request))
+    else:
+        await services.tokens.revoke(token_value, authenticated.client, ip=_ip(request))
     return Response(status_code=200, headers=_NO_STORE)
+
+
+async def device_authorization(request: Request) -> Response:
+    """RFC 8628 §3.1–3.2: a device asks for codes; clients authenticate as at the token
+    endpoint (a public client names itself with client_id)."""
+    services = services_of(request)
+    form = await read_form(request)
+    client = (await services.client_auth.authenticate(
+        form.params, request.headers.get("authorization"), ip=_ip(request))).client
+    if GRANT_DEVICE_CODE not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the device_code grant")
+    scope = granted_scopes(form.params.get("scope"), allowed=client.scopes)
+    audience = audience_for(client, form.resources)
+    issued = await services.devices.authorize(client, scope=scope, audience=audience, ip=_ip(request))
+    verification_uri = services.settings.resolved_issuer + metadata.DEVICE_VERIFICATION_PATH
+    return _json({
+        "device_code": issued.device_code, "user_code": issued.user_code,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": f"{verification_uri}?{urlencode({'user_code': issued.user_code})}",
+        "expires_in": issued.expires_in, "interval": issued.interval,
+    })
 
 
 async def discovery(request: Request) -> Response:
@@ -151,5 +206,6 @@ def routes() -> list[BaseRoute]:
         Route(metadata.TOKEN_PATH, token, methods=["POST"]),
         Route(metadata.INTROSPECTION_PATH, introspect, methods=["POST"]),
         Route(metadata.REVOCATION_PATH, revoke, methods=["POST"]),
+        Route(metadata.DEVICE_AUTHORIZATION_PATH, device_authorization, methods=["POST"]),
         Route(metadata.METADATA_PATH, discovery, methods=["GET"]),
     ]

@@ -62,7 +62,8 @@ MAX_GRACE_SECONDS = 30 * 86_400
 ASSERTION_PRUNE_SECONDS = 60
 MAX_JTI_LENGTH = 128  # stored as is up to this; longer or odd ones as a digest
 UPDATABLE = ("name", "grant_types", "redirect_uris", "scopes", "audiences", "token_format",
-             "auth_method", "access_token_ttl_seconds", "refresh_token_ttl_seconds", "jwks")
+             "auth_method", "access_token_ttl_seconds", "refresh_token_ttl_seconds", "jwks",
+             "refresh_token_idle_seconds")
 # Client field names as the wire spells them, for error messages.
 _WIRE = {"auth_method": "token_endpoint_auth_method"}
 
@@ -103,6 +104,7 @@ class ClientFields:
     access_token_ttl_seconds: int | None = None
     refresh_token_ttl_seconds: int | None = None
     jwks: dict[str, Any] | None = None
+    refresh_token_idle_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +219,8 @@ def check_client(fields: ClientFields) -> ClientFields:
     if fields.token_format not in TOKEN_FORMATS:
         bad("token_format", "must be jwt or opaque")
     for field, (low, high) in (("access_token_ttl_seconds", ACCESS_TOKEN_TTL_SECONDS),
-                               ("refresh_token_ttl_seconds", REFRESH_TOKEN_TTL_SECONDS)):
+                               ("refresh_token_ttl_seconds", REFRESH_TOKEN_TTL_SECONDS),
+                               ("refresh_token_idle_seconds", REFRESH_TOKEN_TTL_SECONDS)):
         ttl = getattr(fields, field)
         if ttl is not None and (type(ttl) is not int or not low <= ttl <= high):
             bad(field, f"must be an integer from {low} to {high}")
@@ -255,7 +258,8 @@ class ClientService:
             auth_method=cast(Any, valid.auth_method),
             access_token_ttl_seconds=valid.access_token_ttl_seconds,
             refresh_token_ttl_seconds=valid.refresh_token_ttl_seconds, jwks=valid.jwks,
-            secret_start=display_start(secret) if secret else None, created_at=now, updated_at=now)
+            secret_start=display_start(secret) if secret else None, created_at=now, updated_at=now,
+            refresh_token_idle_seconds=valid.refresh_token_idle_seconds)
         event = AuditEvent.of(actor, events.CLIENT_CREATE, client.id, now, name=client.name,
                               type=client.type, grant_types=list(client.grant_types),
                               token_endpoint_auth_method=client.auth_method,

@@ -12,6 +12,8 @@ TOKEN_PATH = "/oauth/token"
 INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
 AUTHORIZATION_PATH = "/oauth/authorize"
+DEVICE_AUTHORIZATION_PATH = "/oauth/device_authorization"
+DEVICE_VERIFICATION_PATH = "/device"  # the page where people enter a user code
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
@@ -29,6 +31,7 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "introspection_endpoint": issuer + INTROSPECTION_PATH,
         "revocation_endpoint": issuer + REVOCATION_PATH,
         "authorization_endpoint": issuer + AUTHORIZATION_PATH,
+        "device_authorization_endpoint": issuer + DEVICE_AUTHORIZATION_PATH,
         "grant_types_supported": sorted(GRANTS),
         # The authorization code flow only: no implicit grant (RFC 9700 §2.1.2), no
         # response_mode but query; PKCE with S256 only; `iss` in every response (RFC 9207).

@@ -37,6 +37,8 @@ class Client:
     secret_start: str | None
     created_at: datetime
     updated_at: datetime
+    # How long a refresh token may go unused before it expires (None: the service's setting).
+    refresh_token_idle_seconds: int | None = None
 
     @property
     def is_public(self) -> bool:

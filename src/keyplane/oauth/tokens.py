@@ -39,6 +39,11 @@ class TokenRepository(Protocol):
                           limit: int) -> list[Revocation]: ...
 
 
+def new_jti() -> str:
+    """A fresh `jti`: 128 random bits."""
+    return secrets.token_urlsafe(16)
+
+
 _VERIFIED_KEPT = 4_096  # tokens kept verified: ~1 KB each
 
 
@@ -70,13 +75,18 @@ class TokenService:
     def issuer(self) -> str:
         return self._issuer
 
+    def ttl_for(self, client: Client) -> int:
+        """The lifetime, in seconds, of the access tokens `client` gets."""
+        return client.access_token_ttl_seconds or self._default_ttl
+
     async def issue(self, client: Client, *, subject: str, scope: tuple[str, ...],
                     audience: tuple[str, ...], extra: dict[str, Any] | None = None,
-                    ip: str | None = None) -> IssuedToken:
-        """Mint an access token for `client` in its registered format."""
+                    ip: str | None = None, jti: str | None = None) -> IssuedToken:
+        """Mint an access token for `client` in its registered format. `jti` is chosen by
+        the caller when it must record it before the token exists (refresh rotation)."""
         now = self._clock.now().replace(microsecond=0)  # NumericDate: whole seconds
-        ttl = client.access_token_ttl_seconds or self._default_ttl
-        claims = TokenClaims(jti=secrets.token_urlsafe(16), issuer=self._issuer, subject=subject,
+        ttl = self.ttl_for(client)
+        claims = TokenClaims(jti=jti or new_jti(), issuer=self._issuer, subject=subject,
                              client_id=client.id, audience=audience, scope=scope, issued_at=now,
                              expires_at=now + timedelta(seconds=ttl), extra=extra or {})
         if client.token_format == "opaque":

@@ -25,7 +25,7 @@ _COLUMNS = (
     clients.c.redirect_uris, clients.c.scopes, clients.c.audiences, clients.c.token_format,
     clients.c.auth_method, clients.c.access_token_ttl_seconds,
     clients.c.refresh_token_ttl_seconds, clients.c.jwks, clients.c.secret_start,
-    clients.c.created_at, clients.c.updated_at,
+    clients.c.created_at, clients.c.updated_at, clients.c.refresh_token_idle_seconds,
 )
 _SELECT = sa.select(*_COLUMNS)
 _CREDENTIALS = sa.select(
@@ -44,14 +44,14 @@ def _client(row: Sequence[Any]) -> Client:
         audiences=tuple(loads(row[6])), token_format=row[7], auth_method=row[8],
         access_token_ttl_seconds=row[9], refresh_token_ttl_seconds=row[10],
         jwks=None if row[11] is None else loads(row[11]), secret_start=row[12],
-        created_at=created_at, updated_at=updated_at,
+        created_at=created_at, updated_at=updated_at, refresh_token_idle_seconds=row[15],
     )
 
 
 def _credentials(row: Sequence[Any]) -> ClientCredentials:
-    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[15]),
-                             previous_secret_hash=_bytes(row[16]),
-                             previous_secret_expires_at=as_utc(row[17]))
+    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[16]),
+                             previous_secret_hash=_bytes(row[17]),
+                             previous_secret_expires_at=as_utc(row[18]))
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -67,6 +67,7 @@ def _settings(client: Client) -> dict[str, Any]:
         "auth_method": client.auth_method,
         "access_token_ttl_seconds": client.access_token_ttl_seconds,
         "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
+        "refresh_token_idle_seconds": client.refresh_token_idle_seconds,
         "jwks": None if client.jwks is None else dumps(client.jwks),
         "updated_at": client.updated_at,
     }

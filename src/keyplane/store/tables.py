@@ -192,6 +192,7 @@ clients = sa.Table(
     sa.Column("auth_method", sa.String(32), nullable=False),
     sa.Column("access_token_ttl_seconds", sa.Integer),
     sa.Column("refresh_token_ttl_seconds", sa.Integer),
+    sa.Column("refresh_token_idle_seconds", sa.Integer),  # 0005
     sa.Column("jwks", sa.Text),  # JSON object (private_key_jwt clients)
     sa.Column("secret_hash", sa.LargeBinary(64)),
     sa.Column("secret_start", sa.String(40)),
@@ -234,6 +235,64 @@ revocations = sa.Table(
     sa.Column("client_id", ID),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+# Refresh tokens (0005). A family is one authorization grant: every refresh token rotated
+# from the first shares it, with its scope, audience and absolute expiry (which rotation
+# never extends). Revoking the family revokes them all, and the access tokens they brought.
+refresh_families = sa.Table(
+    "refresh_families",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # rtf_...
+    sa.Column("client_id", ID, nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),  # absolute: never extended
+    sa.Column("rotated_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("revoke_reason", sa.String(32)),
+    sa.Index(None, "client_id"),
+    sa.Index(None, "subject"),
+    sa.Index(None, "expires_at"),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # rft_...
+    sa.Column("token_hash", sa.LargeBinary(64), nullable=False, unique=True),
+    sa.Column("family_id", ID, sa.ForeignKey("refresh_families.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("idle_expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),  # set once, by the rotation that consumed it
+    # The access token issued together with this refresh token: revoked with the family.
+    sa.Column("access_jti", sa.String(64)),
+    sa.Column("access_expires_at", UtcDateTime),
+    sa.Index(None, "family_id"),
+)
+
+# RFC 8628 device authorizations: codes stored only as keyed hashes.
+device_authorizations = sa.Table(
+    "device_authorizations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # dva_...
+    sa.Column("device_code_hash", sa.LargeBinary(64), nullable=False, unique=True),
+    sa.Column("user_code_hash", sa.LargeBinary(64), nullable=False, unique=True),
+    sa.Column("client_id", ID, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("last_polled_at", UtcDateTime),
+    sa.Column("status", sa.String(16), nullable=False),  # pending approved denied consumed
+    sa.Column("subject", sa.String(200)),  # the user who approved or denied
+    sa.Column("granted_scope", sa.Text),  # what the user approved
+    sa.Column("decided_at", UtcDateTime),
     sa.Index(None, "expires_at"),
 )
 

@@ -36,7 +36,7 @@ TokenFormat = Literal["jwt", "opaque"]
 # The client field each wire name sets, where they differ.
 _FIELDS = {"token_endpoint_auth_method": "auth_method"}
 _NULLABLE = {"token_endpoint_auth_method", "access_token_ttl_seconds", "refresh_token_ttl_seconds",
-             "jwks"}
+             "jwks", "refresh_token_idle_seconds"}
 
 
 class ClientCreate(Strict):
@@ -64,6 +64,10 @@ class ClientCreate(Strict):
         default=None, description="Default: the service's setting.")
     jwks: dict[str, Any] | None = Field(default=None, description=(
         "The public keys of a private_key_jwt client, as a JWK Set (EC P-256, Ed25519, RSA)."))
+    refresh_token_idle_seconds: RefreshTtl | None = Field(
+        default=None, description="How long a refresh token may go unused before it expires "
+                                  "(capped by refresh_token_ttl_seconds). Default: the service's "
+                                  "setting.")
 
 
 class ClientPatch(Strict):
@@ -81,6 +85,7 @@ class ClientPatch(Strict):
     access_token_ttl_seconds: AccessTtl | None = None
     refresh_token_ttl_seconds: RefreshTtl | None = None
     jwks: dict[str, Any] | None = None
+    refresh_token_idle_seconds: RefreshTtl | None = None
 
 
 class RollIn(Strict):
@@ -100,6 +105,7 @@ class ClientOut(BaseModel):
     token_endpoint_auth_method: str
     access_token_ttl_seconds: int | None
     refresh_token_ttl_seconds: int | None
+    refresh_token_idle_seconds: int | None = None
     jwks: dict[str, Any] | None
     client_secret_start: str | None = Field(description=(
         "The first characters of the current secret, to tell secrets apart; null without one."))
@@ -121,7 +127,8 @@ def client_to_wire(client: Client) -> dict[str, Any]:
         "scopes": list(client.scopes), "audiences": list(client.audiences),
         "token_format": client.token_format, "token_endpoint_auth_method": client.auth_method,
         "access_token_ttl_seconds": client.access_token_ttl_seconds,
-        "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds, "jwks": client.jwks,
+        "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
+        "refresh_token_idle_seconds": client.refresh_token_idle_seconds, "jwks": client.jwks,
         "client_secret_start": client.secret_start,
         "created_at": rfc3339(client.created_at), "updated_at": rfc3339(client.updated_at),
     }

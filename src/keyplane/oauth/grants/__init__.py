@@ -10,13 +10,22 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from keyplane.oauth.codes import AuthorizationCodeService
-from keyplane.oauth.grants import authorization_code, client_credentials
+from keyplane.oauth.device import DeviceFlow
+from keyplane.oauth.grants import (
+    authorization_code,
+    client_credentials,
+    device_code,
+    refresh_token,
+)
 from keyplane.oauth.model import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
+    GRANT_REFRESH_TOKEN,
     Client,
     IssuedToken,
 )
+from keyplane.oauth.refresh_tokens import RefreshTokenService
 from keyplane.oauth.tokens import TokenService
 
 
@@ -25,6 +34,8 @@ class GrantContext:
     tokens: TokenService
     ip: str | None
     codes: AuthorizationCodeService
+    refresh_tokens: RefreshTokenService
+    devices: DeviceFlow
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,4 +52,6 @@ Grant = Callable[[GrantContext, Client, TokenRequest], Awaitable[IssuedToken]]
 GRANTS: dict[str, Grant] = {
     GRANT_CLIENT_CREDENTIALS: client_credentials.handle,
     GRANT_AUTHORIZATION_CODE: authorization_code.handle,
+    GRANT_REFRESH_TOKEN: refresh_token.handle,
+    GRANT_DEVICE_CODE: device_code.handle,
 }

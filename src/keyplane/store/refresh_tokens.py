@@ -1,0 +1,163 @@
+"""RefreshTokenRepository in SQLAlchemy Core: families, their tokens, and revoking both.
+
+Rotation and revocation take the family row first (an UPDATE: a row lock on PostgreSQL;
+SQLite's BEGIN IMMEDIATE serialises every writer anyway), so a rotation and a revocation of
+one family never interleave: either the revocation sees the successor and its access token,
+or the rotation sees the family revoked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyplane.audit.events import AuditEvent
+from keyplane.ids import new_id
+from keyplane.oauth.refresh_tokens import (
+    NewFamily,
+    NewRefreshToken,
+    RefreshGrant,
+    Rotation,
+)
+from keyplane.store import audit
+from keyplane.store.codec import dumps, loads
+from keyplane.store.engine import Database
+from keyplane.store.tables import (
+    as_utc,
+    opaque_tokens,
+    refresh_families,
+    refresh_tokens,
+    revocations,
+)
+
+_GRANT = (
+    sa.select(refresh_tokens.c.id, refresh_tokens.c.family_id, refresh_families.c.client_id,
+              refresh_families.c.subject, refresh_families.c.scope, refresh_families.c.audience,
+              refresh_tokens.c.issued_at, refresh_tokens.c.idle_expires_at,
+              refresh_families.c.expires_at, refresh_tokens.c.used_at,
+              refresh_families.c.revoked_at)
+    .join(refresh_families, refresh_families.c.id == refresh_tokens.c.family_id)
+)
+
+
+class _Lost(Exception):
+    def __init__(self, outcome: Rotation) -> None:
+        self.outcome = outcome
+
+
+def _time(value: Any) -> datetime:
+    when = as_utc(value)
+    assert when is not None
+    return when
+
+
+def _token_values(token: NewRefreshToken) -> dict[str, Any]:
+    return {"id": token.id, "token_hash": token.token_hash, "family_id": token.family_id,
+            "issued_at": token.issued_at, "idle_expires_at": token.idle_expires_at,
+            "access_jti": token.access_jti, "access_expires_at": token.access_expires_at}
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def start_family(self, family: NewFamily, first: NewRefreshToken) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(refresh_families.insert().values(
+                id=family.id, client_id=family.client_id, subject=family.subject,
+                scope=" ".join(family.scope), audience=dumps(list(family.audience)),
+                created_at=family.created_at, expires_at=family.expires_at))
+            await conn.execute(refresh_tokens.insert().values(**_token_values(first)))
+
+    async def by_hash(self, token_hash: bytes) -> RefreshGrant | None:
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(_GRANT.where(refresh_tokens.c.token_hash == token_hash))).first()
+        if row is None:
+            return None
+        return RefreshGrant(
+            token_id=row[0], family_id=row[1], client_id=row[2], subject=row[3],
+            scope=tuple(row[4].split()), audience=tuple(loads(row[5])), issued_at=_time(row[6]),
+            idle_expires_at=_time(row[7]), family_expires_at=_time(row[8]), used_at=as_utc(row[9]),
+            family_revoked_at=as_utc(row[10]))
+
+    async def rotate(self, used: RefreshGrant, successor: NewRefreshToken, now: datetime) -> Rotation:
+        try:
+            async with self._db.transaction() as conn:
+                # The family first: concurrent rotations queue here (one row lock), and a
+                # revocation that committed before us is seen.
+                family = await conn.execute(
+                    refresh_families.update()
+                    .where(refresh_families.c.id == used.family_id,
+                           refresh_families.c.revoked_at.is_(None),
+                           refresh_families.c.expires_at > now)
+                    .values(rotated_at=now))
+                if family.rowcount != 1:
+                    raise _Lost("family_gone")
+                # Exactly one use wins: the others find used_at set and change no row.
+                consumed = await conn.execute(
+                    refresh_tokens.update()
+                    .where(refresh_tokens.c.id == used.token_id, refresh_tokens.c.used_at.is_(None))
+                    .values(used_at=now))
+                if consumed.rowcount != 1:
+                    raise _Lost("used")
+                await conn.execute(refresh_tokens.insert().values(**_token_values(successor)))
+        except _Lost as lost:
+            return lost.outcome
+        return "rotated"
+
+    async def used_at(self, token_id: str) -> datetime | None:
+        async with self._db.engine.connect() as conn:
+            value = (await conn.execute(sa.select(refresh_tokens.c.used_at)
+                                        .where(refresh_tokens.c.id == token_id))).scalar()
+        return as_utc(value)
+
+    async def revoke_family(self, family_id: str, *, at: datetime, reason: str,
+                            event: AuditEvent) -> int | None:
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                refresh_families.update()
+                .where(refresh_families.c.id == family_id, refresh_families.c.revoked_at.is_(None))
+                .values(revoked_at=at, revoke_reason=reason))
+            if result.rowcount != 1:
+                return None
+            issued = (await conn.execute(
+                sa.select(refresh_tokens.c.access_jti, refresh_tokens.c.access_expires_at)
+                .where(refresh_tokens.c.family_id == family_id,
+                       refresh_tokens.c.access_jti.is_not(None)))).all()
+            live = {row[0]: _time(row[1]) for row in issued
+                    if row[1] is not None and _time(row[1]) > at}
+            revoked = await self._revoke_access_tokens(conn, live, at=at,
+                                                       client_id=event.details.get("client_id"))
+            await audit.record(conn, event)
+        return revoked
+
+    async def _revoke_access_tokens(self, conn: AsyncConnection, live: dict[str, datetime], *,
+                                    at: datetime, client_id: str | None) -> int:
+        """Opaque access tokens are deleted; the others are JWTs, deny-listed by `jti`."""
+        if not live:
+            return 0
+        opaque = set((await conn.execute(
+            sa.select(opaque_tokens.c.jti).where(opaque_tokens.c.jti.in_(list(live))))).scalars())
+        if opaque:
+            await conn.execute(opaque_tokens.delete().where(opaque_tokens.c.jti.in_(list(opaque))))
+        jwts = [jti for jti in live if jti not in opaque]
+        if jwts:
+            insert = sqlite_insert if self._db.is_sqlite else pg_insert
+            await conn.execute(
+                insert(revocations).on_conflict_do_nothing(index_elements=[revocations.c.jti]),
+                [{"id": new_id("rvk", at), "jti": jti, "client_id": client_id,
+                  "expires_at": live[jti], "revoked_at": at} for jti in jwts])
+        return len(live)
+
+    async def prune(self, now: datetime) -> int:
+        """Forget families past their absolute expiry (their tokens go with them)."""
+        async with self._db.transaction() as conn:
+            expired = sa.select(refresh_families.c.id).where(refresh_families.c.expires_at <= now)
+            await conn.execute(refresh_tokens.delete().where(refresh_tokens.c.family_id.in_(expired)))
+            result = await conn.execute(refresh_families.delete().where(refresh_families.c.expires_at <= now))
+        return int(result.rowcount)

@@ -1,0 +1,167 @@
+"""The device flow's verification page (RFC 8628 §3.3): log in, enter the code the device
+shows, see which client asks for what, approve or deny.
+
+    GET  /device[?user_code=...]   the code form (prefilled from verification_uri_complete;
+                                   the user still confirms it, §5.4), after login
+    POST /device                   check the code (rate-limited per address and per user)
+                                   and show the client and its scopes in plain words
+    POST /device/decision          approve or deny
+
+Every form carries the CSRF token of the browser session. The user may be refused scopes
+that roles restrict (API.md): those are listed as not granted, and approving grants the rest.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from keyplane.errors import Invalid, NotFound, TooManyRequests
+from keyplane.http.context import services_of
+from keyplane.ids import is_id
+from keyplane.oauth.device import DeviceGrant, display_user_code, normalize_user_code
+from keyplane.oauth.metadata import DEVICE_VERIFICATION_PATH
+from keyplane.users.model import User
+from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
+from keyplane.web.forms import BadForm, read_form
+from keyplane.web.render import Html, error_page, esc, join, page
+from keyplane.web.session import current_user, redirect_to_login
+
+DECISION_PATH = DEVICE_VERIFICATION_PATH + "/decision"
+_VERBS = {"read": "See", "write": "Change", "delete": "Delete", "admin": "Administer",
+          "*": "Do anything with"}
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def scope_in_words(scope: str) -> str:
+    """`documents.read` → "See your documents"; a scope of another shape is shown as is."""
+    resource, dot, action = scope.rpartition(".")
+    if dot and resource and action in _VERBS:
+        return f"{_VERBS[action]} your {resource.replace('.', ' ').replace('_', ' ')}"
+    return scope
+
+
+def _code_page(request: Request, user: User, *, code: str = "", error: str | None = None,
+               status: int = 200) -> Response:
+    csrf = csrf_context(request)
+    alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
+    body = Html(
+        f"<h1>Connect a device</h1>{alert}"
+        "<p>Enter the code your device shows. Only enter a code you got from a device you "
+        "are setting up yourself.</p>"
+        f'<form method="post" action="{DEVICE_VERIFICATION_PATH}">{csrf.field()}'
+        '<label for="user_code">Code</label>'
+        f'<input type="text" id="user_code" name="user_code" value="{esc(code)}" '
+        'autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" '
+        'inputmode="text" maxlength="32" placeholder="XXXX-XXXX" required autofocus>'
+        '<div class="actions"><button type="submit">Continue</button></div></form>'
+        f'<p class="muted">Logged in as {esc(user.username)}.</p>')
+    return csrf.apply(page("Connect a device", body, status=status))
+
+
+async def code_form(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return redirect_to_login(request)
+    typed = request.query_params.get("user_code", "")
+    code = normalize_user_code(typed)
+    return _code_page(request, user, code=display_user_code(code) if code else "")
+
+
+async def _read(request: Request) -> dict[str, str] | Response:
+    try:
+        form = await read_form(request)
+    except BadForm as exc:
+        return error_page("Cannot read the form", str(exc), status=400)
+    if not csrf_ok(request, form):
+        return csrf_failure()
+    return form
+
+
+async def check_code(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return redirect_to_login(request, DEVICE_VERIFICATION_PATH)
+    form = await _read(request)
+    if isinstance(form, Response):
+        return form
+    typed = form.get("user_code", "")
+    services = services_of(request)
+    try:
+        grant = await services.devices.find_pending(typed, user_id=user.id, ip=_ip(request))
+    except TooManyRequests:
+        return _code_page(request, user, code=typed[:32], status=429,
+                          error="Too many codes entered. Wait a minute, then try again.")
+    except Invalid:
+        return _code_page(request, user, code=typed[:32], status=400,
+                          error="That code is not valid. Check it on your device: codes expire "
+                                "after a few minutes.")
+    return await _decision_page(request, user, grant)
+
+
+async def _decision_page(request: Request, user: User, grant: DeviceGrant) -> Response:
+    services = services_of(request)
+    try:
+        client = await services.clients.get_client(grant.client_id)
+    except NotFound:
+        return error_page("Request not found", "The application that asked was removed.", status=404)
+    refused = set(await services.users.refused_scopes(user, grant.scope))
+    granted = [s for s in grant.scope if s not in refused]
+    items = join([Html(f"<li>{esc(scope_in_words(s))} <span class=\"muted\">({esc(s)})</span></li>")
+                  for s in granted])
+    asks = (Html(f'<p>It asks to:</p><ul class="scopes">{items}</ul>') if granted
+            else Html("<p>It asks for no particular permission: only to know who you are.</p>"))
+    if refused:
+        asks = Html(asks + '<p class="muted">Not available to you, so not granted: '
+                    + esc(", ".join(s for s in grant.scope if s in refused)) + "</p>")
+    csrf = csrf_context(request)
+    body = Html(
+        f"<h1>Allow {esc(client.name)}?</h1>"
+        f"<p>A device using <strong>{esc(client.name)}</strong> wants to sign in as "
+        f"<strong>{esc(user.username)}</strong>.</p>{asks}"
+        f'<form method="post" action="{DECISION_PATH}">{csrf.field()}'
+        f'<input type="hidden" name="request" value="{esc(grant.id)}">'
+        '<div class="actions"><button type="submit" name="decision" value="approve">Allow</button>'
+        '<button type="submit" name="decision" value="deny" class="secondary">Deny</button></div>'
+        "</form>")
+    return csrf.apply(page(f"Allow {client.name}?", body))
+
+
+async def decide(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return redirect_to_login(request, DEVICE_VERIFICATION_PATH)
+    form = await _read(request)
+    if isinstance(form, Response):
+        return form
+    grant_id, decision = form.get("request", ""), form.get("decision", "")
+    if not is_id(grant_id, "dva") or decision not in ("approve", "deny"):
+        return error_page("Cannot read the form", "Use the buttons of the previous page.", status=400)
+    services = services_of(request)
+    try:
+        grant = await services.devices.pending(grant_id)
+        refused = set(await services.users.refused_scopes(user, grant.scope))
+        await services.devices.decide(grant.id, approve=decision == "approve", user_id=user.id,
+                                      scope=tuple(s for s in grant.scope if s not in refused),
+                                      ip=_ip(request))
+    except NotFound:
+        return error_page("Request expired", "This request is no longer waiting: it expired or "
+                          "was answered already. Start again on your device.", status=410)
+    if decision == "approve":
+        return page("Device connected", Html(
+            "<h1>Device connected</h1><p>You can go back to your device: it will continue on "
+            "its own.</p>"))
+    return page("Request denied", Html(
+        "<h1>Request denied</h1><p>The device was not given access. You can close this page.</p>"))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(DEVICE_VERIFICATION_PATH, code_form, methods=["GET"]),
+        Route(DEVICE_VERIFICATION_PATH, check_code, methods=["POST"]),
+        Route(DECISION_PATH, decide, methods=["POST"]),
+    ]
