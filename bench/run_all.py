@@ -1,0 +1,302 @@
+"""Every benchmark of the project in one run; rewrites bench/RESULTS.md.
+
+Runs, one after the other, each script of bench/ that measures a goal (each starts its own
+live `keyplane serve` processes on 127.0.0.1 and loads them with wrk for a bounded time, next
+to a bare endpoint of the same stack in the same run; the in-process ones compare with raw
+`cryptography` / sqlite3 in the same run), reads the JSON each writes, and rewrites
+bench/RESULTS.md: machine, date, versions, figures, ratios and whether each goal is met.
+The analysis of earlier runs (profiles, what changed and why) stays in bench/NOTES.md.
+
+Run from the repository root:  .venv/bin/python bench/run_all.py
+  --duration S   seconds a wrk run (default 8)      --rounds N   rounds (default 3)
+  --only a,b     some benchmarks (names below)      --out FILE   instead of bench/RESULTS.md
+wrk comes from Debian (`apt-get install -y wrk`); the script installs it when it is missing
+and apt-get is there. Takes ~25 minutes with the defaults. Never part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a results table: a figure, the same-run baseline, their ratio, a goal."""
+
+    target: str
+    figure: str
+    baseline: str = ""
+    ratio: str = ""
+    goal: str = ""
+    met: bool | None = None
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    title: str
+    script: str
+    args: Callable[[argparse.Namespace], list[str]]
+    rows: Callable[[Any], list[Row]]
+    note: str = ""
+
+
+def _f(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def _goal_ratio(ratio: float, goal: float, *, at_least: bool = True) -> tuple[str, bool]:
+    return (f"≥ {goal:.2f}" if at_least else f"≤ {goal:.2f}"), (ratio >= goal if at_least else ratio <= goal)
+
+
+def _wrk_args(a: argparse.Namespace) -> list[str]:
+    return ["--duration", str(a.duration), "--rounds", str(a.rounds)]
+
+
+# --- each script's JSON → rows ---------------------------------------------------------------
+
+def _verify_http(data: dict[str, Any]) -> list[Row]:
+    med = data["median"]
+    rows = [Row("bare (plain ASGI route, same app)", f"{_f(med['bare'])} req/s", ratio="1.00")]
+    for name in ("bare_request", "verify"):
+        if name in med:
+            ratio = med[name] / med["bare"]
+            goal, met = _goal_ratio(ratio, 0.50) if name == "verify" else ("", None)
+            rows.append(Row(name, f"{_f(med[name])} req/s", f"{_f(med['bare'])} req/s",
+                            f"{ratio:.2f}", goal, met))
+    return rows
+
+
+def _metering_http(data: dict[str, Any]) -> list[Row]:
+    med, cpu, summary = data["median"], data.get("cpu_us", {}), data.get("summary", {})
+    rows = []
+    for name in ("bare", "plain", "metered_mem", "metered_redis"):
+        if name in med:
+            extra = f" ({_f(cpu[name], 1)} µs CPU/req)" if name in cpu else ""
+            rows.append(Row(name, f"{_f(med[name])} req/s{extra}", f"{_f(med['bare'])} req/s",
+                            f"{med[name] / med['bare']:.2f}"))
+    goals = {"metered_mem": 0.15, "metered_redis": 0.35}
+    for name, goal in goals.items():
+        if name in summary:
+            over = summary[name]["overhead"]
+            rows.append(Row(f"overhead {name} vs plain", f"+{over * 100:.1f} %", "plain",
+                            f"{1 + over:.2f}", f"≤ +{goal * 100:.0f} %", over <= goal))
+    return rows
+
+
+def _oauth_http(data: dict[str, Any]) -> list[Row]:
+    med, per_round = data["median"], data["per_round"]
+    goals = {"token": 0.30, "introspect": 0.40}
+    rows = []
+    for name in med:
+        ratio = sorted(per_round[name])[len(per_round[name]) // 2]
+        goal, met = _goal_ratio(ratio, goals[name]) if name in goals else ("", None)
+        rows.append(Row(name, f"{_f(med[name])} req/s", f"{_f(med['bare'])} req/s",
+                        f"{ratio:.2f}", goal, met))
+    return rows
+
+
+def _refresh_http(data: dict[str, Any]) -> list[Row]:
+    med = data["median"]
+    base = med["bare"]
+    return [Row(name, f"{_f(v)} req/s", f"{_f(base)} req/s", f"{v / base:.2f}")
+            for name, v in med.items()]
+
+
+def _sdk_verifier(data: dict[str, Any]) -> list[Row]:
+    rows = []
+    for item in data["rows"]:
+        ratio = item.get("ratio")
+        goal = item.get("goal")
+        met = None if goal is None or ratio is None else ratio <= goal
+        rows.append(Row(item["name"], f"{item['us']:.2f} µs/call",
+                        f"{item['baseline_us']:.2f} µs ({item['baseline']})" if item.get("baseline") else "",
+                        f"{ratio:.2f}" if ratio is not None else "",
+                        f"≤ {goal:.2f}" if goal is not None else "", met))
+    return rows
+
+
+def _verify_inprocess(data: list[dict[str, Any]]) -> list[Row]:
+    rows = []
+    by_backend: dict[str, list[dict[str, Any]]] = {}
+    for res in data:
+        by_backend.setdefault(res["backend"], []).append(res)
+        us = res["us"]
+        rows.append(Row(f"{res['backend']}, {res['size']:,} keys: cold / hot verify",
+                        f"{us['cold']:.1f} / {us['hot']:.1f} µs", f"{us['raw']:.1f} µs (raw HMAC + SELECT)",
+                        f"{us['cold'] / us['raw']:.2f} / {us['hot'] / us['raw']:.2f}"))
+    for backend, results in by_backend.items():
+        if len(results) >= 2:
+            small, big = results[0], results[-1]
+            ratio = big["us"]["cold"] / small["us"]["cold"]
+            goal, met = _goal_ratio(ratio, 1.2, at_least=False)
+            rows.append(Row(f"{backend}: {big['size']:,} vs {small['size']:,} keys (cold)",
+                            f"×{ratio:.2f}", "", f"{ratio:.2f}", goal, met))
+    return rows
+
+
+BENCHES = [
+    Bench("verify_http", "API-key verification over HTTP", "verify_http.py", _wrk_args, _verify_http,
+          "POST /v1/keys/verify of a plain key (no limits, no credits) on one `keyplane serve` worker, "
+          "SQLite, wrk -t1 -c32; bare = the same app with a plain ASGI endpoint in front."),
+    Bench("metering_http", "Metering on the verify path", "metering_http.py", _wrk_args, _metering_http,
+          "plain key vs a key with two rate limits and credits, in memory and on Redis "
+          "(usage recording on for all); overhead = plain / metered − 1, median of the rounds."),
+    Bench("oauth_http", "OAuth endpoints over HTTP", "oauth_http.py",
+          lambda a: [*_wrk_args(a), "--max-wait", "60"], _oauth_http,
+          "token = client_credentials with Basic auth, an ES256 JWT each; introspect = RFC 7662 of "
+          "that JWT; jwks; bare_tail = the bare endpoint at the end of the routing table."),
+    Bench("refresh_http", "Refresh-token grants over HTTP", "refresh_http.py", _wrk_args, _refresh_http,
+          "grant_type=refresh_token, one single-use refresh token a request, rotated each time."),
+    Bench("sdk_verifier", "The verifier SDK, in process", "sdk_verifier.py", lambda a: [], _sdk_verifier,
+          "keyplane.Verifier µs per call for a cached API key and for a JWT, next to raw "
+          "`cryptography` ECDSA P-256 verification of the same token."),
+    Bench("verify_inprocess", "Verify with 10k vs 1M keys in the store", "verify_inprocess.py",
+          lambda a: ["--sizes", "10000", "1000000", "--rounds", "5"], _verify_inprocess,
+          "KeyService.verify in process on SQLite; cold = a key not looked up since the last write, "
+          "hot = the same key again; raw = HMAC + one SELECT on a held sqlite3 connection."),
+]
+
+
+# --- the machine ------------------------------------------------------------------------------
+
+def _cmd_version(*cmd: str) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else "not found"
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    packages = ["uvicorn", "uvloop", "httptools", "fastapi", "starlette", "sqlalchemy", "msgspec",
+                "cryptography", "joserfc", "redis", "prometheus-client", "argon2-cffi"]
+    versions = []
+    for name in packages:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} logical CPUs; kernel {platform.release()}",
+        f"- CPython {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
+        f"- {', '.join(versions)}",
+        f"- wrk: {_cmd_version('wrk', '-v')}; Redis: {_cmd_version('redis-server', '--version')}",
+    ]
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if shutil.which("apt-get") is None:
+        raise SystemExit("wrk is missing and there is no apt-get: install wrk first")
+    print("installing wrk (apt-get)…", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+# --- running and writing ------------------------------------------------------------------------
+
+def run(bench: Bench, args: argparse.Namespace, tmp: Path) -> tuple[list[Row] | None, str, float]:
+    """The bench's rows (None when it failed), its command line, its duration."""
+    out = tmp / f"{bench.name}.json"
+    cmd = [PYTHON, str(BENCH / bench.script), *bench.args(args), "--json", str(out)]
+    shown = " ".join(["python", f"bench/{bench.script}", *bench.args(args)])
+    print(f"== {bench.name}: {shown}", file=sys.stderr)
+    started = time.monotonic()
+    done = subprocess.run(cmd, cwd=ROOT, timeout=args.timeout)
+    took = time.monotonic() - started
+    if done.returncode != 0 or not out.exists():
+        print(f"   {bench.name} FAILED (exit {done.returncode})", file=sys.stderr)
+        return None, shown, took
+    return bench.rows(json.loads(out.read_text())), shown, took
+
+
+def render(results: list[tuple[Bench, list[Row] | None, str, float]], started: datetime,
+           args: argparse.Namespace) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `bench/run_all.py` on {started:%Y-%m-%d %H:%M} UTC "
+        f"(wrk runs of {args.duration} s, {args.rounds} rounds, alternating targets round by round). "
+        "Every figure is next to a baseline measured in the same run on the same machine: the "
+        "machine is shared and noisy, so read the ratios first. What the profiles showed and what "
+        "changed because of them: [NOTES.md](NOTES.md).",
+        "",
+        "## Machine and versions",
+        "",
+        *machine(),
+        "",
+        "## Goals",
+        "",
+        "| benchmark | target | figure | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for bench, rows, _, _ in results:
+        for row in rows or []:
+            if row.goal:
+                lines.append(f"| {bench.name} | {row.target} | {row.figure} | {row.ratio} | "
+                             f"{row.goal} | {'yes' if row.met else '**no**'} |")
+    for bench, rows, shown, took in results:
+        lines += ["", f"## {bench.title} (`{bench.name}`)", "", bench.note, "",
+                  f"Command: `.venv/bin/{shown}` ({took / 60:.1f} min)", ""]
+        if rows is None:
+            lines.append("**Failed in this run**: see the script's output.")
+            continue
+        lines += ["| target | figure | baseline (same run) | ratio | goal |", "|---|---|---|---|---|"]
+        for row in rows:
+            goal = f"{row.goal} ({'met' if row.met else '**not met**'})" if row.goal else ""
+            lines.append(f"| {row.target} | {row.figure} | {row.baseline} | {row.ratio} | {goal} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds a wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated: " + ", ".join(b.name for b in BENCHES))
+    parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds a benchmark at most")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 30 or not 1 <= args.rounds <= 10:
+        raise SystemExit("--duration 1..30 and --rounds 1..10: runs stay bounded")
+    chosen = [b for b in BENCHES if not args.only or b.name in args.only.split(",")]
+    chosen = [b for b in chosen if (BENCH / b.script).exists()]
+    ensure_wrk()
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="keyplane-bench-") as tmp:
+        results = [(b, *run(b, args, Path(tmp))) for b in chosen]
+    Path(args.out).write_text(render(results, started, args))
+    print(f"wrote {args.out}", file=sys.stderr)
+    if any(rows is None for _, rows, _, _ in results):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
