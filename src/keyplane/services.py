@@ -24,7 +24,11 @@ from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
 from keyplane.oauth.metadata import TOKEN_PATH
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
-from keyplane.oauth.refresh_tokens import RefreshPolicy, RefreshTokenService
+from keyplane.oauth.refresh_tokens import (
+    CodeReplayRevoker,
+    RefreshPolicy,
+    RefreshTokenService,
+)
 from keyplane.oauth.tokens import TokenService
 from keyplane.oauth.signing_keys import SigningKeyService
 from keyplane.ratelimit.base import Limiter
@@ -156,6 +160,12 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                               audit=audit_writer)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
+        refresh_tokens = RefreshTokenService(
+            SqlRefreshTokenRepository(db), tokens, hasher, clock, RefreshPolicy(
+                default_ttl_seconds=settings.refresh_token_ttl_seconds,
+                default_idle_seconds=settings.refresh_token_idle_seconds,
+                reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
+            audit=audit_writer, users=users)
         services = Services(
             settings=settings, clock=clock, db=db,
             apis=ApiService(api_repo, clock, changes=key_changes),
@@ -173,17 +183,13 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             audit_writer=audit_writer,
             key_changes=key_changes, key_change_relay=key_change_relay,
             users=users,
-            codes=AuthorizationCodeService(SqlCodeRepository(db), users, clock),
+            codes=AuthorizationCodeService(SqlCodeRepository(db), users, clock,
+                                           refresh_families=CodeReplayRevoker(refresh_tokens)),
             sessions=SessionService(SqlSessionRepository(db), clock,
                                     csrf_key=derive_subkey(secret_key, "keyplane csrf v1"),
                                     idle_seconds=settings.session_idle_seconds,
                                     absolute_seconds=settings.session_absolute_seconds),
-            refresh_tokens=RefreshTokenService(
-                SqlRefreshTokenRepository(db), tokens, hasher, clock, RefreshPolicy(
-                    default_ttl_seconds=settings.refresh_token_ttl_seconds,
-                    default_idle_seconds=settings.refresh_token_idle_seconds,
-                    reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
-                audit=audit_writer, users=users),
+            refresh_tokens=refresh_tokens,
             devices=DeviceFlow(SqlDeviceRepository(db), hasher, clock, limiter, DevicePolicy(
                 code_ttl_seconds=settings.device_code_ttl_seconds,
                 interval_seconds=settings.device_poll_interval_seconds,

@@ -306,6 +306,19 @@ class RefreshTokenService:
         return revoked is not None
 
 
+class CodeReplayRevoker:
+    """What the authorization_code grant calls when a redeemed code comes back: the family
+    its refresh token started is revoked (RFC 9700 §4.5: a replayed code revokes what it
+    issued)."""
+
+    def __init__(self, refresh_tokens: RefreshTokenService) -> None:
+        self._refresh_tokens = refresh_tokens
+
+    async def revoke_family(self, family_id: str, *, ip: str | None) -> None:
+        await self._refresh_tokens.revoke_family(family_id, reason=CODE_REUSE,
+                                                 actor=Actor(id="authorization_code", ip=ip))
+
+
 def _narrowed_scope(requested: str | None, granted: tuple[str, ...]) -> tuple[str, ...]:
     """RFC 6749 §6: the requested scope, which must not include any scope not originally
     granted; the original scope when none is requested."""

@@ -38,13 +38,13 @@ async def handle(context: GrantContext, client: Client, request: TokenRequest) -
 
 async def respond(context: GrantContext, client: Client, grant: CodeGrant,
                   audience: tuple[str, ...]) -> IssuedToken:
-    """What a redeemed code yields, and the record of it on the code's row (so a replay
-    revokes it). The one place to extend: the refresh-token grant adds its refresh token
-    here and records its family in `Issued.refresh_family_id`."""
-    issued = await context.tokens.issue(client, subject=grant.user_id, scope=grant.scope,
-                                        audience=audience, ip=context.ip)
+    """What a redeemed code yields — an access token, and a refresh token of a new family
+    when the client may refresh — and the record of both on the code's row, so a replay
+    revokes them (the family through `CodeReplayRevoker`)."""
+    issued, family_id = await context.refresh_tokens.issue_tokens(
+        client, subject=grant.user_id, scope=grant.scope, audience=audience, ip=context.ip)
     await context.codes.record_issued(grant, Issued(access_jti=issued.claims.jti,
                                                     access_expires_at=issued.claims.expires_at,
-                                                    refresh_family_id=None),
+                                                    refresh_family_id=family_id),
                                       client, ip=context.ip)
     return issued
