@@ -8,7 +8,15 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from grant_harness import Harness, assert_oauth_error, harness
-from users.browser import REDIRECT_URI, create_client, create_user, csrf_of, log_in, pkce_pair, query_of
+from users.browser import (
+    REDIRECT_URI,
+    create_client,
+    create_user,
+    csrf_of,
+    log_in,
+    pkce_pair,
+    query_of,
+)
 
 
 @pytest.fixture
