@@ -28,15 +28,15 @@ class RevocationList:
             raise ValueError("max_staleness_seconds must be at least poll_seconds")
         self.poll_seconds = poll_seconds
         self.max_staleness_seconds = max_staleness_seconds
-        self._revoked: dict[str, float] = {}  # jti -> exp
+        self.jtis: dict[str, float] = {}  # jti -> exp; read by request threads
         self.polled_at = -math.inf  # start of the last successful poll
         self.polls = 0
 
     def __contains__(self, jti: object) -> bool:
-        return jti in self._revoked
+        return jti in self.jtis
 
     def __len__(self) -> int:
-        return len(self._revoked)
+        return len(self.jtis)
 
     def fresh(self, now: float) -> bool:
         """Whether JWTs may be accepted now (the last successful poll is recent enough)."""
@@ -59,8 +59,8 @@ class RevocationList:
                 exp = datetime.fromisoformat(str(item["expires_at"])).timestamp()
             except (KeyError, ValueError):
                 exp = math.inf  # unreadable expiry: keep refusing it
-            self._revoked[item["jti"]] = exp
-        for jti in [j for j, exp in self._revoked.items() if exp < now]:
-            self._revoked.pop(jti, None)
+            self.jtis[item["jti"]] = exp
+        for jti in [j for j, exp in self.jtis.items() if exp < now]:
+            self.jtis.pop(jti, None)
         self.polled_at = started_at
         self.polls += 1
