@@ -112,3 +112,25 @@ async def test_old_usage_is_pruned_after_the_retention(embedded, clock):
     clock.advance(days=91)
     repository = embedded.services.usage._repository
     assert await repository.prune(clock.now() - timedelta(days=90)) == 1
+
+
+async def test_unknown_keys_are_counted_under_the_api_they_were_verified_for(embedded, clock):
+    # Verifications of no known key are counted by API (key_id ""): two APIs' unknown keys
+    # in the same hour must stay two counts, each under its own API.
+    from keyplane.keys.format import generate_key
+
+    other_api = (await embedded.http.post("/v1/apis", json={"name": "other"})).json()["id"]
+    unknown = generate_key("kp")  # well-formed, checksum right, stored nowhere
+    for _ in range(2):
+        await embedded.verify(unknown, api_id=embedded.api_id)
+    for _ in range(3):
+        await embedded.verify(unknown, api_id=other_api)
+    await embedded.services.recorder.flush()
+    window = {"granularity": "day", "since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
+
+    async def counts(api_id: str) -> dict[str, int]:
+        items = (await embedded.http.get("/v1/usage", params={"api_id": api_id, **window})).json()["items"]
+        return dict(items[0]["counts"])
+
+    assert await counts(embedded.api_id) == {"NOT_FOUND": 2}
+    assert await counts(other_api) == {"NOT_FOUND": 3}

@@ -154,9 +154,9 @@ usage_hourly = sa.Table(
     "usage_hourly",
     metadata,
     sa.Column("key_id", ID, primary_key=True),  # "" for verifications of no known key
+    sa.Column("api_id", ID, primary_key=True),  # "" when unknown
     sa.Column("hour", UtcDateTime, primary_key=True),
     sa.Column("code", sa.String(32), primary_key=True),
-    sa.Column("api_id", ID, nullable=False),  # "" when unknown
     sa.Column("owner_id", sa.String(200), nullable=False),  # "" when none
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Index(None, "api_id", "hour"),

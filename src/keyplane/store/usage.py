@@ -35,7 +35,7 @@ PRUNE_CHUNK = 5_000
 _SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
                          "user_agent) VALUES {rows}")
 _SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
-                        "VALUES {rows} ON CONFLICT (key_id, hour, code) "
+                        "VALUES {rows} ON CONFLICT (key_id, api_id, hour, code) "
                         "DO UPDATE SET count = count + excluded.count")
 _SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
                      "WHERE keys.id = used.column1 "
@@ -151,7 +151,7 @@ class SqlUsageRepository:
             return
         rows, counts, last_used = _batch(events)
         upsert = self._insert.on_conflict_do_update(
-            index_elements=["key_id", "hour", "code"],
+            index_elements=["key_id", "api_id", "hour", "code"],
             set_={"count": usage_hourly.c.count + self._insert.excluded.count},
         )
         async with self._db.transaction() as conn:
