@@ -190,3 +190,17 @@ def test_an_introspection_answer_for_this_api_is_a_principal():
               "exp": int(T0) + 60, "sub": "usr_1", "client_id": "cli_1", "scope": "a b"}
     p = principal_of_introspection(answer, issuer="https://auth", audience="https://api", now=T0)
     assert (p.kind, p.subject, p.client_id, p.scopes) == ("access_token", "usr_1", "cli_1", {"a", "b"})
+
+
+def test_since_is_measured_on_the_services_clock_when_it_says_its_time():
+    feed = RevocationList(poll_seconds=5, max_staleness_seconds=60)
+    feed.apply([], started_at=T0 + 3600, now=T0 + 3600, server_started_at=T0)  # verifier 1 h fast
+    assert datetime.fromisoformat(feed.since()) == datetime.fromtimestamp(T0 - OVERLAP_SECONDS, UTC)
+    assert feed.fresh(T0 + 3600 + 60)  # staleness stays on the verifier's own clock
+
+
+def test_a_remote_verifier_needs_its_issuer():
+    from keyplane import Verifier
+
+    with pytest.raises(ValueError, match="issuer"):
+        Verifier(url="http://127.0.0.1:9", audience="https://api", api_id="api_1", root_key="r" * 40)

@@ -8,6 +8,7 @@ a credential is never accepted because keyplane could not be asked).
 from __future__ import annotations
 
 import logging
+from email.utils import parsedate_to_datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -113,17 +114,28 @@ class Remote:
             raise ServiceUnavailable("introspection answered something else than RFC 7662")
         return answer
 
-    async def revocations(self, *, since: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def revocations(self, *, since: str | None, cursor: str | None,
+                          limit: int) -> tuple[dict[str, Any], float | None]:
+        """A page of the feed, and the service's own time (its `Date` header, RFC 9110
+        §6.6.1) when it sent it: `since` is the service's clock, not the verifier's."""
         params: dict[str, Any] = {"limit": limit}
         if since is not None:
             params["since"] = since
         if cursor is not None:
             params["cursor"] = cursor
-        answer = await self._json("GET", self.base_url + "/v1/revocations", params=params,
-                                  headers=self._auth())
+        response = await self._request("GET", self.base_url + "/v1/revocations", params=params,
+                                       headers=self._auth())
+        try:
+            answer = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            raise ServiceUnavailable("/v1/revocations: the answer is not JSON") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("items"), list):
             raise ServiceUnavailable("/v1/revocations answered something else than a page")
-        return answer
+        try:
+            server_time: float | None = parsedate_to_datetime(response.headers["date"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            server_time = None
+        return answer, server_time
 
     async def change_events(self, *, api_id: str | None,
                             read_timeout_seconds: float) -> AsyncIterator[tuple[str, str]]:

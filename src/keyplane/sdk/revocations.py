@@ -1,9 +1,9 @@
 """Revoked JWTs in the verifier: a set of `jti` kept by following `GET /v1/revocations`.
 
 The feed lists unexpired revocations, oldest first (docs/oauth.md). The verifier polls it
-every `poll_seconds` with `since` = the start of its previous successful poll minus
-`OVERLAP_SECONDS` (revocations committed slightly out of order across replicas are caught;
-seeing one twice is harmless) and forgets a `jti` once its token has expired.
+every `poll_seconds` with `since` = the start of its previous successful poll (on the
+service's clock: its `Date` header) minus `OVERLAP_SECONDS` (revocations committed slightly
+out of order across replicas are caught; seeing one twice is harmless) and forgets a `jti` once its token has expired.
 
 Staleness, written down (docs/sdk.md): a token revoked at time T is refused by every
 verifier from T + `poll_seconds` + one poll's duration at the latest. If polls fail, JWTs
@@ -29,7 +29,8 @@ class RevocationList:
         self.poll_seconds = poll_seconds
         self.max_staleness_seconds = max_staleness_seconds
         self.jtis: dict[str, float] = {}  # jti -> exp; read by request threads
-        self.polled_at = -math.inf  # start of the last successful poll
+        self.polled_at = -math.inf  # start of the last successful poll, verifier's clock
+        self._since_base = -math.inf  # the same moment on the service's clock, when known
         self.polls = 0
 
     def __contains__(self, jti: object) -> bool:
@@ -44,14 +45,17 @@ class RevocationList:
 
     def since(self) -> str | None:
         """The `since` of the next poll; None (everything) for the first."""
-        if self.polled_at == -math.inf:
+        if self._since_base == -math.inf:
             return None
-        when = datetime.fromtimestamp(self.polled_at, UTC) - timedelta(seconds=OVERLAP_SECONDS)
+        when = datetime.fromtimestamp(self._since_base, UTC) - timedelta(seconds=OVERLAP_SECONDS)
         return when.isoformat().replace("+00:00", "Z")
 
-    def apply(self, items: list[Any], *, started_at: float, now: float) -> None:
-        """A complete poll that started at `started_at`: add its entries, forget the
-        expired ones, and count the list as fresh from `started_at`."""
+    def apply(self, items: list[Any], *, started_at: float, now: float,
+              server_started_at: float | None = None) -> None:
+        """A complete poll that started at `started_at` (`server_started_at` on the
+        service's clock, which the next `since` is measured on: the verifier's clock may
+        be off): add its entries, forget the expired ones, count the list fresh from
+        `started_at`."""
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("jti"), str):
                 continue
@@ -63,4 +67,5 @@ class RevocationList:
         for jti in [j for j, exp in self.jtis.items() if exp < now]:
             self.jtis.pop(jti, None)
         self.polled_at = started_at
+        self._since_base = started_at if server_started_at is None else server_started_at
         self.polls += 1

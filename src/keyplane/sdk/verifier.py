@@ -114,8 +114,10 @@ class Verifier:
         if embedded:
             issuer = issuer or (services.tokens.issuer if services is not None
                                 else settings.resolved_issuer if settings is not None else None)
-        elif issuer is None and url is None:
-            raise ValueError("a remote verifier needs issuer= (or url=)")
+        elif issuer is None:
+            # The issuer is what `iss` must equal and what discovery must confirm: never
+            # guessed from where the service is reached.
+            raise ValueError("a remote verifier needs issuer=")
         elif follow_revocations and root_key is None and audience is not None:
             raise ValueError(
                 "following the JWT revocation feed needs a root key with tokens.read; pass "
@@ -430,13 +432,18 @@ class Verifier:
             items: list[Any] = []
             cursor = None
             since = self.revocations.since()
+            server_started = None
             while True:
-                page = await self._remote.revocations(since=since, cursor=cursor, limit=PAGE_LIMIT)
+                page, server_time = await self._remote.revocations(since=since, cursor=cursor,
+                                                                   limit=PAGE_LIMIT)
+                if server_started is None and server_time is not None:
+                    server_started = server_time - 1  # `Date` has whole seconds
                 items.extend(page["items"])
                 cursor = page.get("next_cursor")
                 if not cursor:
                     break
-            self.revocations.apply(items, started_at=started, now=self._now())
+            self.revocations.apply(items, started_at=started, now=self._now(),
+                                   server_started_at=server_started)
 
     async def _poll_revocations(self) -> None:
         while True:
