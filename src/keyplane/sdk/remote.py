@@ -8,8 +8,8 @@ a credential is never accepted because keyplane could not be asked).
 from __future__ import annotations
 
 import logging
-from email.utils import parsedate_to_datetime
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
