@@ -135,6 +135,11 @@ async def test_the_async_verify_shares_the_background_loop(kp, make_verifier):
     first = await verifier.verify(f"Bearer {key['key']}")
     second = verifier.verify_sync(f"Bearer {key['key']}")
     assert first == second and verifier.stats()["remote_key_checks"] == 1
+    # verify_sync inside a running loop, on a miss: it waits on the verifier's own loop
+    # (no private loop per call, no deadlock).
+    other = kp.create_key()
+    assert verifier.verify_sync(f"Bearer {other['key']}").key_id == other["id"]
+    assert verifier.stats()["remote_key_checks"] == 2
 
 
 def test_an_unreachable_service_is_a_prompt_503_for_keys_and_tokens(tmp_path):

@@ -11,12 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from keyplane.sdk.errors import AuthError, ratelimit_headers
 from keyplane.sdk.principal import Principal
 from keyplane.sdk.verifier import Verifier
+
+# Declared for the app's OpenAPI document only (never auto_error): the verifier reads the
+# headers itself and answers as RFC 6750 says.
+_bearer = HTTPBearer(auto_error=False, description="An access token or an API key")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
 
 
 class AuthHTTPException(HTTPException):
@@ -29,12 +35,13 @@ class AuthHTTPException(HTTPException):
 
 def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
             permissions: str | None = None,
-            x_api_key: bool = True) -> Callable[[Request, Response], Awaitable[Principal]]:
+            x_api_key: bool = True) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the request's Principal, which must hold every scope of `scopes` and
     satisfy the permission query `permissions` (403 `insufficient_scope` otherwise)."""
     needed = tuple(scopes) if scopes is not None else None
 
-    async def dependency(request: Request, response: Response) -> Principal:
+    async def dependency(request: Request, response: Response, _bearer_doc: object = Security(_bearer),
+                         _key_doc: object = Security(_api_key)) -> Principal:
         client = request.client
         try:
             principal = await verifier.verify(
