@@ -48,6 +48,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     auto_migrate: bool = True
     log_level: str = "info"
+    # Set by `keyplane serve --workers N` for its workers: with several processes and no
+    # Redis, a process cannot hear the others' key changes (GET /v1/keys/changes refuses).
+    workers: int = Field(default=1, ge=1, le=512)
     usage_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     usage_buffer_size: int = Field(default=100_000, ge=100, le=10_000_000)
     usage_retention_days: int = Field(default=90, ge=1, le=3650)

@@ -45,3 +45,13 @@ async def test_no_stream_while_changes_of_other_replicas_could_be_missed(app_and
     assert response.status_code == 503
     assert "Redis" in response.json()["detail"]
     assert hub.subscriber_count == 0
+
+
+async def test_several_workers_without_redis_refuse_the_stream(settings, clock, root_key):
+    app = create_app(settings.model_copy(update={"workers": 2}), clock=clock)
+    async with LifespanManager(app) as manager, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver",
+            headers={"Authorization": f"Bearer {root_key}"}) as http:
+        response = await http.get("/v1/keys/changes")
+    assert response.status_code == 503
+    assert "2 worker processes without KEYPLANE_REDIS_URL" in response.json()["detail"]

@@ -233,3 +233,33 @@ def test_a_revoke_on_another_replica_reaches_the_cache_through_redis(tmp_path, r
             verifier.close()
         second.stop()
         first.stop()
+
+
+def test_with_several_workers_and_no_redis_keys_are_never_cached(tmp_path):
+    root_key = "live-root-" + secrets.token_urlsafe(32)
+    served = start(tmp_path / "workers", args=("--workers", "2"), KEYPLANE_ROOT_KEY=root_key)
+    verifier = None
+    try:
+        kp = setup(served.url, root_key)
+        key = kp.create_key()
+        verifier = Verifier(issuer=served.url, api_id=kp.api_id, root_key=root_key)
+        verifier.start()
+        header = f"Bearer {key['key']}"
+        for _ in range(3):
+            assert verifier.verify_sync(header).key_id == key["id"]
+        stats = verifier.stats()
+        assert (stats["key_cache_enabled"], stats["remote_key_checks"]) == (False, 3)
+        deadline = time.monotonic() + 5  # the stream was asked for, and refused
+        while '"GET /v1/keys/changes' not in served.log():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        asked = [line for line in served.log().splitlines() if '"GET /v1/keys/changes' in line]
+        assert asked and all(" 503 " in line for line in asked)
+        assert kp.admin.post(f"/v1/keys/{key['id']}/revoke").status_code == 200
+        with pytest.raises(AuthError):  # whichever worker answered the revoke: exact
+            verifier.verify_sync(header)
+        kp.admin.close()
+    finally:
+        if verifier is not None:
+            verifier.close()
+        served.stop()

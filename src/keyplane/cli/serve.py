@@ -103,7 +103,8 @@ def serve(
         log.warning(
             "%d workers without KEYPLANE_REDIS_URL: each worker keeps its own rate limits, so a "
             "limit of N admits up to %d×N across them. Credits, revocation and usage stay exact "
-            "(they live in the database). Set KEYPLANE_REDIS_URL for exact shared limits.",
+            "(they live in the database), but verifiers cannot cache keys (GET /v1/keys/changes "
+            "needs Redis to hear every worker). Set KEYPLANE_REDIS_URL for exact shared limits.",
             workers, workers)
 
     import uvicorn
@@ -121,6 +122,7 @@ def serve(
     # Workers are new processes: they read the settings from the environment (and the same
     # keyplane.toml); what came from options here goes there too.
     os.environ.update({"KEYPLANE_HOST": settings.host, "KEYPLANE_PORT": str(settings.port),
-                       "KEYPLANE_AUTO_MIGRATE": "false", "KEYPLANE_LOG_LEVEL": level})
+                       "KEYPLANE_AUTO_MIGRATE": "false", "KEYPLANE_LOG_LEVEL": level,
+                       "KEYPLANE_WORKERS": str(workers)})
     uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
     log.info("keyplane stopped")

@@ -14,7 +14,8 @@ Root key with `keys.verify`; `?api_id=` narrows the stream to one API. The strea
     : heartbeat
 
 `ready` comes once this stream receives every change (with Redis, the other replicas'
-too): a verifier caches nothing before it. `key_id` null means every key of the API (a
+too): a verifier caches nothing before it. Several worker processes without Redis cannot
+promise that, so the stream is refused (503) there. `key_id` null means every key of the API (a
 role changed, the API was deleted). A comment line every `HEARTBEAT_SECONDS` lets the
 verifier tell a quiet stream from a dead one. The stream ends when the service stops,
 when it loses Redis, or when the reader falls behind; a verifier then drops its cache and
@@ -55,6 +56,11 @@ class KeyChangesEndpoint:
         caller.require("keys.verify")
         api_id = _api_id(scope)
         hub = services.key_changes
+        settings = services.settings
+        if settings.workers > 1 and settings.redis_url is None:
+            raise _Unavailable(
+                f"this service runs {settings.workers} worker processes without KEYPLANE_REDIS_URL: "
+                "changes made in the other workers would not reach this stream; verify without caching")
         if not hub.live:
             raise _Unavailable("key changes cannot be followed right now (Redis is unreachable); "
                                "verify without caching and retry")
