@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import threading
 import time
@@ -28,10 +27,13 @@ from keyplane.clock import Clock
 from keyplane.errors import InvalidToken
 from keyplane.jose.jws import b64url_decode, decode_json_object
 from keyplane.jose.jwt import decode_jwt
-from keyplane.keys.format import parse_key
 from keyplane.keys.permissions import Grants, parse_query
 from keyplane.sdk import errors
-from keyplane.sdk.changes import follow_changes
+from keyplane.sdk.background import Background
+from keyplane.sdk.credentials import JWT as _JWT
+from keyplane.sdk.credentials import KEY as _KEY
+from keyplane.sdk.credentials import OPAQUE as _OPAQUE
+from keyplane.sdk.credentials import credential_of
 from keyplane.sdk.engine import Engine
 from keyplane.sdk.introspection import IntrospectionCache, principal_of_introspection
 from keyplane.sdk.jwks import JwksCache
@@ -44,8 +46,8 @@ from keyplane.sdk.keys import (
     ratelimit_states,
 )
 from keyplane.sdk.principal import ACCESS_TOKEN, Principal
-from keyplane.sdk.remote import Remote, ServiceUnavailable
-from keyplane.sdk.revocations import PAGE_LIMIT, RevocationList
+from keyplane.sdk.remote import ServiceUnavailable
+from keyplane.sdk.revocations import RevocationList
 
 if TYPE_CHECKING:
     import httpx
@@ -56,8 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("keyplane.sdk")
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
-OPAQUE_TOKEN_PREFIX = "kp_at_"
-MAX_CREDENTIAL_LENGTH = 8192
 
 _KEY_REFUSALS = {
     "MALFORMED": "the API key is malformed",
@@ -69,7 +69,6 @@ _KEY_REFUSALS = {
     "INSUFFICIENT_PERMISSIONS": "the API key lacks a permission",
 }
 
-_JWT, _OPAQUE, _KEY = 0, 1, 2
 
 
 class Verifier:
@@ -128,10 +127,7 @@ class Verifier:
         self.realm = realm
         self.leeway_seconds = leeway_seconds
         self.follow_revocations = follow_revocations and not embedded
-        self._root_key = root_key
-        self._url = (url or issuer or "").rstrip("/")
         self._timeout = timeout_seconds
-        self._transport = transport
         # Without a test clock, time.time(): a datetime per request costs 0.4 µs.
         self._now = time.time if clock is None else (lambda: clock.now().timestamp())
         self.jwks = JwksCache(algorithms=frozenset(algorithms) if algorithms is not None else None,
@@ -149,13 +145,13 @@ class Verifier:
         self._verified: dict[bytes, tuple[Principal, float, Any, object]] = {}
         self._verified_max = key_cache_size
         self._verified_lock = threading.Lock()
-        self._remote: Remote | None = None
-        self._opened_services: Services | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._jwks_lock: asyncio.Lock | None = None
-        self._poll_lock: asyncio.Lock | None = None
-        self._engine = Engine(name="keyplane-verifier", on_start=self._start_background,
-                              on_stop=self._stop_background, on_fork=self._forked)
+        self._background = Background(
+            url=(url or issuer or "").rstrip("/"), issuer=self.issuer, root_key=root_key,
+            timeout_seconds=timeout_seconds, transport=transport, api_id=api_id, audience=audience,
+            follow_revocations=self.follow_revocations, settings=settings, jwks=self.jwks,
+            revocations=self.revocations, keys=self.keys, now=self._now)
+        self._engine = Engine(name="keyplane-verifier", on_start=self._background.start,
+                              on_stop=self._background.stop, on_fork=self._forked)
 
     # -- public ------------------------------------------------------------------------
 
@@ -209,7 +205,7 @@ class Verifier:
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Start, and wait until keys can be cached and JWTs checked (tests, warm-up)."""
         self.start()
-        future = self._engine.submit(self._ready(timeout))
+        future = self._engine.submit(self._background.ready(timeout))
         return future.result(timeout + 1)
 
     def close(self) -> None:
@@ -238,50 +234,18 @@ class Verifier:
                 "revocation_polls": self.revocations.polls, "revoked_jtis": len(self.revocations),
                 "verified_tokens": len(self._verified)}
 
+    def _forked(self) -> None:
+        # In a child process: a lock may have been held by one of the parent's threads, and
+        # the parent's loop, client and tasks do not exist here.
+        self._verified_lock = threading.Lock()
+        self._verified.clear()
+        self._background.forked()
+
     # -- the I/O-free core ---------------------------------------------------------------
 
     def _credential(self, authorization: str | None, x_api_key: str | None) -> tuple[int, str]:
-        token = None
-        if authorization:
-            scheme, _, rest = authorization.partition(" ")
-            if scheme.lower() != "bearer":
-                raise errors.no_credentials(self.realm)
-            token = rest.strip()
-            if not token or " " in token:
-                raise errors.bad_request("the Authorization header must be 'Bearer <credential>'",
-                                         self.realm)
-        if x_api_key is not None:
-            x_api_key = x_api_key.strip()
-            if token is not None and x_api_key != token:
-                # RFC 6750 §3.1: more than one method of sending a credential.
-                raise errors.bad_request("send one credential: Authorization or X-API-Key", self.realm)
-            if not x_api_key:
-                raise errors.bad_request("X-API-Key is empty", self.realm)
-            if x_api_key.count(".") == 2:
-                raise errors.bad_request("X-API-Key takes API keys; send tokens as Authorization: Bearer",
-                                         self.realm)
-            token = x_api_key
-        if token is None:
-            raise errors.no_credentials(self.realm)
-        if len(token) > MAX_CREDENTIAL_LENGTH:
-            raise errors.invalid_token("the credential is too long", self.realm)
-        if token.count(".") == 2:
-            if self.audience is None:
-                raise errors.invalid_token("this API does not accept access tokens", self.realm)
-            return _JWT, token
-        if token.startswith(OPAQUE_TOKEN_PREFIX):
-            if self.audience is None:
-                raise errors.invalid_token("this API does not accept access tokens", self.realm)
-            if parse_key(token) is None:
-                raise errors.invalid_token("the access token is malformed", self.realm)
-            return _OPAQUE, token
-        if parse_key(token) is None:
-            # Format and checksum are checked here: a mistyped or made-up key costs no call.
-            raise errors.invalid_token("the credential is neither a well-formed API key nor a token",
-                                       self.realm)
-        if self.api_id is None:
-            raise errors.invalid_token("this API does not accept API keys", self.realm)
-        return _KEY, token
+        return credential_of(authorization, x_api_key, realm=self.realm,
+                             tokens=self.audience is not None, keys=self.api_id is not None)
 
     def _offline(self, kind: int, credential: str, ip: str | None, now: float) -> Principal | None:
         """The principal when no I/O is needed; None when `_resolve` must run."""
@@ -333,6 +297,12 @@ class Verifier:
             raise errors.invalid_token("the access token was revoked", self.realm)
         return _token_principal(claims)
 
+    def check_jwt(self, token: str, now: float) -> Principal:
+        """The Principal of a JWT checked with the keys in hand (no fetch); or AuthError."""
+        principal = self._check_jwt(token, now, refetch_possible=False)
+        assert principal is not None
+        return principal
+
     def _authorize(self, principal: Principal, scopes: Iterable[str] | None,
                    permissions: str | None, now: float) -> None:
         if not scopes and permissions is None:
@@ -364,17 +334,19 @@ class Verifier:
             raise errors.unavailable("the authorization service is unavailable; try again") from None
 
     async def _remote_key(self, key: str, ip: str | None) -> Principal:
-        assert self._remote is not None
+        remote = self._background.remote
+        assert remote is not None
         ticket = self.keys.ticket()
         self.remote_key_checks += 1
-        answer = await self._remote.verify_key(key, api_id=self.api_id, ip=ip)
-        principal = self._key_answer(answer)
+        answer = await remote.verify_key(key, api_id=self.api_id, ip=ip)
+        principal = self.key_answer(answer)
         if cacheable(answer) and principal.key_id is not None:
             self.keys.put(cache_key(key, ip), principal, api_id=str(answer.get("api_id")),
                           expires_at=expires_at_of(answer), ticket=ticket, now=self._now())
         return principal
 
-    def _key_answer(self, answer: dict[str, Any]) -> Principal:
+    def key_answer(self, answer: dict[str, Any]) -> Principal:
+        """The Principal of a `/v1/keys/verify` answer, or the AuthError it means."""
         code = answer.get("code")
         states = ratelimit_states(answer)
         now = self._now()
@@ -388,8 +360,9 @@ class Verifier:
                                    self.realm, states, now)
 
     async def _remote_opaque(self, token: str) -> Principal:
-        assert self._remote is not None
-        answer = await self._remote.introspect(token)
+        remote = self._background.remote
+        assert remote is not None
+        answer = await remote.introspect(token)
         now = self._now()
         principal = principal_of_introspection(answer, issuer=self.issuer, audience=self.audience,
                                                now=now)
@@ -402,165 +375,25 @@ class Verifier:
     async def _remote_jwt(self, token: str) -> Principal:
         now = self._now()
         if not self.jwks.loaded:
-            await self._refresh_jwks(only_if_older_than=None)
+            await self._background.refresh_jwks(only_if_older_than=None)
         elif _unknown_kid(token, self.jwks.keys) and self.jwks.claim_refetch(now):
-            await self._refresh_jwks(only_if_older_than=now)
+            await self._background.refresh_jwks(only_if_older_than=now)
         if self.follow_revocations and not self.revocations.fresh(now):
-            await self._poll(unless_fresh=True)
+            await self._background.poll(unless_fresh=True)
             if not self.revocations.fresh(self._now()):
                 raise ServiceUnavailable("the revocation feed is out of date")
-        principal = self._check_jwt(token, self._now(), refetch_possible=False)
-        assert principal is not None
-        return principal
-
-    async def _refresh_jwks(self, *, only_if_older_than: float | None) -> None:
-        assert self._remote is not None and self._jwks_lock is not None
-        async with self._jwks_lock:  # one fetch at a time; waiters use its result
-            if only_if_older_than is None and self.jwks.loaded:
-                return
-            if only_if_older_than is not None and self.jwks.fetched_at >= only_if_older_than:
-                return
-            self.jwks.install(await self._remote.jwks(), self._now())
-
-    async def _poll(self, *, unless_fresh: bool) -> None:
-        """Read the revocation feed to its end (one poll at a time)."""
-        assert self._remote is not None and self._poll_lock is not None
-        async with self._poll_lock:
-            if unless_fresh and self.revocations.polls and self.revocations.fresh(self._now()):
-                return  # a poll finished while this one waited
-            started = self._now()
-            items: list[Any] = []
-            cursor = None
-            since = self.revocations.since()
-            server_started = None
-            while True:
-                page, server_time = await self._remote.revocations(since=since, cursor=cursor,
-                                                                   limit=PAGE_LIMIT)
-                if server_started is None and server_time is not None:
-                    server_started = server_time - 1  # `Date` has whole seconds
-                items.extend(page["items"])
-                cursor = page.get("next_cursor")
-                if not cursor:
-                    break
-            self.revocations.apply(items, started_at=started, now=self._now(),
-                                   server_started_at=server_started)
-
-    async def _poll_revocations(self) -> None:
-        while True:
-            try:
-                await self._poll(unless_fresh=False)
-            except ServiceUnavailable as exc:
-                log.warning("revocation feed poll failed: %s", exc)
-            await asyncio.sleep(self.revocations.poll_seconds)
-
-    async def _refresh_jwks_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.jwks.max_age_seconds)
-            try:
-                await self._refresh_jwks(only_if_older_than=self._now() - self.jwks.max_age_seconds / 2)
-            except ServiceUnavailable as exc:
-                log.warning("JWKS refresh failed (the cached keys stay in use): %s", exc)
-
-    async def _ready(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            if self.audience is not None and not self.jwks.loaded and self._remote is not None:
-                try:
-                    await self._refresh_jwks(only_if_older_than=None)
-                except ServiceUnavailable:
-                    pass
-            keys_ready = self.api_id is None or self._root_key is None or self.keys.enabled
-            feed_ready = not self.follow_revocations or self.audience is None or self.revocations.polls > 0
-            jwks_ready = self.audience is None or self.jwks.loaded or self._remote is None
-            if keys_ready and feed_ready and jwks_ready:
-                return True
-            if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-
-    async def _start_background(self) -> None:
-        self._jwks_lock, self._poll_lock = asyncio.Lock(), asyncio.Lock()
-        if self._settings is not None:
-            from keyplane.services import open_services
-
-            services = await open_services(self._settings, migrate_schema=False)
-            services.start()
-            self._opened_services = services
-            return
-        self._remote = Remote(self._url, issuer=self.issuer, root_key=self._root_key,
-                              timeout_seconds=self._timeout, transport=self._transport)
-        loop = asyncio.get_running_loop()
-        if self._root_key is not None and self.api_id is not None:
-            self._tasks.append(loop.create_task(follow_changes(
-                self._remote, self.keys, api_id=self.api_id)))
-        if self.follow_revocations and self.audience is not None:
-            self._tasks.append(loop.create_task(self._poll_revocations()))
-        if self.audience is not None:
-            self._tasks.append(loop.create_task(self._refresh_jwks_periodically()))
-
-    def _forked(self) -> None:
-        # In a child process: the parent's thread, loop, client and tasks do not exist here,
-        # and a lock may have been held by one of its threads at the fork.
-        self._tasks = []
-        self._remote = None
-        self._opened_services = None
-        self._verified_lock = threading.Lock()
-        self._verified.clear()
-        self.keys.reset_after_fork()
-
-    async def _stop_background(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        self._tasks.clear()
-        self.keys.disable()
-        if self._remote is not None:
-            await self._remote.aclose()
-            self._remote = None
-        opened = self._opened_services
-        if opened is not None:
-            await opened.close()
-            self._opened_services = None
-
-    # -- embedded ------------------------------------------------------------------------
+        return self.check_jwt(token, self._now())
 
     async def _resolve_embedded(self, kind: int, credential: str, ip: str | None) -> Principal:
-        from keyplane.http.oauth import introspection_body
-        from keyplane.http.v1.verify import render
+        from keyplane.sdk import embedded
 
-        services = self._embedded or self._opened_services
+        services = self._embedded or self._background.services
         assert services is not None
         if kind == _KEY:
-            address = None
-            if ip is not None:
-                try:
-                    address = ipaddress.ip_address(ip)
-                except ValueError:
-                    raise errors.bad_request("the client address is not an IP address", self.realm) from None
-            verdict = await services.keys.verify(credential, api_id=self.api_id, ip=address)
-            return self._key_answer(render(verdict))
-        now = self._now()
+            return await embedded.verify_api_key(self, services, credential, ip)
         if kind == _JWT:
-            keys = await services.signing_keys.verification_keys()
-            self.jwks.install(keys, now)
-            principal = self._check_jwt(credential, now, refetch_possible=False)
-            assert principal is not None
-            # The store holds the deny-list: a revoked token is refused at once.
-            if await services.tokens.introspect(credential) is None:
-                raise errors.invalid_token("the access token was revoked", self.realm)
-            return principal
-        claims = await services.tokens.introspect(credential)
-        principal = principal_of_introspection(introspection_body(claims), issuer=self.issuer,
-                                               audience=self.audience, now=now)
-        if principal is None:
-            raise errors.invalid_token("the access token is not active for this API", self.realm)
-        return principal
-
+            return await embedded.verify_jwt(self, services, credential, self._now())
+        return await embedded.verify_opaque(self, services, credential, self._now())
 
 _NOTHING: frozenset[str] = frozenset()
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})  # shared, so read-only

@@ -1,0 +1,50 @@
+"""Embedded mode: the verifier asks the store directly (`Verifier(services=...)` in the
+keyplane process itself, or `settings=` beside it). Exact, with no cache and no staleness:
+keys go to `KeyService.verify`, JWTs are checked with the service's own signing keys and
+its deny-list, opaque tokens are introspected in process. Imported only in this mode, so
+an API using the remote verifier never loads the server's modules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from keyplane.http.oauth import introspection_body
+from keyplane.http.v1.verify import render
+from keyplane.sdk import errors
+from keyplane.sdk.introspection import principal_of_introspection
+from keyplane.sdk.principal import Principal
+
+if TYPE_CHECKING:
+    from keyplane.sdk.verifier import Verifier
+    from keyplane.services import Services
+
+
+async def verify_api_key(verifier: Verifier, services: Services, key: str, ip: str | None) -> Principal:
+    address = None
+    if ip is not None:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            raise errors.bad_request("the client address is not an IP address", verifier.realm) from None
+    verdict = await services.keys.verify(key, api_id=verifier.api_id, ip=address)
+    return verifier.key_answer(render(verdict))
+
+
+async def verify_jwt(verifier: Verifier, services: Services, token: str, now: float) -> Principal:
+    verifier.jwks.install(await services.signing_keys.verification_keys(), now)
+    principal = verifier.check_jwt(token, now)
+    # The store holds the deny-list: a revoked token is refused at once.
+    if await services.tokens.introspect(token) is None:
+        raise errors.invalid_token("the access token was revoked", verifier.realm)
+    return principal
+
+
+async def verify_opaque(verifier: Verifier, services: Services, token: str, now: float) -> Principal:
+    claims = await services.tokens.introspect(token)
+    principal = principal_of_introspection(introspection_body(claims), issuer=verifier.issuer,
+                                           audience=verifier.audience, now=now)
+    if principal is None:
+        raise errors.invalid_token("the access token is not active for this API", verifier.realm)
+    return principal
