@@ -4,6 +4,7 @@ revocation and introspection — on SQLite and PostgreSQL, time moved by the Fak
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 
 import pytest
@@ -248,3 +249,26 @@ async def test_expired_families_are_pruned_when_a_new_grant_starts(kp):
     async with kp.services.db.engine.connect() as conn:
         rows = (await conn.execute(refresh_families.select())).all()
     assert len(rows) == 1
+
+
+async def test_on_sqlite_a_rotation_waits_for_another_processes_write_lock(kp, backend):
+    if backend != "sqlite":
+        pytest.skip("SQLite's write lock")
+    client = await kp.client()
+    _access, token = await kp.start_grant(client)
+    other = sqlite3.connect(kp.services.db.sqlite_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # as another worker process mid-transaction
+        pending = asyncio.create_task(kp.refresh(client, token))
+        repository = kp.services.refresh_tokens._repository
+        deadline = asyncio.get_running_loop().time() + 10
+        while not repository._sqlite_writers.locked():  # the fallback path is waiting
+            assert not pending.done(), pending.result().text
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        other.execute("COMMIT")
+        response = await pending
+    finally:
+        other.close()
+    assert response.status_code == 200, response.text
+    await rotate(kp, client, response.json()["refresh_token"])
