@@ -101,3 +101,14 @@ def test_the_flask_decorator_refuses_with_a_json_body(verifier):
     assert response.get_json() == {"error": "invalid_request",
                                    "error_description": "the Authorization header must be 'Bearer <credential>'"}
     assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_malformed_permission_query_fails_when_the_app_is_built(verifier):
+    from keyplane.errors import Invalid
+    from keyplane.integrations import fastapi, flask, starlette
+
+    for build in (lambda: fastapi.require(verifier, permissions="a AND"),
+                  lambda: flask.require(verifier, permissions="(a"),
+                  lambda: starlette.KeyplaneMiddleware(None, verifier=verifier, permissions="OR")):
+        with pytest.raises(Invalid):
+            build()

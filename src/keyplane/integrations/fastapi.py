@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from keyplane.keys.permissions import parse_query
 from keyplane.sdk.errors import AuthError, ratelimit_headers
 from keyplane.sdk.principal import Principal
 from keyplane.sdk.verifier import Verifier
@@ -39,6 +40,8 @@ def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
     """A dependency: the request's Principal, which must hold every scope of `scopes` and
     satisfy the permission query `permissions` (403 `insufficient_scope` otherwise)."""
     needed = tuple(scopes) if scopes is not None else None
+    if permissions is not None:
+        parse_query(permissions)  # a malformed query fails here, at start-up, not per request
 
     async def dependency(request: Request, response: Response, _bearer_doc: object = Security(_bearer),
                          _key_doc: object = Security(_api_key)) -> Principal:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import flask
 
+from keyplane.keys.permissions import parse_query
 from keyplane.sdk.errors import AuthError, ratelimit_headers
 from keyplane.sdk.verifier import Verifier
 
@@ -27,6 +28,8 @@ def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
     """A view decorator: the caller must hold every scope of `scopes` and satisfy the
     permission query `permissions` (403 `insufficient_scope` otherwise)."""
     needed = tuple(scopes) if scopes is not None else None
+    if permissions is not None:
+        parse_query(permissions)  # a malformed query fails here, at start-up, not per request
 
     def decorate(view: F) -> F:
         @functools.wraps(view)

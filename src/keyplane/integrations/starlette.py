@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyplane.keys.permissions import parse_query
 from keyplane.sdk.errors import AuthError, ratelimit_headers
 from keyplane.sdk.verifier import Verifier
 
@@ -25,6 +26,8 @@ class KeyplaneMiddleware:
         self.app = app
         self.verifier = verifier
         self.scopes = tuple(scopes) if scopes is not None else None
+        if permissions is not None:
+            parse_query(permissions)  # a malformed query fails here, at start-up, not per request
         self.permissions = permissions
         self.exclude = tuple(exclude)
         self.x_api_key = x_api_key
