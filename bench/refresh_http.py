@@ -22,6 +22,7 @@ uses) run; wrk (1 thread, 32 connections) alternates endpoints round by round:
 and reports req/s and ratios to the bare endpoint per round.
 
 Run: .venv/bin/python bench/refresh_http.py [--duration 10] [--rounds 3] [--pool 30000] [--max-wait 120]
+     [--json FILE]
 Needs wrk. Nothing here runs in the test suite.
 """
 
@@ -181,6 +182,7 @@ def main() -> None:
                         help="refresh tokens a wrk run (more than it can send)")
     parser.add_argument("--max-wait", type=float, default=120.0,
                         help="seconds to wait for a quiet machine before each run (then go on)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON (run_all.py)")
     args = parser.parse_args()
     oauth_http.MAX_WAIT = args.max_wait
     if shutil.which("wrk") is None:
@@ -250,6 +252,11 @@ def main() -> None:
               f"{statistics.median(_ms(r['p50']) for r in rs):8.2f}"
               f"{statistics.median(_ms(r['p99']) for r in rs):8.1f}"
               f"{sum(r['non_2xx'] for r in rs):9d}")
+    if args.json:
+        per_round = {name: [r["rps"] / b["rps"] for r, b in zip(rs, runs["bare"], strict=True)]
+                     for name, rs in runs.items()}
+        Path(args.json).write_text(json.dumps({"runs": runs, "median": med, "per_round": per_round},
+                                              indent=2))
     if any(r["non_2xx"] for r in runs["refresh"]):
         print("WARNING: some refreshes were not 200: the pool ran out (raise --pool) or a "
               "token was refused", file=sys.stderr)

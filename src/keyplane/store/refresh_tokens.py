@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,6 +99,10 @@ def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefre
     return outcome
 
 
+_BUSY_POLL_SECONDS = (0.0005, 0.001, 0.002, 0.005)
+_BUSY_WAIT_SECONDS = 1.0
+
+
 class _Lost(Exception):
     def __init__(self, outcome: Rotation) -> None:
         self.outcome = outcome
@@ -120,8 +125,8 @@ class SqlRefreshTokenRepository:
         self._db = db
         # SQLite: one writer at a time, and a connection that finds the write lock taken
         # sleeps in SQLite's busy handler (backing off up to 100 ms) however soon it frees.
-        # Concurrent rotations of this process queue on an asyncio lock instead, so the next
-        # one starts the moment the previous commits (measured: bench/RESULTS.md).
+        # The writes of this process queue on an asyncio lock instead, and a rotation that
+        # finds another connection writing polls in short sleeps (bench/RESULTS.md).
         self._sqlite_writers = asyncio.Lock() if db.is_sqlite else None
         if db.is_sqlite:
             self._sqlite_grant = str(_GRANT.where(refresh_tokens.c.token_hash == sa.bindparam("h"))
@@ -163,11 +168,22 @@ class SqlRefreshTokenRepository:
             family_revoked_at=as_utc(row[10]))
 
     async def rotate(self, used: RefreshGrant, successor: NewRefreshToken, now: datetime) -> Rotation:
-        if self._sqlite_writers is not None and not self._sqlite_writers.locked():
-            with self._db.sqlite_nowait() as conn:
-                outcome = _rotate_on(conn, used, successor, now)
-            if outcome is not None:
-                return outcome
+        if self._sqlite_writers is not None:
+            loop = asyncio.get_running_loop()
+            async with self._sqlite_writers:
+                # Another connection (the audit batch writer, another worker) holds the write
+                # lock for a few ms now and then: try again after short sleeps on the loop
+                # (the rotations behind this one wait on the asyncio lock), then, if it is
+                # held long, let the pooled path wait in SQLite's busy handler.
+                deadline = loop.time() + _BUSY_WAIT_SECONDS
+                for attempt in itertools.count():
+                    with self._db.sqlite_nowait() as conn:
+                        outcome = _rotate_on(conn, used, successor, now)
+                    if outcome is not None:
+                        return outcome
+                    if loop.time() >= deadline:
+                        break
+                    await asyncio.sleep(_BUSY_POLL_SECONDS[min(attempt, len(_BUSY_POLL_SECONDS) - 1)])
         try:
             async with self._transaction() as conn:
                 # The family first: concurrent rotations queue here (one row lock), and a
