@@ -75,3 +75,21 @@ async def test_the_data_version_is_read_once_a_turn_and_moves_with_other_connect
         assert db.sqlite_data_version() == settled
     finally:
         await db.dispose()
+
+
+async def test_the_hot_connection_never_checkpoints_the_wal(tmp_path):
+    # A checkpoint on the event loop's connection stalls the loop for milliseconds; the
+    # other connections' commits (usage and audit flushes, management writes) checkpoint.
+    db = Database(f"sqlite:///{tmp_path / 'k.db'}")
+    try:
+        await migrate(db)
+        hot = db.sqlite_reader()
+        assert hot.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        (page_size,) = hot.execute("PRAGMA page_size").fetchone()
+        for i in range(1500):  # a frame a commit at least
+            hot.execute("INSERT INTO keyplane_meta VALUES (?, 'x')", (f"k{i}",))
+        # With SQLite's default (1,000 pages) the WAL would have been checkpointed and
+        # started over; it holds every commit instead.
+        assert (tmp_path / "k.db-wal").stat().st_size > 1400 * page_size
+    finally:
+        await db.dispose()

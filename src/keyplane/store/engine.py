@@ -120,6 +120,11 @@ class Database:
         if self._hot is None:
             conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
             sqlite_pragmas(conn)
+            # Its commits (credit spends) never checkpoint the WAL: a checkpoint copies pages
+            # back into the database and syncs it, milliseconds of blocking the event loop.
+            # The other connections' commits do it in their threads (the usage and audit
+            # flushes commit every second, the pooled connections on management writes).
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             self._hot = conn
         return self._hot
 
