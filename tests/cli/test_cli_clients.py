@@ -45,6 +45,24 @@ def test_clients_create_json_is_the_raw_response_with_the_secret(keyplane) -> No
     assert client["audiences"] == ["https://a.example.com"]
 
 
+def test_a_clients_refresh_token_idle_lifetime_is_set_shown_and_cleared(keyplane) -> None:
+    client = _create(keyplane, "tv app", "-g", "urn:ietf:params:oauth:grant-type:device_code",
+                     "-g", "refresh_token", "--refresh-token-idle-seconds", "3600")
+    assert client["refresh_token_idle_seconds"] == 3600
+    shown = keyplane("clients", "get", client["client_id"])
+    assert shown.exit_code == 0, shown.stderr
+    assert "refresh_idle       3600s" in shown.stdout
+    updated = keyplane("clients", "update", client["client_id"], "--refresh-token-idle-seconds", "7200",
+                       "--json")
+    assert json.loads(updated.stdout)["refresh_token_idle_seconds"] == 7200
+    cleared = keyplane("clients", "update", client["client_id"], "--clear", "refresh_token_idle_seconds",
+                       "--json")
+    assert cleared.exit_code == 0, cleared.stderr
+    assert json.loads(cleared.stdout)["refresh_token_idle_seconds"] is None
+    refused = keyplane("clients", "update", client["client_id"], "--refresh-token-idle-seconds", "5")
+    assert refused.exit_code == 1 and "refresh_token_idle_seconds" in refused.stderr
+
+
 def test_a_public_client_is_created_without_a_secret(keyplane) -> None:
     made = keyplane("clients", "create", "spa", "--type", "public",
                     "--redirect-uri", "http://127.0.0.1:8765/callback",

@@ -62,12 +62,16 @@ AccessTtl = Annotated[int | None, typer.Option(
 RefreshTtl = Annotated[int | None, typer.Option(
     "--refresh-token-ttl-seconds", metavar="SECONDS", help="Refresh token lifetime (default: "
     "the service's).")]
+RefreshIdle = Annotated[int | None, typer.Option(
+    "--refresh-token-idle-seconds", metavar="SECONDS", help="How long a refresh token may go "
+    "unused before it expires (default: the service's).")]
 Jwks = Annotated[str | None, typer.Option(
     "--jwks", metavar="JSON|@FILE", help='The public keys of a private_key_jwt client: a JWK Set '
     'as JSON, or @path to read it from a file ("@-": standard input).')]
 
 CLEARABLE: dict[str, Any] = {"redirect_uris": [], "scopes": [], "audiences": [], "jwks": None,
-             "access_token_ttl_seconds": None, "refresh_token_ttl_seconds": None}
+             "access_token_ttl_seconds": None, "refresh_token_ttl_seconds": None,
+             "refresh_token_idle_seconds": None}
 
 
 def _jwks(raw: str) -> dict[str, Any]:
@@ -89,14 +93,15 @@ def _jwks(raw: str) -> dict[str, Any]:
 def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
             scopes: list[str] | None, audiences: list[str] | None, token_format: str | None,
             auth_method: str | None, access_ttl: int | None, refresh_ttl: int | None,
-            jwks: str | None) -> dict[str, Any]:
+            jwks: str | None, refresh_idle: int | None = None) -> dict[str, Any]:
     """The request fields for the options given; an option left out is not sent."""
     body: dict[str, Any] = {}
     for field, value in (("grant_types", grant_types), ("redirect_uris", redirect_uris),
                          ("scopes", scopes), ("audiences", audiences),
                          ("token_format", token_format), ("token_endpoint_auth_method", auth_method),
                          ("access_token_ttl_seconds", access_ttl),
-                         ("refresh_token_ttl_seconds", refresh_ttl)):
+                         ("refresh_token_ttl_seconds", refresh_ttl),
+                         ("refresh_token_idle_seconds", refresh_idle)):
         if value is not None:
             body[field] = value
     if jwks is not None:
@@ -126,7 +131,8 @@ CLIENT_FIELDS: list[Column] = [
     ("audiences", "audiences"), ("token_format", "token_format"),
     ("auth_method", "token_endpoint_auth_method"),
     ("access_token_ttl", _ttl("access_token_ttl_seconds")),
-    ("refresh_token_ttl", _ttl("refresh_token_ttl_seconds")), ("jwks", _keys),
+    ("refresh_token_ttl", _ttl("refresh_token_ttl_seconds")),
+    ("refresh_idle", _ttl("refresh_token_idle_seconds")), ("jwks", _keys),
     ("secret_start", "client_secret_start"), ("created_at", "created_at"),
     ("updated_at", "updated_at"),
 ]
@@ -176,13 +182,14 @@ def create_client(
     grant_types: GrantTypes = None, redirect_uris: RedirectUris = None, scopes: Scopes = None,
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
+    refresh_idle: RefreshIdle = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Register a client; its secret, if it has one, is printed once, never again."""
     body = {"name": name, **_fields(
         grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes, audiences=audiences,
         token_format=token_format, auth_method=auth_method, access_ttl=access_ttl,
-        refresh_ttl=refresh_ttl, jwks=jwks)}
+        refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle)}
     if client_type is not None:
         body["type"] = client_type
     with connect(url, root_key) as client:
@@ -224,6 +231,7 @@ def update_client(
     grant_types: GrantTypes = None, redirect_uris: RedirectUris = None, scopes: Scopes = None,
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
+    refresh_idle: RefreshIdle = None,
     clear: Annotated[list[str] | None, typer.Option(
         "--clear", metavar="FIELD", help=f"Empty or reset a field: {', '.join(CLEARABLE)} "
         "(repeat for more).")] = None,
@@ -232,7 +240,8 @@ def update_client(
     """Change a client; only the options given change, and the result must follow every rule."""
     body = _fields(grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes,
                    audiences=audiences, token_format=token_format, auth_method=auth_method,
-                   access_ttl=access_ttl, refresh_ttl=refresh_ttl, jwks=jwks)
+                   access_ttl=access_ttl, refresh_ttl=refresh_ttl, jwks=jwks,
+                   refresh_idle=refresh_idle)
     if name is not None:
         body["name"] = name
     for field in clear or []:

@@ -69,8 +69,7 @@ def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefre
     """The rotation on SQLite's hot connection, on the event loop: no await between BEGIN
     and COMMIT, so nothing of this process interleaves, and each statement takes
     microseconds instead of a hop to a driver thread. None when another connection holds
-    the write lock (the busy timeout is zero here): the caller takes the pooled path, which
-    waits for it."""
+    the write lock (the busy timeout is zero here): the caller tries again shortly."""
     try:
         if conn.in_transaction:  # a ROLLBACK that failed left one open
             conn.execute("ROLLBACK")
