@@ -171,3 +171,13 @@ async def test_wrong_user_codes_are_rate_limited_per_address_and_user(kp):
     found = await kp.services.devices.find_pending(started["user_code"], user_id="usr_alice",
                                                    ip="198.51.100.1")
     assert found.client_id == client["client_id"]
+
+
+@pytest.mark.parametrize("body", [b"client_id=%ff", b"\xff", b"scope=a&scope=b", b"x=" + b"a" * 70_000])
+async def test_a_hostile_device_authorization_is_an_oauth_error_never_a_500(kp, body):
+    client = await kp.client(type="public", token_endpoint_auth_method="none")
+    response = await kp.http.post("/oauth/device_authorization", content=body + b"&client_id="
+                                  + client["client_id"].encode(),
+                                  headers={"Authorization": "", "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code in (400, 401, 413), response.text
+    assert response.headers["content-type"].startswith("application/")

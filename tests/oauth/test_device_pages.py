@@ -144,3 +144,38 @@ async def test_scopes_a_role_restricts_are_not_granted_to_a_user_without_it(kp, 
         "csrf_token": csrf_of(decision), "request": request_id, "decision": "approve"})
     tokens = (await poll(kp, client, started["device_code"])).json()
     assert tokens["scope"] == "documents.read"
+
+
+@pytest.mark.parametrize("user_code", ["", "x" * 5000, "\u0000", "ÄÖÜ-ßßßß", "<script>", "%ff", "BCDF-GHJK" * 4])
+async def test_hostile_codes_get_a_page_never_a_500(kp, browser, user_code):
+    await create_user(kp.http, "alice")
+    await log_in(browser, "alice")
+    shown = await browser.get("/device", params={"user_code": user_code})
+    assert shown.status_code == 200 and "<script>" not in shown.text
+    posted = await browser.post("/device", data={"csrf_token": csrf_of(shown), "user_code": user_code})
+    assert posted.status_code in (400, 429) and "<script>" not in posted.text
+
+
+@pytest.mark.parametrize("form", [
+    {"request": "dva_nothing", "decision": "approve"},
+    {"request": "dva_00000000000000000000000000", "decision": "approve"},
+    {"request": "dva_00000000000000000000000000", "decision": "maybe"},
+    {"request": "", "decision": ""},
+])
+async def test_hostile_decisions_get_a_page_never_a_500(kp, browser, form):
+    await create_user(kp.http, "alice")
+    await log_in(browser, "alice")
+    page = await browser.get("/device")
+    answer = await browser.post("/device/decision", data={"csrf_token": csrf_of(page), **form})
+    assert answer.status_code in (400, 410), answer.text
+
+
+async def test_unreadable_forms_get_a_page_never_a_500(kp, browser):
+    await create_user(kp.http, "alice")
+    await log_in(browser, "alice")
+    for path in ("/device", "/device/decision"):
+        for body, headers in ((b"\xff\xfe", {"Content-Type": "application/x-www-form-urlencoded"}),
+                              (b"{}", {"Content-Type": "application/json"}),
+                              (b"a=1&a=2", {"Content-Type": "application/x-www-form-urlencoded"})):
+            answer = await browser.post(path, content=body, headers=headers)
+            assert answer.status_code in (400, 403), (path, body, answer.status_code)
