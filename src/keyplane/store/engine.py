@@ -115,7 +115,7 @@ class Database:
         connection (`sqlite_nowait`): SQLite keeps a connection's page cache across its own
         commits but drops it on another connection's, and `PRAGMA data_version` (the key
         lookup cache's clock) moves only on other connections' commits, so spends on a
-        second connection made every lookup after them a cold one (bench/RESULTS.md §8).
+        second connection made every lookup after them a cold one (bench/NOTES.md §10).
         """
         if self._hot is None:
             conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)

@@ -30,7 +30,7 @@ PRUNE_CHUNK = 5_000
 
 # Many rows a statement, not executemany: sqlite3 lets go of the GIL around each step and
 # needs it back after, a handover with the busy event loop for every row (verify's p99 was
-# 39–61 ms during flushes; 5–14 ms with this, bench/RESULTS.md). A flush is now a handful
+# 39–61 ms during flushes; 5–14 ms with this, bench/NOTES.md). A flush is now a handful
 # of statements, each the single-row one repeated: rows applied in order, as before.
 _SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
                          "user_agent) VALUES {rows}")
