@@ -54,7 +54,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from verify_http import (  # noqa: E402  (bench/ is not a package)
+from verify_http import (
     BENCH,
     PYTHON,
     ROOT_KEY,
@@ -198,7 +198,7 @@ def _tokens_issued(base: str) -> int:
     with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
         text = resp.read().decode()
     found = re.search(r'^keyplane_tokens_issued_total\{grant_type="client_credentials"\} ([\d.e+]+)$',
-                      text, re.M)
+                      text, re.MULTILINE)
     return int(float(found.group(1))) if found else 0
 
 

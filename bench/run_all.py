@@ -243,11 +243,11 @@ def render(results: list[tuple[Bench, list[Row] | None, str, float]], started: d
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `bench/run_all.py` on {started:%Y-%m-%d %H:%M} UTC "
-        f"(wrk runs of {args.duration} s, {args.rounds} rounds, alternating targets round by round). "
-        "Every figure is next to a baseline measured in the same run on the same machine: the "
-        "machine is shared and noisy, so read the ratios first. What the profiles showed and what "
-        "changed because of them: [NOTES.md](NOTES.md).",
+        (f"Written by `bench/run_all.py` on {started:%Y-%m-%d %H:%M} UTC "
+         f"(wrk runs of {args.duration} s, {args.rounds} rounds, alternating targets round by round). "
+         "Every figure is next to a baseline measured in the same run on the same machine: the "
+         "machine is shared and noisy, so read the ratios first. What the profiles showed and what "
+         "changed because of them: [NOTES.md](NOTES.md)."),
         "",
         "## Machine and versions",
         "",

@@ -33,12 +33,12 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bare_app import BareEndpoint  # noqa: E402
+from bare_app import BareEndpoint
 
-from keyplane.app import create_app  # noqa: E402
-from keyplane.audit.events import SYSTEM  # noqa: E402
-from keyplane.config import load_settings  # noqa: E402
-from keyplane.keys.model import KeyConfig  # noqa: E402
+from keyplane.app import create_app
+from keyplane.audit.events import SYSTEM
+from keyplane.config import load_settings
+from keyplane.keys.model import KeyConfig
 
 ROOT_KEY = "bench-root-" + "r" * 40
 

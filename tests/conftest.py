@@ -43,7 +43,7 @@ def pg_url() -> Iterator[str]:
     name = f"keyplane_test_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and does not answer: {exc}")
         pytest.skip(f"PostgreSQL is not reachable ({exc})")

@@ -19,14 +19,14 @@ from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
 from keyplane.http.v1 import apis, audit, keys, revocations, root_keys, usage
 from keyplane.http.v1.clients import router as clients_router
+from keyplane.http.v1.key_changes import KeyChangesEndpoint
 from keyplane.http.v1.roles import router as roles_router
 from keyplane.http.v1.signing_keys import router as signing_keys_router
 from keyplane.http.v1.users import router as users_router
-from keyplane.http.v1.key_changes import KeyChangesEndpoint
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
-from keyplane.web import device as web_device
 from keyplane.web import authorize as web_authorize
+from keyplane.web import device as web_device
 from keyplane.web import pages as web_pages
 
 log = logging.getLogger("keyplane")

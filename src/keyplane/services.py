@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from keyplane.audit.events import AuditEvent
+from keyplane.batching import BatchWriter
 from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
 from keyplane.errors import ConfigError
@@ -18,46 +20,44 @@ from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
 from keyplane.metrics import Metrics
-from keyplane.audit.events import AuditEvent
-from keyplane.batching import BatchWriter
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
-from keyplane.oauth.metadata import TOKEN_PATH
+from keyplane.oauth.codes import AuthorizationCodeService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
+from keyplane.oauth.metadata import TOKEN_PATH
 from keyplane.oauth.refresh_tokens import (
     CodeReplayRevoker,
     RefreshPolicy,
     RefreshTokenService,
 )
-from keyplane.oauth.tokens import TokenService
 from keyplane.oauth.signing_keys import SigningKeyService
+from keyplane.oauth.tokens import TokenService
 from keyplane.ratelimit.base import Limiter
 from keyplane.ratelimit.memory import MemoryLimiter
 from keyplane.ratelimit.redis import RedisLimiter
 from keyplane.secret_key import load_secret_key
 from keyplane.store.apis import SqlApiRepository
 from keyplane.store.audit import SqlAuditLog, record_many
+from keyplane.store.authorization_codes import SqlCodeRepository
 from keyplane.store.clients import SqlClientRepository
 from keyplane.store.credits import SqlCreditLedger
+from keyplane.store.devices import SqlDeviceRepository
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
-from keyplane.store.signing_keys import SqlSigningKeyRepository
-from keyplane.store.devices import SqlDeviceRepository
 from keyplane.store.refresh_tokens import SqlRefreshTokenRepository
+from keyplane.store.sessions import SqlSessionRepository
+from keyplane.store.signing_keys import SqlSigningKeyRepository
 from keyplane.store.tokens import SqlTokenRepository
 from keyplane.store.usage import SqlUsageRepository
-from keyplane.store.sessions import SqlSessionRepository
 from keyplane.store.users import SqlUserRepository
-from keyplane.store.authorization_codes import SqlCodeRepository
-from keyplane.oauth.codes import AuthorizationCodeService
+from keyplane.usage.queries import UsageQueries
+from keyplane.usage.recorder import UsageRecorder
 from keyplane.users.passwords import Passwords
 from keyplane.users.service import UserService
 from keyplane.users.sessions import SessionService
 from keyplane.users.throttle import LoginThrottle
-from keyplane.usage.queries import UsageQueries
-from keyplane.usage.recorder import UsageRecorder
 
 log = logging.getLogger("keyplane")
 

@@ -364,7 +364,7 @@ async def test_create_update_roll_and_delete_are_audited_without_secrets(http, r
     assert [e["action"] for e in entries] == ["client.delete", "client.secret_roll", "client.update",
                                               "client.create"]
     assert all(e["actor"] == root_key_id and e["target"] == client_id for e in entries)
-    delete, roll, update, create_entry = entries
+    _delete, roll, update, create_entry = entries
     assert create_entry["details"]["name"] == "audited"
     assert create_entry["details"]["token_endpoint_auth_method"] == "client_secret_basic"
     assert update["details"]["fields"] == ["scopes", "token_endpoint_auth_method"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from v1_contract import (
     assert_problem,
     bearer,

@@ -20,6 +20,7 @@ from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.tables import metadata
 
+
 async def empty_tables(db: Database) -> None:
     """PostgreSQL's test database lives for the whole run: every test starts from empty tables."""
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)

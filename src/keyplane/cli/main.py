@@ -10,8 +10,8 @@ from typer.core import TyperGroup
 from keyplane import __version__
 from keyplane.cli import admin, apis, audit, keys, root_keys, serve, usage
 from keyplane.cli import clients as clients_cli
-from keyplane.cli import roles as roles_cli
 from keyplane.cli import login as login_cli
+from keyplane.cli import roles as roles_cli
 from keyplane.cli import signing_keys as signing_keys_cli
 from keyplane.cli import users as users_cli
 from keyplane.cli.errors import BAD_CONFIGURATION, CliError

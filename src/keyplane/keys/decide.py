@@ -23,9 +23,8 @@ def decide(
         return Code.EXPIRED
     if not config.enabled:
         return Code.DISABLED
-    if config.ip_allowlist:
-        if ip is None or not _allowed(ip, key):
-            return Code.FORBIDDEN_IP
+    if config.ip_allowlist and (ip is None or not _allowed(ip, key)):
+        return Code.FORBIDDEN_IP
     if need is not None and not need.satisfied_by(key.grants):
         return Code.INSUFFICIENT_PERMISSIONS
     return Code.VALID
