@@ -20,9 +20,9 @@ from keyplane.cli.client import (
 from keyplane.cli.output import (
     Column,
     JsonOption,
-    print_fields,
     print_json,
-    print_next_page,
+    print_object,
+    print_page,
     print_table,
 )
 
@@ -59,11 +59,7 @@ def create_api(
         body["key_prefix"] = key_prefix
     with connect(url, root_key) as client:
         api = client.post("/v1/apis", body)
-    if json_output:
-        print_json(api)
-    else:
-        typer.echo(f"Created API {api['id']}")
-        print_fields(api, API_FIELDS)
+    print_object(api, API_FIELDS, json_output=json_output, headline=f"Created API {api['id']}")
 
 
 @app.command("list")
@@ -73,11 +69,8 @@ def list_apis(limit: LimitOption = None, cursor: CursorOption = None, every: All
     """List APIs."""
     with connect(url, root_key) as client:
         page = client.collect("/v1/apis", {"limit": limit, "cursor": cursor}, every=every)
-    if json_output:
-        print_json(page)
-    else:
-        print_table(page["items"], API_COLUMNS, empty="No APIs yet: `keyplane apis create NAME`.")
-        print_next_page(page)
+    print_page(page, API_COLUMNS, json_output=json_output,
+               empty="No APIs yet: `keyplane apis create NAME`.")
 
 
 @app.command("get")
@@ -86,10 +79,7 @@ def get_api(api_id: ApiId, json_output: JsonOption = False, url: UrlOption = DEF
     """Show one API."""
     with connect(url, root_key) as client:
         api = client.get(_path(api_id))
-    if json_output:
-        print_json(api)
-    else:
-        print_fields(api, API_FIELDS)
+    print_object(api, API_FIELDS, json_output=json_output)
 
 
 @app.command("delete")

@@ -19,9 +19,7 @@ from keyplane.cli.client import (
 from keyplane.cli.output import (
     Column,
     JsonOption,
-    print_json,
-    print_next_page,
-    print_table,
+    print_page,
 )
 
 AUDIT_COLUMNS: list[Column] = [("time", "time"), ("actor", "actor"), ("action", "action"),
@@ -54,8 +52,4 @@ def audit(
               "target": target, "limit": limit, "cursor": cursor}
     with connect(url, root_key) as client:
         page = client.get("/v1/audit", params)
-    if json_output:
-        print_json(page)
-    else:
-        print_table(page["items"], AUDIT_COLUMNS, empty="No events.")
-        print_next_page(page)
+    print_page(page, AUDIT_COLUMNS, json_output=json_output, empty="No events.")

@@ -27,10 +27,8 @@ from keyplane.cli.client import (
 from keyplane.cli.output import (
     Column,
     JsonOption,
-    print_fields,
-    print_json,
-    print_next_page,
-    print_table,
+    print_object,
+    print_page,
     show_secret,
 )
 
@@ -158,11 +156,9 @@ def _no_secret_note(client: Mapping[str, Any]) -> str | None:
 
 
 def _show(client: dict[str, Any], json_output: bool, headline: str) -> None:
-    if json_output:
-        print_json(client)
+    print_object(client, CLIENT_FIELDS, json_output=json_output, headline=headline)
+    if json_output:  # the secret is in the JSON already
         return
-    typer.echo(headline)
-    print_fields(client, CLIENT_FIELDS)
     secret = client.get("client_secret")
     if secret:
         show_secret("Client secret", secret,
@@ -204,12 +200,8 @@ def list_clients(limit: LimitOption = None, cursor: CursorOption = None, every: 
     """List clients (never their secrets)."""
     with connect(url, root_key) as client:
         page = client.collect("/v1/clients", {"limit": limit, "cursor": cursor}, every=every)
-    if json_output:
-        print_json(page)
-    else:
-        print_table(page["items"], CLIENT_COLUMNS,
-                    empty="No clients yet: `keyplane clients create NAME`.")
-        print_next_page(page)
+    print_page(page, CLIENT_COLUMNS, json_output=json_output,
+               empty="No clients yet: `keyplane clients create NAME`.")
 
 
 @app.command("get")
@@ -218,10 +210,7 @@ def get_client(client_id: ClientId, json_output: JsonOption = False, url: UrlOpt
     """Show one client."""
     with connect(url, root_key) as client:
         found = client.get(resource("/v1/clients", client_id))
-    if json_output:
-        print_json(found)
-    else:
-        print_fields(found, CLIENT_FIELDS)
+    print_object(found, CLIENT_FIELDS, json_output=json_output)
 
 
 @app.command("update")

@@ -31,8 +31,8 @@ from keyplane.cli.output import (
     JsonOption,
     print_fields,
     print_json,
-    print_next_page,
-    print_table,
+    print_object,
+    print_page,
     show_secret,
 )
 
@@ -154,11 +154,9 @@ USE_NOTE = "Verify it with `keyplane keys verify -` (reads the key from stdin)."
 
 
 def _show_issued(issued: dict[str, Any], json_output: bool, headline: str) -> None:
-    if json_output:
-        print_json(issued)
+    print_object(issued, KEY_FIELDS, json_output=json_output, headline=headline)
+    if json_output:  # the key is in the JSON already
         return
-    typer.echo(headline)
-    print_fields(issued, KEY_FIELDS)
     show_secret("Key", issued["key"], note=USE_NOTE)
 
 
@@ -196,11 +194,7 @@ def list_keys(
     params = {"api_id": api_id, "owner_id": owner_id, "limit": limit, "cursor": cursor}
     with connect(url, root_key) as client:
         page = client.collect("/v1/keys", params, every=every)
-    if json_output:
-        print_json(page)
-    else:
-        print_table(page["items"], KEY_COLUMNS, empty="No keys.")
-        print_next_page(page)
+    print_page(page, KEY_COLUMNS, json_output=json_output, empty="No keys.")
 
 
 @app.command("get")
@@ -209,10 +203,7 @@ def get_key(key_id: KeyId, json_output: JsonOption = False, url: UrlOption = DEF
     """Show one key."""
     with connect(url, root_key) as client:
         key = client.get(resource("/v1/keys", key_id))
-    if json_output:
-        print_json(key)
-    else:
-        print_fields(key, KEY_FIELDS)
+    print_object(key, KEY_FIELDS, json_output=json_output)
 
 
 @app.command("update")
@@ -243,11 +234,7 @@ def update_key(
                                  param_hint="options")
     with connect(url, root_key) as client:
         key = client.patch(resource("/v1/keys", key_id), body)
-    if json_output:
-        print_json(key)
-    else:
-        typer.echo(f"Updated key {key['id']}")
-        print_fields(key, KEY_FIELDS)
+    print_object(key, KEY_FIELDS, json_output=json_output, headline=f"Updated key {key['id']}")
 
 
 @app.command("revoke")

@@ -79,3 +79,24 @@ def print_next_page(page: Mapping[str, Any]) -> None:
     cursor = page.get("next_cursor")
     if cursor:
         typer.echo(f"(more: --cursor {cursor}, or --all for everything)", err=True)
+
+
+def print_page(page: Mapping[str, Any], columns: Sequence[Column], *, json_output: bool,
+               empty: str = "(none)") -> None:
+    """A page of a list: the JSON as is for scripts; a table and the next-page hint for people."""
+    if json_output:
+        print_json(page)
+        return
+    print_table(page["items"], columns, empty=empty)
+    print_next_page(page)
+
+
+def print_object(obj: Mapping[str, Any], fields: Sequence[Column], *, json_output: bool,
+                 headline: str | None = None) -> None:
+    """One object: the JSON as is for scripts; an optional headline and its fields for people."""
+    if json_output:
+        print_json(obj)
+        return
+    if headline is not None:
+        typer.echo(headline)
+    print_fields(obj, fields)

@@ -10,8 +10,8 @@ from keyplane.cli.client import DEFAULT_URL, RootKeyOption, UrlOption, connect, 
 from keyplane.cli.output import (
     Column,
     JsonOption,
-    print_fields,
     print_json,
+    print_object,
     print_table,
 )
 
@@ -35,11 +35,7 @@ def set_role(
     """Create or replace a role."""
     with connect(url, root_key) as client:
         role = client.put(resource("/v1/roles", name), {"scopes": scopes or []})
-    if json_output:
-        print_json(role)
-    else:
-        typer.echo(f"Set role {role['name']}")
-        print_fields(role, ROLE_FIELDS)
+    print_object(role, ROLE_FIELDS, json_output=json_output, headline=f"Set role {role['name']}")
 
 
 @app.command("list")

@@ -19,10 +19,8 @@ from keyplane.cli.client import (
 from keyplane.cli.output import (
     Column,
     JsonOption,
-    print_fields,
-    print_json,
-    print_next_page,
-    print_table,
+    print_object,
+    print_page,
     show_secret,
 )
 
@@ -48,11 +46,10 @@ def create_root_key(
     """Create a root key; it is printed once, never again."""
     with connect(url, root_key) as client:
         issued = client.post("/v1/root-keys", {"name": name, "permissions": permissions})
-    if json_output:
-        print_json(issued)
+    print_object(issued, ROOT_KEY_FIELDS, json_output=json_output,
+                 headline=f"Created root key {issued['id']}")
+    if json_output:  # the key is in the JSON already
         return
-    typer.echo(f"Created root key {issued['id']}")
-    print_fields(issued, ROOT_KEY_FIELDS)
     show_secret("Root key", issued["key"],
                 note="Use it as KEYPLANE_ROOT_KEY, or over HTTP as Authorization: Bearer <key>.")
 
@@ -64,11 +61,7 @@ def list_root_keys(limit: LimitOption = None, cursor: CursorOption = None,
     """List root keys (never their plaintext)."""
     with connect(url, root_key) as client:
         page = client.collect("/v1/root-keys", {"limit": limit, "cursor": cursor}, every=every)
-    if json_output:
-        print_json(page)
-    else:
-        print_table(page["items"], ROOT_KEY_COLUMNS, empty="No root keys.")
-        print_next_page(page)
+    print_page(page, ROOT_KEY_COLUMNS, json_output=json_output, empty="No root keys.")
 
 
 @app.command("get")
@@ -77,10 +70,7 @@ def get_root_key(key_id: RootKeyId, json_output: JsonOption = False,
     """Show one root key."""
     with connect(url, root_key) as client:
         found = client.get(resource("/v1/root-keys", key_id))
-    if json_output:
-        print_json(found)
-    else:
-        print_fields(found, ROOT_KEY_FIELDS)
+    print_object(found, ROOT_KEY_FIELDS, json_output=json_output)
 
 
 @app.command("delete")

@@ -20,7 +20,7 @@ from keyplane.cli.client import (
 )
 from keyplane.cli.keys import KeyId
 from keyplane.cli.keys import app as keys_app
-from keyplane.cli.output import JsonOption, print_json, print_next_page, print_table
+from keyplane.cli.output import JsonOption, print_json, print_page, print_table
 
 Since = Annotated[str | None, typer.Option(
     "--since", metavar="TIME", help="From this RFC 3339 time, or this long ago: 30m, 12h, 7d.")]
@@ -69,11 +69,7 @@ def key_events(key_id: KeyId, since: Since = None, limit: LimitOption = None,
     params = {"since": _time(since), "limit": limit, "cursor": cursor}
     with connect(url, root_key) as client:
         page = client.collect(resource("/v1/keys", key_id, "events"), params, every=every)
-    if json_output:
-        print_json(page)
-        return
-    print_table(page["items"], EVENT_COLUMNS, empty="(no verifications)")
-    print_next_page(page)
+    print_page(page, EVENT_COLUMNS, json_output=json_output, empty="(no verifications)")
 
 
 @keys_app.command("expose")

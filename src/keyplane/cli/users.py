@@ -24,9 +24,9 @@ from keyplane.cli.client import (
 from keyplane.cli.output import (
     Column,
     JsonOption,
-    print_fields,
     print_json,
-    print_next_page,
+    print_object,
+    print_page,
     print_table,
 )
 
@@ -70,11 +70,7 @@ def _password(from_stdin: bool) -> str:
 
 
 def _show(user: dict[str, Any], json_output: bool, headline: str) -> None:
-    if json_output:
-        print_json(user)
-        return
-    typer.echo(headline)
-    print_fields(user, USER_FIELDS)
+    print_object(user, USER_FIELDS, json_output=json_output, headline=headline)
 
 
 @app.command("create")
@@ -99,11 +95,8 @@ def list_users(limit: LimitOption = None, cursor: CursorOption = None, every: Al
     """List users (never their passwords)."""
     with connect(url, root_key) as client:
         page = client.collect("/v1/users", {"limit": limit, "cursor": cursor}, every=every)
-    if json_output:
-        print_json(page)
-    else:
-        print_table(page["items"], USER_COLUMNS, empty="No users yet: `keyplane users create NAME`.")
-        print_next_page(page)
+    print_page(page, USER_COLUMNS, json_output=json_output,
+               empty="No users yet: `keyplane users create NAME`.")
 
 
 @app.command("show")
@@ -112,10 +105,7 @@ def show_user(user_id: UserId, json_output: JsonOption = False, url: UrlOption =
     """Show one user."""
     with connect(url, root_key) as client:
         found = client.get(resource("/v1/users", user_id))
-    if json_output:
-        print_json(found)
-    else:
-        print_fields(found, USER_FIELDS)
+    print_object(found, USER_FIELDS, json_output=json_output)
 
 
 @app.command("update")

@@ -23,12 +23,18 @@ def describe_scope(scope: str) -> str:
     return f"use “{scope}”"
 
 
+def scope_list(scope: tuple[str, ...] | list[str]) -> Html:
+    """The scopes asked for, in plain words with each scope's name beside it (the consent
+    page and the device page)."""
+    items = join([Html(f"<li>{esc(describe_scope(s).capitalize())} "
+                       f'<span class="muted">(<code>{esc(s)}</code>)</span></li>') for s in scope])
+    return Html(f'<p>It asks to:</p><ul class="scopes">{items}</ul>')
+
+
 def consent_body(client: Client, user: User, scope: tuple[str, ...], csrf_field: Html,
                  request_query: str, action: str) -> Html:
     if scope:
-        items = join([Html(f"<li>{esc(describe_scope(s).capitalize())} "
-                           f'<span class="muted">(<code>{esc(s)}</code>)</span></li>') for s in scope])
-        asks = Html(f'<p>It asks to:</p><ul class="scopes">{items}</ul>')
+        asks = scope_list(scope)
     else:
         asks = Html("<p>It asks to know who you are on this server; no other access.</p>")
     return Html(

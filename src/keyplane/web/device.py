@@ -23,26 +23,17 @@ from keyplane.ids import is_id
 from keyplane.oauth.device import DeviceGrant, display_user_code, normalize_user_code
 from keyplane.oauth.metadata import DEVICE_VERIFICATION_PATH
 from keyplane.users.model import User
+from keyplane.web.consent import scope_list
 from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
 from keyplane.web.forms import BadForm, read_form
-from keyplane.web.render import Html, error_page, esc, join, page
+from keyplane.web.render import Html, error_page, esc, page
 from keyplane.web.session import current_user, redirect_to_login
 
 DECISION_PATH = DEVICE_VERIFICATION_PATH + "/decision"
-_VERBS = {"read": "See", "write": "Change", "delete": "Delete", "admin": "Administer",
-          "*": "Do anything with"}
 
 
 def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
-
-
-def scope_in_words(scope: str) -> str:
-    """`documents.read` → "See your documents"; a scope of another shape is shown as is."""
-    resource, dot, action = scope.rpartition(".")
-    if dot and resource and action in _VERBS:
-        return f"{_VERBS[action]} your {resource.replace('.', ' ').replace('_', ' ')}"
-    return scope
 
 
 def _code_page(request: Request, user: User, *, code: str = "", error: str | None = None,
@@ -111,9 +102,7 @@ async def _decision_page(request: Request, user: User, grant: DeviceGrant) -> Re
         return error_page("Request not found", "The application that asked was removed.", status=404)
     refused = set(await services.users.refused_scopes(user, grant.scope))
     granted = [s for s in grant.scope if s not in refused]
-    items = join([Html(f"<li>{esc(scope_in_words(s))} <span class=\"muted\">({esc(s)})</span></li>")
-                  for s in granted])
-    asks = (Html(f'<p>It asks to:</p><ul class="scopes">{items}</ul>') if granted
+    asks = (scope_list(granted) if granted
             else Html("<p>It asks for no particular permission: only to know who you are.</p>"))
     if refused:
         asks = Html(asks + '<p class="muted">Not available to you, so not granted: '
