@@ -25,8 +25,13 @@ class BatchWriter(Generic[T]):
     def __init__(self, write: Callable[[Sequence[T]], Awaitable[None]], *, name: str,
                  capacity: int = 100_000, flush_seconds: float = 1.0,
                  maintain: Callable[[], Awaitable[None]] | None = None,
-                 maintain_seconds: float = 3600.0) -> None:
+                 maintain_seconds: float = 3600.0, batch_size: int = BATCH_SIZE,
+                 pause_seconds: float = 0.0) -> None:
         self._write = write
+        # At most `batch_size` items a write, with `pause_seconds` between writes: a store
+        # with one writer at a time (SQLite) lets others in between (usage/recorder.py).
+        self._batch_size = batch_size
+        self._pause_seconds = pause_seconds
         self._maintain = maintain  # housekeeping the background task also runs, now and then
         self._maintain_seconds = maintain_seconds
         self._name = name
@@ -57,7 +62,9 @@ class BatchWriter(Generic[T]):
         written = 0
         async with self._lock:
             while self._buffer:
-                batch = [self._buffer.popleft() for _ in range(min(BATCH_SIZE, len(self._buffer)))]
+                if written and self._pause_seconds:
+                    await asyncio.sleep(self._pause_seconds)
+                batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
                 try:
                     await self._write(batch)
                 except BaseException:  # also a cancellation: the batch must not be lost

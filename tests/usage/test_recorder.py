@@ -75,3 +75,24 @@ async def test_a_failed_flush_keeps_the_batch_for_the_next_one():
     assert recorder.depth == 3 and recorder.flush_failures == 1
     assert await recorder.flush() == 3
     assert repo.batches == [[event(0), event(1), event(2)]]
+
+
+async def test_a_flush_writes_small_batches_and_lets_others_in_between():
+    # SQLite has one writer at a time: a credit spend waiting for the lock must find it free
+    # between two batches of a flush, not only after the whole flush.
+    repo = ListRepository()
+    recorder = UsageRecorder(repo, FakeClock(T), flush_seconds=3600)
+    for i in range(2_500):
+        recorder.record(event(i))
+    seen_between: list[int] = []
+
+    async def other_writer() -> None:
+        while len(seen_between) < 100 and sum(map(len, repo.batches)) < 2_500:
+            seen_between.append(len(repo.batches))
+            await asyncio.sleep(0.0002)
+
+    other = asyncio.create_task(other_writer())
+    assert await recorder.flush() == 2_500
+    await other
+    assert [len(b) for b in repo.batches] == [1_000, 1_000, 500]
+    assert {1, 2} <= set(seen_between)  # it ran after the first batch and after the second

@@ -20,6 +20,12 @@ from keyplane.usage.repository import UsageRepository
 log = logging.getLogger("keyplane.usage")
 
 PRUNE_EVERY_SECONDS = 3600
+# A second's worth of verifications in transactions of ≤ 1,000 (~3 ms of SQLite's write
+# lock each, instead of ~15 ms for 5,000), 1 ms apart: the credit spends waiting for that
+# lock (store/credits.py polls every 0.1–2 ms) get in between, instead of waiting out the
+# whole flush (a verification's p99, bench/NOTES.md §10).
+WRITE_BATCH = 1_000
+WRITE_PAUSE_SECONDS = 0.001
 
 
 class UsageRecorder(BatchWriter[UsageEvent]):
@@ -27,7 +33,8 @@ class UsageRecorder(BatchWriter[UsageEvent]):
                  flush_seconds: float = 1.0, retention_days: int = 90) -> None:
         super().__init__(repository.write, name="usage", capacity=capacity,
                          flush_seconds=flush_seconds, maintain=self._prune,
-                         maintain_seconds=PRUNE_EVERY_SECONDS)
+                         maintain_seconds=PRUNE_EVERY_SECONDS, batch_size=WRITE_BATCH,
+                         pause_seconds=WRITE_PAUSE_SECONDS)
         self._repository = repository
         self._clock = clock
         self._retention = timedelta(days=retention_days)
