@@ -85,3 +85,38 @@ async def test_a_replayed_code_revokes_the_refresh_family_it_started(kp, browser
     assert_oauth_error(await kp.refresh(client, rotated["refresh_token"]), 400, "invalid_grant")
     events = (await kp.http.get("/v1/audit", params={"action": "refresh_family.revoke"})).json()["items"]
     assert [e["details"]["reason"] for e in events] == ["code_reuse"]
+
+
+async def test_withdrawing_a_consent_revokes_what_the_client_holds_for_that_user(kp, browser):
+    user = await create_user(kp.http)
+    await log_in(browser, "alice")
+    client = await create_client(kp.http, grant_types=["authorization_code", "refresh_token"])
+    other = await create_client(kp.http, grant_types=["authorization_code", "refresh_token"])
+    held = []
+    for c in (client, other):
+        code, verifier = await code_of(kp, browser, c)
+        held.append((c, (await exchange(kp, c, code, verifier)).json()))
+    # A second family of the first client: its consent is remembered, no page this time.
+    verifier, challenge = pkce_pair()
+    again = await browser.get("/oauth/authorize", params={
+        "response_type": "code", "client_id": client["client_id"], "redirect_uri": REDIRECT_URI,
+        "state": "s", "scope": "photos.read", "code_challenge": challenge,
+        "code_challenge_method": "S256"})
+    assert again.status_code in (302, 303), again.text
+    code = query_of(again.headers["location"])["code"]
+    held.insert(1, (client, (await exchange(kp, client, code, verifier)).json()))
+    rotated = (await kp.refresh(client, held[0][1]["refresh_token"])).json()
+
+    withdrawn = await kp.http.delete(f"/v1/users/{user['id']}/consents/{client['client_id']}")
+    assert withdrawn.status_code == 204, withdrawn.text
+    for token in (rotated["access_token"], held[1][1]["access_token"]):
+        assert await kp.introspect(token) == {"active": False}
+    for refresh_token in (rotated["refresh_token"], held[1][1]["refresh_token"]):
+        assert_oauth_error(await kp.refresh(client, refresh_token), 400, "invalid_grant")
+    # The other client's grant, and the consent list without the withdrawn one.
+    assert (await kp.introspect(held[2][1]["access_token"]))["active"]
+    assert (await kp.refresh(other, held[2][1]["refresh_token"])).status_code == 200
+    consents = (await kp.http.get(f"/v1/users/{user['id']}/consents")).json()["items"]
+    assert [c["client_id"] for c in consents] == [other["client_id"]]
+    events = (await kp.http.get("/v1/audit", params={"action": "refresh_family.revoke"})).json()["items"]
+    assert sorted(e["details"]["reason"] for e in events) == ["consent_withdrawn"] * 2

@@ -46,6 +46,7 @@ REFRESH_PREFIX = "kp_rt"
 REUSE = "reuse"
 REVOKED = "revoked"  # RFC 7009 revocation by its client
 CODE_REUSE = "code_reuse"  # the authorization code that started it was replayed
+CONSENT_WITHDRAWN = "consent_withdrawn"  # the user took back the client's approval
 _INVALID = "the refresh token is invalid, expired or revoked"
 PRUNE_SECONDS = 600
 
@@ -134,6 +135,10 @@ class RefreshTokenRepository(Protocol):
 
     async def prune(self, now: datetime) -> int:
         """Forget families (and their tokens) past their absolute expiry."""
+        ...
+
+    async def live_families(self, client_id: str, subject: str, now: datetime) -> list[str]:
+        """The ids of the families of `client_id` for `subject` not revoked nor expired."""
         ...
 
 
@@ -304,6 +309,18 @@ class RefreshTokenService:
                               client_id=client_id, subject=subject)
         revoked = await self._repository.revoke_family(family_id, at=now, reason=reason, event=event)
         return revoked is not None
+
+
+    async def revoke_grants(self, client_id: str, subject: str, *, reason: str, actor: Actor) -> int:
+        """Revoke every live family `client_id` holds for `subject` (a withdrawn consent:
+        what the approval gave stops working, refresh tokens and their access tokens).
+        Returns how many families were revoked."""
+        families = await self._repository.live_families(client_id, subject, self._clock.now())
+        revoked = 0
+        for family_id in families:
+            revoked += await self.revoke_family(family_id, reason=reason, actor=actor,
+                                                client_id=client_id, subject=subject)
+        return revoked
 
 
 class CodeReplayRevoker:

@@ -233,6 +233,15 @@ class SqlRefreshTokenRepository:
             await audit.record(conn, event)
         return revoked
 
+    async def live_families(self, client_id: str, subject: str, now: datetime) -> list[str]:
+        f = refresh_families.c
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(f.id).where(f.client_id == client_id, f.subject == subject,
+                                      f.revoked_at.is_(None), f.expires_at > now)
+                .order_by(f.id))).all()
+        return [row[0] for row in rows]
+
     async def _revoke_access_tokens(self, conn: AsyncConnection, live: dict[str, datetime], *,
                                     at: datetime, client_id: str | None) -> int:
         """Opaque access tokens are deleted; the others are JWTs, deny-listed by `jti`."""

@@ -20,6 +20,7 @@ from keyplane.http.v1.common import (
     render_page,
 )
 from keyplane.keys.root_keys import Caller
+from keyplane.oauth.refresh_tokens import CONSENT_WITHDRAWN
 from keyplane.users.model import Consent, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH
 from keyplane.users.service import MAX_ROLES, MAX_USERNAME_LENGTH
@@ -129,8 +130,13 @@ async def list_consents(user_id: str, request: Request,
 
 
 @router.delete("/{user_id}/consents/{client_id}", status_code=204, summary="Withdraw a consent",
-               description="The user is asked again the next time the client wants their approval.")
+               description="The user is asked again the next time the client wants their approval, "
+                           "and the refresh tokens the client holds for the user are revoked with "
+                           "the access tokens issued from them.")
 async def withdraw_consent(user_id: str, client_id: str, request: Request,
                            caller: Caller = Depends(require("users.write"))) -> Response:
-    await services_of(request).users.withdraw_consent(caller.actor, user_id, client_id)
+    services = services_of(request)
+    await services.users.withdraw_consent(caller.actor, user_id, client_id)
+    await services.refresh_tokens.revoke_grants(client_id, user_id, reason=CONSENT_WITHDRAWN,
+                                                actor=caller.actor)
     return Response(status_code=204)
