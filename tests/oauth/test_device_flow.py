@@ -181,3 +181,16 @@ async def test_a_hostile_device_authorization_is_an_oauth_error_never_a_500(kp, 
                                   headers={"Authorization": "", "Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code in (400, 401, 413), response.text
     assert response.headers["content-type"].startswith("application/")
+
+
+async def test_device_authorizations_are_rate_limited_per_address(kp, clock):
+    # Anyone may name a public client: one address cannot fill the store with pending rows.
+    from keyplane.oauth.device import AUTHORIZE_PER_ADDRESS
+
+    client = await kp.client(type="public", token_endpoint_auth_method="none")
+    for _ in range(AUTHORIZE_PER_ADDRESS):
+        await authorize(kp, client)
+    refused = await kp.post("/oauth/device_authorization", {}, client)
+    assert refused.status_code == 429 and refused.json()["error"] == "invalid_request"
+    clock.advance(seconds=60)
+    await authorize(kp, client)

@@ -140,6 +140,12 @@ class DeviceRepository(Protocol):
     async def prune(self, now: datetime) -> int: ...
 
 
+# Device authorizations a minute, per client and address, and per client: a device asks
+# once per sign-in, so these only stop floods of pending rows.
+AUTHORIZE_PER_ADDRESS = 20
+AUTHORIZE_PER_CLIENT = 1_000
+
+
 @dataclass(frozen=True, slots=True)
 class DevicePolicy:
     code_ttl_seconds: int
@@ -173,6 +179,12 @@ class DeviceFlow:
         if GRANT_DEVICE_CODE not in client.grant_types:
             raise UnauthorizedClient("this client may not use the device_code grant")
         now = self._clock.now()
+        # Anyone can name a public client: bound how fast one address, and the client as a
+        # whole, can fill the store with pending authorizations.
+        buckets = [self._authorize_bucket(f"{client.id}:{ip or 'unknown'}", AUTHORIZE_PER_ADDRESS),
+                   self._authorize_bucket(client.id, AUTHORIZE_PER_CLIENT)]
+        if not (await self._limiter.spend(buckets, 1, now)).allowed:
+            raise TooManyRequests("too many device authorizations; wait a minute and try again")
         await self._prune(now)
         device_code = generate_key(DEVICE_CODE_PREFIX)
         grant = DeviceGrant(
@@ -217,6 +229,11 @@ class DeviceFlow:
             raise Invalid.field("user_code", "this code is not valid: check it on your device; "
                                 "codes expire after a few minutes")
         return grant
+
+    @staticmethod
+    def _authorize_bucket(who: str, limit: int) -> Bucket:
+        return Bucket(key=f"device_authorize:{who[:120]}:{limit}:60", name="device_authorize",
+                      limit=limit, window_seconds=60, fail_open=False)
 
     def _bucket(self, kind: str, value: str) -> Bucket:
         limit, window = self._policy.user_code_attempts, self._policy.user_code_window_seconds
