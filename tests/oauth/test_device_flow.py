@@ -194,3 +194,13 @@ async def test_device_authorizations_are_rate_limited_per_address(kp, clock):
     assert refused.status_code == 429 and refused.json()["error"] == "invalid_request"
     clock.advance(seconds=60)
     await authorize(kp, client)
+
+
+async def test_with_the_shared_limiter_unreachable_device_limits_fail_closed_never_a_500(settings, clock, root_key):
+    dead_redis = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    async for kp in harness(dead_redis, clock, root_key):
+        client = await kp.client(type="public", token_endpoint_auth_method="none")
+        refused = await kp.post("/oauth/device_authorization", {}, client)
+        assert refused.status_code == 429 and refused.json()["error"] == "invalid_request"
+        with pytest.raises(TooManyRequests):
+            await kp.services.devices.find_pending("BCDF-GHJK", user_id="usr_alice", ip="192.0.2.1")

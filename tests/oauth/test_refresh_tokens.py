@@ -251,9 +251,8 @@ async def test_expired_families_are_pruned_when_a_new_grant_starts(kp):
     assert len(rows) == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's write lock: no PostgreSQL twin
 async def test_on_sqlite_a_rotation_waits_for_another_processes_write_lock(kp, backend):
-    if backend != "sqlite":
-        pytest.skip("SQLite's write lock")
     client = await kp.client()
     _access, token = await kp.start_grant(client)
     other = sqlite3.connect(kp.services.db.sqlite_path, isolation_level=None)

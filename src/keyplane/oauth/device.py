@@ -15,6 +15,7 @@ bound). Both codes are stored only as keyed hashes.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ from keyplane.ids import new_id
 from keyplane.keys.format import generate_key, parse_key
 from keyplane.keys.hashing import KeyHasher
 from keyplane.oauth.model import GRANT_DEVICE_CODE, Client
-from keyplane.ratelimit.base import Bucket, Limiter
+from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable
+
+log = logging.getLogger("keyplane.device")
 
 DEVICE_CODE_PREFIX = "kp_dc"
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -183,7 +186,7 @@ class DeviceFlow:
         # whole, can fill the store with pending authorizations.
         buckets = [self._authorize_bucket(f"{client.id}:{ip or 'unknown'}", AUTHORIZE_PER_ADDRESS),
                    self._authorize_bucket(client.id, AUTHORIZE_PER_CLIENT)]
-        if not (await self._limiter.spend(buckets, 1, now)).allowed:
+        if not await self._allowed(buckets, now):
             raise TooManyRequests("too many device authorizations; wait a minute and try again")
         await self._prune(now)
         device_code = generate_key(DEVICE_CODE_PREFIX)
@@ -218,8 +221,7 @@ class DeviceFlow:
         the code is malformed, unknown, expired or decided already (one answer for all)."""
         now = self._clock.now()
         buckets = [self._bucket("ip", ip or "unknown"), self._bucket("user", user_id)]
-        outcome = await self._limiter.spend(buckets, 1, now)
-        if not outcome.allowed:
+        if not await self._allowed(buckets, now):
             raise TooManyRequests("too many codes entered; wait a minute and try again")
         code = normalize_user_code(typed)
         grant = await self._repository.by_user_code(self._user_code_hash(code)) if code else None
@@ -229,6 +231,16 @@ class DeviceFlow:
             raise Invalid.field("user_code", "this code is not valid: check it on your device; "
                                 "codes expire after a few minutes")
         return grant
+
+    async def _allowed(self, buckets: list[Bucket], now: datetime) -> bool:
+        """One attempt spent from `buckets`. These limits guard against guessing and
+        flooding, so they fail closed: with the shared limiter (Redis) unreachable the
+        attempt is refused as over the limit (429, try again), never an error."""
+        try:
+            return (await self._limiter.spend(buckets, 1, now)).allowed
+        except LimiterUnavailable:
+            log.warning("rate limiter unavailable: device-flow attempt refused (fail closed)")
+            return False
 
     @staticmethod
     def _authorize_bucket(who: str, limit: int) -> Bucket:
