@@ -16,6 +16,7 @@ from keyplane.keys.change_relay import RedisKeyChangeRelay
 from keyplane.keys.changes import KeyChangeHub
 from keyplane.keys.exposure import Exposure
 from keyplane.keys.hashing import KeyHasher, derive_subkey
+from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
@@ -96,14 +97,16 @@ class Services:
     def start(self) -> None:
         """Start the background writers (the app's lifespan; CLI commands never do)."""
         self.recorder.start()
+        self.metering.start()
         if self.key_change_relay is not None:
             self.key_change_relay.start()
         self.audit_writer.start()
 
     async def close(self) -> None:
-        """Flush buffered usage and audit events, then close the limiter and the store
-        (graceful shutdown)."""
+        """Give back leased credits, flush buffered usage and audit events, then close the
+        limiter and the store (graceful shutdown)."""
         try:
+            await self.metering.close()
             await self.recorder.close()
             await self.audit_writer.close()
         finally:
@@ -143,7 +146,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         recorder = UsageRecorder(usage_repo, clock, capacity=settings.usage_buffer_size,
                                  flush_seconds=settings.usage_flush_seconds,
                                  retention_days=settings.usage_retention_days)
-        metering = Metering(limiter, SqlCreditLedger(db, on_balance=key_repo.note_balance))
+        metering = Metering(limiter, LeasedCredits(SqlCreditLedger(db, on_balance=key_repo.note_balance), clock))
         key_changes = KeyChangeHub()
         key_change_relay = (RedisKeyChangeRelay(settings.redis_url, key_changes)
                             if settings.redis_url else None)

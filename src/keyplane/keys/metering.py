@@ -3,7 +3,8 @@
 Runs only for a key that passed every other check, and only when the key has limits or
 credits: a key without them costs nothing here. Limits come first — a request refused for
 its rate is not charged credits — and are spent all or nothing across the key's limits
-(one limiter round trip). Credits are then spent atomically in the store.
+(one limiter round trip). Credits are then spent from this process's lease of the key's
+balance, taken atomically from the store a block at a time (keys/leases.py).
 
 When the limiter does not answer (Redis down), each limit decides by its `fail_open`:
 open limits are skipped (logged and counted), a closed one refuses as RATE_LIMITED. The
@@ -12,11 +13,12 @@ verification never fails with a 500 because of it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from keyplane.keys.credits import CreditLedger
+from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.model import Code, RateLimit, StoredKey
 from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitState
 
@@ -44,7 +46,7 @@ _BUCKETS_KEPT = 10_000
 
 
 class Metering:
-    def __init__(self, limiter: Limiter, ledger: CreditLedger) -> None:
+    def __init__(self, limiter: Limiter, ledger: LeasedCredits) -> None:
         self._limiter = limiter
         self._ledger = ledger
         self.limiter_failures = 0
@@ -76,18 +78,42 @@ class Metering:
                 self.limiter_failures += 1
                 log.warning("rate limiter unavailable while verifying %s", key.id, exc_info=True)
                 if not all(b.fail_open for b in buckets):
-                    return Charge(Code.RATE_LIMITED, (), _balance(key))
+                    return Charge(Code.RATE_LIMITED, (), self.balance(key, now))
             else:
                 states = outcome.states
                 if not outcome.allowed:
-                    return Charge(Code.RATE_LIMITED, states, _balance(key))
+                    return Charge(Code.RATE_LIMITED, states, self.balance(key, now))
         if config.credits is None:
             return Charge(Code.VALID, states, None)
         if cost == 0:
-            return Charge(Code.VALID, states, config.credits.remaining)
+            return Charge(Code.VALID, states, self.balance(key, now))
         spent, remaining = await self._ledger.spend(key, cost, now)
         return Charge(Code.VALID if spent else Code.USAGE_EXCEEDED, states, remaining)
 
+    def balance(self, key: StoredKey, now: datetime) -> int | None:
+        """The key's balance as this process knows it: stored plus its unspent lease."""
+        credits = key.config.credits
+        return None if credits is None else credits.remaining + self._ledger.held(key, now)
 
-def _balance(key: StoredKey) -> int | None:
-    return key.config.credits.remaining if key.config.credits is not None else None
+    def shown(self, key: StoredKey, now: datetime) -> StoredKey:
+        """`key` with the balance this process knows (for the management API's answers)."""
+        credits = key.config.credits
+        held = 0 if credits is None else self._ledger.held(key, now)
+        if not held or credits is None:
+            return key
+        return dataclasses.replace(key, config=dataclasses.replace(
+            key.config, credits=dataclasses.replace(credits, remaining=credits.remaining + held)))
+
+    async def release(self, key_id: str) -> None:
+        """Give back this process's unspent credits of a key about to change."""
+        await self._ledger.release(key_id)
+
+    @property
+    def credits(self) -> LeasedCredits:
+        return self._ledger
+
+    def start(self) -> None:
+        self._ledger.start()
+
+    async def close(self) -> None:
+        await self._ledger.close()

@@ -89,10 +89,19 @@ class KeyService:
         return issued
 
     async def get_key(self, key_id: str) -> StoredKey:
+        return self._metering.shown(await self._stored(key_id), self._clock.now())
+
+    async def _stored(self, key_id: str) -> StoredKey:
         key = await self._keys.get(key_id) if is_id(key_id, "key") else None
         if key is None or key.api_id == ADMIN_API_ID:
             raise NotFound(f"no key {key_id}")
         return key
+
+    async def _to_change(self, key_id: str) -> StoredKey:
+        """A key about to change, read after this process gave back its unspent credits
+        (keys/leases.py): a changed key's lease ends, and its balance must be whole."""
+        await self._metering.release(key_id)
+        return await self._stored(key_id)
 
     async def list_keys(
         self, *, api_id: str | None, owner_id: str | None, after: str | None, limit: int
@@ -101,11 +110,12 @@ class KeyService:
         if api_id is not None:
             await self._user_api(api_id, field="api_id", status=404)
         rows = await self._keys.page(api_id=api_id, owner_id=owner_id, after=after, limit=limit + 1)
-        return page_of(rows, limit, lambda k: k.id)
+        now = self._clock.now()
+        return page_of([self._metering.shown(k, now) for k in rows], limit, lambda k: k.id)
 
     async def update_key(self, actor: Actor, key_id: str, changes: dict[str, Any]) -> StoredKey:
         """Apply `changes` (KeyConfig field names) to a key's configuration."""
-        key = await self.get_key(key_id)
+        key = await self._to_change(key_id)
         if "roles" in changes:
             await self._check_roles(key.api_id, changes["roles"])
         now = self._clock.now()
@@ -119,7 +129,7 @@ class KeyService:
     async def revoke_key(self, actor: Actor, key_id: str, *, action: str = events.KEY_REVOKE) -> StoredKey:
         """Revoke at once (idempotent); `action` names why in the audit log. A repeated
         revoke is not recorded again; any other action (an exposure) always is."""
-        key = await self.get_key(key_id)
+        key = await self._to_change(key_id)
         now = self._clock.now()
         revoked = await self._keys.revoke(key.id, now, self._event(actor, action, key, now),
                                           record_always=action != events.KEY_REVOKE)
@@ -130,7 +140,7 @@ class KeyService:
         """A new key with the same configuration; the old one expires after the grace period."""
         if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
             raise Invalid.field("grace_seconds", f"must be between 0 and {MAX_GRACE_SECONDS}")
-        old = await self.get_key(key_id)
+        old = await self._to_change(key_id)
         if old.revoked_at is not None:
             raise Conflict(f"key {key_id} is revoked; a revoked key cannot be rolled")
         api = await self._apis.get(old.api_id)
@@ -146,7 +156,7 @@ class KeyService:
         return issued
 
     async def delete_key(self, actor: Actor, key_id: str) -> None:
-        key = await self.get_key(key_id)
+        key = await self._to_change(key_id)
         now = self._clock.now()
         await self._keys.delete(key.id, self._event(actor, events.KEY_DELETE, key, now))
         await self._changed(key, events.KEY_DELETE)

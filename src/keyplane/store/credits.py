@@ -22,13 +22,14 @@ import contextlib
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from keyplane.keys.credits import refill_boundary
+from keyplane.keys.credits import Taken, refill_boundary
 from keyplane.keys.model import StoredKey
 from keyplane.store.engine import Database
-from keyplane.store.tables import keys
+from keyplane.store.tables import as_utc, keys
 
 _due = sa.and_(
     sa.bindparam("boundary", type_=keys.c.credits_refilled_at.type).is_not(None),
@@ -43,6 +44,13 @@ _SPEND = (
     .values(credits_remaining=_balance - sa.bindparam("cost"),
             credits_refilled_at=sa.case((_due, sa.bindparam("boundary")),
                                         else_=keys.c.credits_refilled_at))
+    .returning(keys.c.credits_remaining, keys.c.credits_refilled_at)
+)
+_GIVE_BACK = (
+    keys.update()
+    .where(keys.c.id == sa.bindparam("key_id"), keys.c.credits_remaining.is_not(None),
+           keys.c.credits_refilled_at.is_not_distinct_from(sa.bindparam("generation")))
+    .values(credits_remaining=keys.c.credits_remaining + sa.bindparam("amount"))
     .returning(keys.c.credits_remaining)
 )
 
@@ -56,12 +64,19 @@ UPDATE keys SET
 WHERE id = :key_id AND credits_remaining IS NOT NULL
   AND (CASE WHEN :boundary IS NOT NULL AND (credits_refilled_at IS NULL OR credits_refilled_at < :boundary)
        THEN :amount ELSE credits_remaining END) >= :cost
-RETURNING credits_remaining
+RETURNING credits_remaining, credits_refilled_at
 """
 # The same without a refill (no boundary: both CASEs take their ELSE), ~0.8 µs cheaper.
 _SQLITE_SPEND_NO_REFILL = """
 UPDATE keys SET credits_remaining = credits_remaining - :cost
 WHERE id = :key_id AND credits_remaining IS NOT NULL AND credits_remaining >= :cost
+RETURNING credits_remaining, credits_refilled_at
+"""
+# Unspent credits of a lease back to the balance, unless the balance was set or refilled
+# since the lease was taken (that replaced the balance the lease came from).
+_SQLITE_GIVE_BACK = """
+UPDATE keys SET credits_remaining = credits_remaining + :amount
+WHERE id = :key_id AND credits_remaining IS NOT NULL AND credits_refilled_at IS :generation
 RETURNING credits_remaining
 """
 
@@ -72,16 +87,17 @@ _POLL_SECONDS = (0.0001, 0.0002, 0.0005, 0.001, 0.002)
 
 
 # A queued spend: statement, parameters, and the future of its rows.
-_Spend = tuple[str, dict[str, object], "asyncio.Future[list[tuple[int]] | None]"]
+_Rows = list[tuple[Any, ...]]
+_Spend = tuple[str, dict[str, object], "asyncio.Future[_Rows | None]"]
 
 
-def _deliver(batch: list[_Spend], results: list[list[tuple[int]] | None]) -> None:
+def _deliver(batch: list[_Spend], results: list[_Rows | None]) -> None:
     for (_, _, future), rows in zip(batch, results, strict=True):
         if not future.done():
             future.set_result(rows)
 
 
-def _run_on(conn: sqlite3.Connection, batch: list[_Spend]) -> list[list[tuple[int]] | None] | None:
+def _run_on(conn: sqlite3.Connection, batch: list[_Spend]) -> list[_Rows | None] | None:
     try:
         if conn.in_transaction:  # a ROLLBACK that failed left one open
             conn.execute("ROLLBACK")
@@ -110,10 +126,11 @@ def _sqlite_time(when: datetime | None) -> str | None:
 
 
 class SqlCreditLedger:
-    def __init__(self, db: Database, on_balance: Callable[[StoredKey, int], None] | None = None) -> None:
+    def __init__(self, db: Database, on_balance: Callable[[str, int], None] | None = None) -> None:
         self._db = db
-        # SQLite: told each balance a spend on the hot connection left, for the key lookup
-        # cache, which that connection's own commits do not clear (store/keys.py).
+        # SQLite: told each balance (by key id) a statement on the hot connection left, for
+        # the key lookup cache, which that connection's own commits do not clear
+        # (store/keys.py).
         self._on_balance = on_balance
         # SQLite: spends waiting for the next group commit, and whether one is scheduled.
         self._queue: list[_Spend] = []
@@ -121,35 +138,56 @@ class SqlCreditLedger:
         self._waiter: asyncio.Task[None] | None = None
 
     async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
+        taken = await self.take(key, cost, now)
+        if taken is not None:
+            return True, taken.balance
+        return False, await self._balance(key.id)
+
+    async def take(self, key: StoredKey, amount: int, now: datetime) -> Taken | None:
+        """Spend `amount` (after a due refill): the balance left and the balance's
+        generation (`credits_refilled_at`); None, spending nothing, when fewer remain."""
         credits = key.config.credits
         assert credits is not None
         refill = credits.refill
         boundary = refill_boundary(refill, created_at=key.created_at, now=now)
-        params = {"key_id": key.id, "cost": cost, "boundary": boundary,
+        params = {"key_id": key.id, "cost": amount, "boundary": boundary,
                   "amount": refill.amount if refill else None}
         if self._db.is_sqlite:
             if boundary is None:
-                statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": key.id, "cost": cost}
+                statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": key.id, "cost": amount}
             else:
                 statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": _sqlite_time(boundary)}
             rows = await self._queued(statement, sqlite_params)
             if rows is not None:
-                spent, balance = (True, int(rows[0][0])) if rows else (False, await self._balance(key.id))
+                if not rows:
+                    return None
+                balance = int(rows[0][0])
                 if self._on_balance is not None:
-                    self._on_balance(key, balance)
-                return spent, balance
+                    self._on_balance(key.id, balance)
+                return Taken(balance, as_utc(rows[0][1]))
             # the lock stayed taken, or SQLite failed: wait for it off the event loop instead
         async with self._db.transaction() as conn:
-            value = (await conn.execute(_SPEND, params)).scalar()
-        if value is not None:
-            return True, int(value)
-        return False, await self._balance(key.id)
+            row = (await conn.execute(_SPEND, params)).first()
+        return None if row is None else Taken(int(row[0]), as_utc(row[1]))
 
-    def _queued(self, statement: str, params: dict[str, object]) -> asyncio.Future[list[tuple[int]] | None]:
+    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> None:
+        """Add `amount` back to the balance, unless it was set or refilled since
+        `generation` (then the balance they came from no longer exists)."""
+        if self._db.is_sqlite:
+            rows = await self._queued(_SQLITE_GIVE_BACK, {
+                "key_id": key_id, "amount": amount, "generation": _sqlite_time(generation)})
+            if rows is not None:
+                if rows and self._on_balance is not None:
+                    self._on_balance(key_id, int(rows[0][0]))
+                return
+        async with self._db.transaction() as conn:
+            await conn.execute(_GIVE_BACK, {"key_id": key_id, "amount": amount, "generation": generation})
+
+    def _queued(self, statement: str, params: dict[str, object]) -> asyncio.Future[_Rows | None]:
         """The statement's rows once committed with the others of this turn of the loop;
         None: take the pooled path."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[tuple[int]] | None] = loop.create_future()
+        future: asyncio.Future[_Rows | None] = loop.create_future()
         self._queue.append((statement, params, future))
         if not self._committing:
             self._committing = True
@@ -187,7 +225,7 @@ class SqlCreditLedger:
                 _deliver(self._queue, [None] * len(self._queue))
                 self._queue = []
 
-    def _run(self, batch: list[_Spend]) -> list[list[tuple[int]] | None] | None:
+    def _run(self, batch: list[_Spend]) -> list[_Rows | None] | None:
         """The batch in one transaction: each spend's rows (None for a spend whose caller is
         gone: not made), all None if SQLite failed; None when another writer holds the lock."""
         try:

@@ -206,11 +206,11 @@ class SqlKeyRepository:
             self._hash_of[found[0].id] = key_hash
         return found[0]
 
-    def note_balance(self, key: StoredKey, balance: int) -> None:
-        """A credit spend on the hot connection left `balance`: that connection's own commits
-        do not move `PRAGMA data_version`, so the kept key is brought up to date here (the
-        verify answer reports the balance of the kept key when it spends nothing)."""
-        key_hash = self._hash_of.get(key.id)
+    def note_balance(self, key_id: str, balance: int) -> None:
+        """A credit statement on the hot connection left `balance`: that connection's own
+        commits do not move `PRAGMA data_version`, so the kept key is brought up to date here
+        (the verify answer reports the balance of the kept key when it spends nothing)."""
+        key_hash = self._hash_of.get(key_id)
         if key_hash is None:
             return
         kept = self._kept.get(key_hash)

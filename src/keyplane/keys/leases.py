@@ -1,0 +1,178 @@
+"""Credit leases: a process spends a key's credits from a block it took, not one by one.
+
+A metered verification used to commit one conditional UPDATE per spend; that commit (and,
+on SQLite, the wait for the write lock behind the usage flush) was most of what metering
+cost (bench/NOTES.md §11). Here a process takes a block of a key's balance with that same
+atomic statement (`CreditStore.take`: `... WHERE balance >= block`) and spends it in
+memory; the store is written once a block, not once a verification.
+
+Why this never overspends: credits leave the stored balance before they are spent, by the
+same conditional UPDATE as before, so across any number of processes the sum of spends
+can never pass the balance. What it costs in exactness:
+
+- A block is at most 1/`share` of the balance the process last saw and at most
+  `max_block`; below `share` credits per block it is not worth taking and every spend is
+  exact as before (so a key with 100 credits is spent one by one).
+- The balance others read is short of the true one by the unspent blocks of other
+  processes (in this process `held` adds its own, so the embedded default stays exact).
+  A lease lives `lease_seconds`; then, or on shutdown, what is left goes back.
+- A process whose block ran out may refuse `USAGE_EXCEEDED` while another still holds
+  unspent credits of the same key: at most one block per other process, and never more
+  than 1/`share` of the balance each.
+- A lease is spent only while the key is the version it was taken for (`updated_at`) and
+  its refill period lasts: a `PATCH` (setting the balance) or a refill ends it. Its
+  unspent credits go back only if the balance was neither set nor refilled since the take
+  (`generation`): a set or a refill replaced the balance they came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from keyplane.clock import Clock
+from keyplane.keys.credits import CreditStore, refill_boundary
+from keyplane.keys.model import StoredKey
+
+log = logging.getLogger("keyplane.credits")
+
+LEASE_SECONDS = 1.0
+MAX_BLOCK = 1000
+SHARE = 100
+
+
+@dataclass(slots=True)
+class Lease:
+    version: datetime  # the key's updated_at when taken
+    boundary: datetime | None  # the refill period it was taken in
+    generation: datetime | None  # the balance's generation (CreditStore.take)
+    balance: int  # the stored balance right after the take
+    left: int
+    expires_at: datetime
+
+
+class LeasedCredits:
+    """A CreditLedger spending from leases taken from a CreditStore."""
+
+    def __init__(self, store: CreditStore, clock: Clock, *, lease_seconds: float = LEASE_SECONDS,
+                 max_block: int = MAX_BLOCK, share: int = SHARE) -> None:
+        self._store = store
+        self._clock = clock
+        self._lease_seconds = lease_seconds
+        self._lifetime = timedelta(seconds=lease_seconds)
+        self._max_block = max_block
+        self._share = share
+        self._leases: dict[str, Lease] = {}
+        # Keys a verification is taking a lease for: others wait for it instead of taking too.
+        self._taking: dict[str, asyncio.Event] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
+        credits = key.config.credits
+        assert credits is not None
+        boundary = refill_boundary(credits.refill, created_at=key.created_at, now=now)
+        spent = self._from_lease(key, cost, now, boundary)
+        if spent is not None:
+            return True, spent
+        taking = self._taking.get(key.id)
+        if taking is not None:  # a block is on its way: wait for it, then spend exactly if it won't do
+            await taking.wait()
+            spent = self._from_lease(key, cost, now, boundary)
+            if spent is not None:
+                return True, spent
+            return await self._store.spend(key, cost, now)
+        self._taking[key.id] = taking = asyncio.Event()
+        try:
+            return await self._take_and_spend(key, cost, now, boundary)
+        finally:
+            del self._taking[key.id]
+            taking.set()
+
+    def _from_lease(self, key: StoredKey, cost: int, now: datetime, boundary: datetime | None) -> int | None:
+        """The balance after spending `cost` from this process's lease; None if it can't."""
+        lease = self._leases.get(key.id)
+        if (lease is None or lease.left < cost or now >= lease.expires_at
+                or lease.version != key.updated_at or lease.boundary != boundary):
+            return None
+        lease.left -= cost
+        return lease.balance + lease.left
+
+    async def _take_and_spend(self, key: StoredKey, cost: int, now: datetime,
+                              boundary: datetime | None) -> tuple[bool, int]:
+        stale = self._leases.pop(key.id, None)
+        if stale is not None and stale.left:
+            await self._store.give_back(key.id, stale.left, stale.generation)
+        block = self._block(key, cost)
+        if block > cost:
+            taken = await self._store.take(key, block, now)
+            if taken is not None:
+                lease = Lease(version=key.updated_at, boundary=boundary, generation=taken.generation,
+                              balance=taken.balance, left=block - cost,
+                              expires_at=now + self._lifetime)
+                self._leases[key.id] = lease
+                return True, lease.balance + lease.left
+        return await self._store.spend(key, cost, now)
+
+    def _block(self, key: StoredKey, cost: int) -> int:
+        # Sized from the balance this process last saw: the take itself is what is exact.
+        credits = key.config.credits
+        seen = credits.remaining if credits is not None else 0
+        return min(self._max_block, seen // self._share)
+
+    def held(self, key: StoredKey, now: datetime) -> int:
+        """Credits of `key` this process holds unspent (add them to the stored balance)."""
+        lease = self._leases.get(key.id)
+        credits = key.config.credits
+        if lease is None or credits is None or lease.version != key.updated_at or now >= lease.expires_at:
+            return 0
+        if lease.boundary != refill_boundary(credits.refill, created_at=key.created_at, now=now):
+            return 0
+        return lease.left
+
+    async def release(self, key_id: str) -> None:
+        """Give back what this process holds of a key (before a change to it, so the
+        stored balance is whole when it is read, set or copied)."""
+        lease = self._leases.pop(key_id, None)
+        if lease is not None and lease.left:
+            await self._store.give_back(key_id, lease.left, lease.generation)
+
+    async def release_expired(self) -> None:
+        now = self._clock.now()
+        # Taken out of the table before any await: a lease taken meanwhile stays.
+        expired = [(key_id, lease) for key_id, lease in self._leases.items() if now >= lease.expires_at]
+        for key_id, _ in expired:
+            del self._leases[key_id]
+        for done, (key_id, lease) in enumerate(expired):
+            try:
+                if lease.left:
+                    await self._store.give_back(key_id, lease.left, lease.generation)
+            except BaseException:
+                for undone_id, undone in expired[done:]:  # kept (expired: never spent) for the next sweep
+                    self._leases.setdefault(undone_id, undone)
+                raise
+
+    def start(self) -> None:
+        """Give expired leases back every `lease_seconds` (an idle process keeps none)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds)
+            try:
+                await self.release_expired()
+            except Exception:  # the store is down: the leases stay and are tried again
+                log.warning("could not give unspent credits back", exc_info=True)
+
+    async def close(self) -> None:
+        """Stop sweeping and give every unspent credit back (graceful shutdown)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for key_id in list(self._leases):
+            await self.release(key_id)
