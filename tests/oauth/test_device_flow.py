@@ -8,6 +8,7 @@ import re
 
 import pytest
 from grant_harness import AUDIENCE, DEVICE_GRANT, Harness, assert_oauth_error, harness
+from tamper import tampered
 
 from keyplane.errors import Invalid, TooManyRequests
 from keyplane.oauth.device import (
@@ -143,7 +144,7 @@ async def test_device_authorization_checks_the_client_and_the_request(kp):
     assert_oauth_error(await kp.post("/oauth/device_authorization",
                                      {"resource": "https://elsewhere.example"}, client),
                        400, "invalid_target")
-    bad_secret = {**client, "client_secret": client["client_secret"][:-1] + "x"}
+    bad_secret = {**client, "client_secret": tampered(client["client_secret"])}
     assert_oauth_error(await kp.post("/oauth/device_authorization", {}, bad_secret), 401,
                        "invalid_client")
     assert_oauth_error(await kp.token(client, grant_type=DEVICE_GRANT), 400, "invalid_request")

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from tamper import tampered
 
 AUDIENCE = "https://api.example.com"
 OTHER_AUDIENCE = "https://reports.example.com"
@@ -143,7 +144,7 @@ async def test_a_resource_sets_the_audience_and_must_be_allowed(http, discovery)
 async def test_a_wrong_secret_is_invalid_client_with_a_basic_challenge(http, discovery):
     client = await make_client(http)
     response = await token_request(http, discovery, {"grant_type": "client_credentials"},
-                                   basic(client["client_id"], client["client_secret"][:-1] + "x"))
+                                   basic(client["client_id"], tampered(client["client_secret"])))
     assert_oauth_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"].lower().startswith("basic")
     unknown = await token_request(http, discovery, {"grant_type": "client_credentials"},
