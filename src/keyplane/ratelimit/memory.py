@@ -26,7 +26,7 @@ class MemoryLimiter:
         if allowed and cost > 0:
             for bucket, tat, limit_state in zip(buckets, stored, states, strict=True):
                 self._tats[bucket.key] = tat
-                self._expires[bucket.key] = limit_state.reset_at.timestamp()
+                self._expires[bucket.key] = limit_state.reset_epoch
             if len(self._tats) > self._prune_at:
                 self._prune(moment)
         return Outcome(allowed=allowed, states=states)

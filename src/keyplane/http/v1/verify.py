@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import msgspec
 from starlette.types import Receive, Scope, Send
 
-from keyplane.clock import rfc3339
+from keyplane.clock import rfc3339, rfc3339_epoch
 from keyplane.errors import FieldError, Invalid, PayloadTooLarge
 from keyplane.http.auth import bearer_token
 from keyplane.http.json import dumps
@@ -108,14 +108,13 @@ def render(verdict: Verdict) -> dict[str, Any]:
     key = verdict.key
     if key is not None:
         c = key.config
-        windows = {r.name: r.window_seconds for r in c.ratelimits} if verdict.ratelimits else {}
         body.update(
             key_id=key.id, api_id=key.api_id, owner_id=c.owner_id, name=c.name,
             permissions=key.effective_permissions, metadata=c.metadata,
             expires_at=rfc3339(c.expires_at),
             credits_remaining=verdict.credits_remaining,
             ratelimits=[{"name": r.name, "limit": r.limit, "remaining": r.remaining,
-                         "reset_at": rfc3339(r.reset_at), "window_seconds": windows.get(r.name)}
+                         "reset_at": rfc3339_epoch(r.reset_epoch), "window_seconds": r.window_seconds}
                         for r in verdict.ratelimits],
         )
     return body
