@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.model import Code, RateLimit, StoredKey
@@ -25,8 +25,7 @@ from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitSt
 log = logging.getLogger("keyplane.metering")
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+class Charge(NamedTuple):
     code: Code
     ratelimits: tuple[LimitState, ...] = ()
     credits_remaining: int | None = None

@@ -56,8 +56,7 @@ class LimitState(NamedTuple):
         return datetime.fromtimestamp(round(self.reset_epoch, 6), UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     allowed: bool
     states: tuple[LimitState, ...]
 
