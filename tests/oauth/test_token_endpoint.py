@@ -306,8 +306,8 @@ async def test_private_key_jwt_authenticates_once_per_assertion(http, discovery,
 
 
 @pytest.fixture
-async def served(settings, clock, root_key):
-    """The app itself beside a client on it, to reach its services (flush the audit log)."""
+async def served_app(settings, clock, root_key):
+    """The app itself beside a client on it."""
     import httpx
     from asgi_lifespan import LifespanManager
 
@@ -318,7 +318,14 @@ async def served(settings, clock, root_key):
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
                                      headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client, app.state.services
+            yield client, app
+
+
+@pytest.fixture
+def served(served_app):
+    """A client on the app, and the app's services (to flush the audit log)."""
+    http, app = served_app
+    return http, app.state.services
 
 
 async def test_token_events_are_audited_without_the_token(served):
@@ -370,3 +377,34 @@ async def test_a_token_introspected_before_is_inactive_once_expired_revoked_or_i
     rotated = await http.post("/v1/signing-keys/rotate", json={"immediate": True})
     assert rotated.status_code in (200, 201), rotated.text
     assert not await active(withdrawn)
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/introspect"])
+async def test_a_caller_gone_before_its_body_ended_gets_no_answer_and_nothing_is_issued(served_app, path):
+    # The hot endpoints read the ASGI channel themselves: a disconnect mid-body is no
+    # error to log, and a truncated form is never acted on.
+    http, app = served_app
+    services = app.state.services
+    client = await make_client(http)
+    discovery = (await http.get("/.well-known/oauth-authorization-server")).json()
+    token = (await get_token(http, discovery, client)).json()["access_token"]
+    body = {"/oauth/token": b"grant_type=client_credentials", "/oauth/introspect": f"token={token}".encode()}[path]
+    auth = basic(client["client_id"], client["client_secret"])["Authorization"].encode()
+    messages = [{"type": "http.request", "body": body, "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    issued_before = services.audit_writer.added
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"authorization", auth)],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80), "state": {}}
+    await app(scope, receive, send)
+    assert sent == [] and messages == []
+    assert services.audit_writer.added == issued_before

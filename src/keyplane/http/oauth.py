@@ -1,8 +1,10 @@
 """The OAuth endpoints: token, introspection, revocation, discovery.
 
-Plain Starlette routes: they read `application/x-www-form-urlencoded` bodies (RFC 6749
-§3.2), answer JSON with `Cache-Control: no-store`, and render errors as RFC 6749 §5.2
-`{"error", "error_description"}` (http/errors.py). Paths are announced by discovery.
+They read `application/x-www-form-urlencoded` bodies (RFC 6749 §3.2), answer JSON with
+`Cache-Control: no-store`, and render errors as RFC 6749 §5.2 `{"error",
+"error_description"}` (http/errors.py). The token and introspection endpoints are hot:
+plain ASGI endpoints (http/asgi.py), the others Starlette routes; both parse forms with
+`parse_form`. Paths are announced by discovery.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from keyplane.errors import (
     InvalidClient,
@@ -20,7 +23,8 @@ from keyplane.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from keyplane.http.auth import authenticate
+from keyplane.http.asgi import client_host, header, read_body, send_json
+from keyplane.http.auth import bearer_token
 from keyplane.http.context import services_of
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
@@ -29,11 +33,13 @@ from keyplane.oauth.grants.client_credentials import audience_for
 from keyplane.oauth.model import GRANT_DEVICE_CODE, Client, TokenClaims
 from keyplane.oauth.refresh_tokens import RefreshGrant, is_refresh_token
 from keyplane.oauth.scopes import granted_scopes
+from keyplane.services import Services
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 50
 REPEATABLE = {"resource"}  # RFC 8707 §2: the only parameter that may appear more than once
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NO_STORE_RAW = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _NO_STORE.items())
 
 
 def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -41,14 +47,17 @@ def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None
                     headers={**_NO_STORE, **(headers or {})})
 
 
-async def read_form(request: Request) -> TokenRequest:
-    """The form parameters; refuses a wrong content type, a body that does not decode, and
-    a parameter given twice (RFC 6749 §3.2). Empty values count as absent (§3.1)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != FORM:
+def require_form(content_type: str | None) -> None:
+    """Refuses a body that is not a form (RFC 6749 §3.2), before it is read."""
+    if (content_type or "").split(";")[0].strip().lower() != FORM:
         raise InvalidRequest(f"send the parameters as {FORM}")
+
+
+def parse_form(body: bytes) -> TokenRequest:
+    """The form parameters; refuses a body that does not decode and a parameter given
+    twice (RFC 6749 §3.2). Empty values count as absent (§3.1)."""
     try:
-        text = (await request.body()).decode("utf-8")
+        text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
                           max_num_fields=MAX_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
@@ -67,43 +76,68 @@ async def read_form(request: Request) -> TokenRequest:
     return TokenRequest(params=params, resources=tuple(resources))
 
 
+async def read_form(request: Request) -> TokenRequest:
+    """`parse_form` of a Starlette request."""
+    require_form(request.headers.get("content-type"))
+    return parse_form(await request.body())
+
+
+async def _receive_form(scope: Scope, receive: Receive, services: Services) -> TokenRequest | None:
+    """`read_form` of a plain ASGI endpoint; None when the client went away."""
+    require_form(header(scope, b"content-type"))
+    body = await read_body(receive, services.settings.max_body_bytes)
+    return None if body is None else parse_form(body)
+
+
+async def _send(send: Send, body: dict[str, Any]) -> None:
+    await send_json(send, dumps(body), headers=_NO_STORE_RAW)
+
+
 def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def token(request: Request) -> Response:
-    services = services_of(request)
-    form = await read_form(request)
-    grant_type = form.params.get("grant_type")
-    if not grant_type:
-        raise InvalidRequest("grant_type is missing")
-    authenticated = await services.client_auth.authenticate(
-        form.params, request.headers.get("authorization"), ip=_ip(request))
-    grant = GRANTS.get(grant_type)
-    if grant is None:  # after authentication: an unknown grant tells a stranger nothing
-        raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
-    context = GrantContext(tokens=services.tokens, ip=_ip(request), codes=services.codes,
-                           refresh_tokens=services.refresh_tokens, devices=services.devices)
-    issued = await grant(context, authenticated.client, form)
-    services.metrics.observe_token(grant_type)
-    body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
-                            "expires_in": issued.expires_in}
-    if issued.scope:
-        body["scope"] = " ".join(issued.scope)
-    if issued.refresh_token:
-        body["refresh_token"] = issued.refresh_token
-    return _json(body)
+class TokenEndpoint:
+    """`POST /oauth/token` (RFC 6749 §3.2), a plain ASGI endpoint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        form = await _receive_form(scope, receive, services)
+        if form is None:
+            return  # the client went away: issue nothing
+        grant_type = form.params.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("grant_type is missing")
+        ip = client_host(scope)
+        authenticated = await services.client_auth.authenticate(
+            form.params, header(scope, b"authorization"), ip=ip)
+        grant = GRANTS.get(grant_type)
+        if grant is None:  # after authentication: an unknown grant tells a stranger nothing
+            raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
+        context = GrantContext(tokens=services.tokens, ip=ip, codes=services.codes,
+                               refresh_tokens=services.refresh_tokens, devices=services.devices)
+        issued = await grant(context, authenticated.client, form)
+        services.metrics.observe_token(grant_type)
+        body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
+                                "expires_in": issued.expires_in}
+        if issued.scope:
+            body["scope"] = " ".join(issued.scope)
+        if issued.refresh_token:
+            body["refresh_token"] = issued.refresh_token
+        await _send(send, body)
 
 
-async def _introspecting_caller(request: Request, form: TokenRequest) -> Client | None:
+async def _introspecting_caller(scope: Scope, services: Services, form: TokenRequest) -> Client | None:
     """RFC 7662 §2.1: the caller authenticates — a client (not a public one: anyone may
     name a public client), or a root key holding `tokens.introspect` (None)."""
-    authorization = request.headers.get("authorization")
+    authorization = header(scope, b"authorization")
     if authorization is not None and authorization[:7].lower() == "bearer ":
-        await authenticate(request, "tokens.introspect")
+        # `http.auth.authenticate`, on the ASGI scope: the same header, rules and errors.
+        caller = await services.root_keys.authenticate(bearer_token(authorization), ip=client_host(scope))
+        caller.require("tokens.introspect")
         return None
-    authenticated = await services_of(request).client_auth.authenticate(
-        form.params, authorization, ip=_ip(request))
+    authenticated = await services.client_auth.authenticate(
+        form.params, authorization, ip=client_host(scope))
     if authenticated.method == "none":
         raise InvalidClient("introspection needs an authenticated client")
     return authenticated.client
@@ -136,25 +170,31 @@ def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
     return body
 
 
-async def introspect(request: Request) -> Response:
-    form = await read_form(request)
-    caller = await _introspecting_caller(request, form)
-    token_value = form.params.get("token")
-    if token_value is None:
-        raise InvalidRequest("token is missing")
-    services = services_of(request)
-    if is_refresh_token(token_value):
-        # A refresh token is shown only to the client it belongs to (or a root key): to any
-        # other it reads as inactive, like a token this server never issued.
-        grant = await services.refresh_tokens.introspect(token_value)
-        if grant is not None and caller is not None and grant.client_id != caller.id:
-            grant = None
-        services.metrics.observe_introspection(grant is not None)
-        return _json(refresh_introspection_body(grant, services.tokens.issuer)
-                     if grant is not None else {"active": False})
-    claims = await services.tokens.introspect(token_value)
-    services.metrics.observe_introspection(claims is not None)
-    return _json(introspection_body(claims))
+class IntrospectionEndpoint:
+    """`POST /oauth/introspect` (RFC 7662), a plain ASGI endpoint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        form = await _receive_form(scope, receive, services)
+        if form is None:
+            return  # the client went away: nobody to answer
+        caller = await _introspecting_caller(scope, services, form)
+        token_value = form.params.get("token")
+        if token_value is None:
+            raise InvalidRequest("token is missing")
+        if is_refresh_token(token_value):
+            # A refresh token is shown only to the client it belongs to (or a root key): to
+            # any other it reads as inactive, like a token this server never issued.
+            grant = await services.refresh_tokens.introspect(token_value)
+            if grant is not None and caller is not None and grant.client_id != caller.id:
+                grant = None
+            services.metrics.observe_introspection(grant is not None)
+            await _send(send, refresh_introspection_body(grant, services.tokens.issuer)
+                        if grant is not None else {"active": False})
+            return
+        claims = await services.tokens.introspect(token_value)
+        services.metrics.observe_introspection(claims is not None)
+        await _send(send, introspection_body(claims))
 
 
 async def revoke(request: Request) -> Response:
@@ -203,8 +243,8 @@ async def discovery(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route(metadata.TOKEN_PATH, token, methods=["POST"]),
-        Route(metadata.INTROSPECTION_PATH, introspect, methods=["POST"]),
+        Route(metadata.TOKEN_PATH, TokenEndpoint(), methods=["POST"]),
+        Route(metadata.INTROSPECTION_PATH, IntrospectionEndpoint(), methods=["POST"]),
         Route(metadata.REVOCATION_PATH, revoke, methods=["POST"]),
         Route(metadata.DEVICE_AUTHORIZATION_PATH, device_authorization, methods=["POST"]),
         Route(metadata.METADATA_PATH, discovery, methods=["GET"]),

@@ -17,7 +17,8 @@ import msgspec
 from starlette.types import Receive, Scope, Send
 
 from keyplane.clock import rfc3339, rfc3339_epoch
-from keyplane.errors import FieldError, Invalid, PayloadTooLarge
+from keyplane.errors import FieldError, Invalid
+from keyplane.http.asgi import client_host, header, read_body
 from keyplane.http.auth import bearer_token
 from keyplane.http.json import dumps
 from keyplane.keys.model import IPAddress, Verdict
@@ -120,23 +121,6 @@ def render(verdict: Verdict) -> dict[str, Any]:
     return body
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
 class VerifyEndpoint:
     """The ASGI app behind `POST /v1/keys/verify` (a class, so Starlette routes it as ASGI)."""
 
@@ -144,11 +128,13 @@ class VerifyEndpoint:
         # `http.auth.authenticate` without the Starlette wrappers it builds (HTTPConnection,
         # Headers, Address): the same header, rules and errors, ~2 µs less a request.
         services: Services = scope["app"].state.services
-        client = scope.get("client")
         caller = await services.root_keys.authenticate(
-            bearer_token(_authorization(scope)), ip=client[0] if client is not None else None)
+            bearer_token(header(scope, b"authorization")), ip=client_host(scope))
         caller.require("keys.verify")
-        req = decode_request(await _read_body(receive, services.settings.max_body_bytes))
+        body = await read_body(receive, services.settings.max_body_bytes)
+        if body is None:
+            return  # the client went away: nothing to verify, nobody to answer
+        req = decode_request(body)
         started = time.perf_counter()
         verdict = await services.keys.verify(req.key, api_id=req.api_id, need=_need(req), ip=_ip(req),
                                              cost=req.cost, user_agent=_user_agent(req))
@@ -157,14 +143,6 @@ class VerifyEndpoint:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-def _authorization(scope: Scope) -> str | None:
-    # Like Starlette's `Headers.get`: the first such header, names lower-case per ASGI.
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _user_agent(req: VerifyRequest) -> str | None:
