@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
+import sqlalchemy as sa
 from store_harness import Store
 
 from keyplane.audit.events import Actor, AuditEvent
-from keyplane.store.audit import record
+from keyplane.ids import new_id
+from keyplane.store.audit import record, record_many
 
 
 async def write(store: Store, *events: AuditEvent) -> None:
@@ -56,3 +59,26 @@ async def test_events_are_paged_backwards_from_a_cursor(store: Store) -> None:
     page = await store.audit.page(since=None, actor=None, action=None, target=None,
                                   before=made[0].id, limit=2)
     assert page == []
+
+
+async def test_a_batch_reads_back_as_written_and_is_stored_as_events_written_alone(store: Store) -> None:
+    # Batches (the token endpoint's events) take a raw path on SQLite: same rows, same text.
+    alone = AuditEvent.of(Actor("cli_a", "2001:db8::1"), "token.issue", "jti_1",
+                          store.tick() + timedelta(microseconds=456), scope="a b", aud=["https://x"],
+                          nested={"list": [1, 2], "none": None}, text="é \u2028 \"quoted\"")
+    batch = [dataclasses.replace(alone, id=new_id("evt", alone.time))]
+    # More rows than one statement takes (SQLite: 32,000 parameters, 7 a row).
+    batch += [AuditEvent.of(Actor(f"cli_{i}"), "token.issue", f"jti_{i}", store.tick(1)) for i in range(4_600)]
+    await write(store, alone)
+    await record_many(store.db, batch)
+    newest_first = [*reversed(batch), alone]
+    assert await store.events() == newest_first[:len(await store.events())]
+    assert await store.audit.page(since=None, actor=None, action=None, target=None,
+                                  before=batch[3].id, limit=10) == newest_first[-4:]
+    columns = "time, actor, action, target, ip, details"
+    async with store.db.engine.connect() as conn:
+        ids = (await conn.execute(sa.text("SELECT id FROM audit_events ORDER BY id"))).scalars().all()
+        assert ids == [e.id for e in reversed(newest_first)]
+        rows = (await conn.execute(sa.text(f"SELECT {columns} FROM audit_events WHERE id IN "
+                                           "(:a, :b) ORDER BY id"), {"a": alone.id, "b": batch[0].id})).all()
+    assert rows[0] == rows[1]

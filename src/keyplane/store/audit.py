@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
 from keyplane.store.codec import dumps, loads
-from keyplane.store.engine import Database
+from keyplane.store.engine import Database, execute_rows, sqlite_time
 from keyplane.store.tables import as_utc, audit_events
 
 
@@ -25,13 +26,36 @@ async def record(conn: AsyncConnection, event: AuditEvent) -> None:
     )
 
 
+_SQLITE_INSERT = "INSERT INTO audit_events (id, time, actor, action, target, ip, details) VALUES {rows}"
+
+
 async def record_many(db: Database, events: Sequence[AuditEvent]) -> None:
     """Insert a batch of events in one transaction (events of the token endpoint, written
     off the request path)."""
+    if db.is_sqlite:
+        # Raw sqlite3 in a worker thread, many rows a statement, as the usage flush. Through
+        # SQLAlchemy a batch of 3,000 token events cost the event loop ~6 µs an event (each
+        # row's parameters processed in its greenlet) and ~13 µs of CPU in all, each row's
+        # step handing the GIL back and forth; this way ~0 and ~5 µs.
+        await asyncio.to_thread(_write_sqlite, db, events)
+        return
     async with db.transaction() as conn:
         await conn.execute(audit_events.insert(), [
             {"id": e.id, "time": e.time, "actor": e.actor, "action": e.action,
              "target": e.target, "ip": e.ip, "details": dumps(e.details)} for e in events])
+
+
+def _write_sqlite(db: Database, events: Sequence[AuditEvent]) -> None:
+    rows = [(e.id, sqlite_time(e.time), e.actor, e.action, e.target, e.ip, dumps(e.details))
+            for e in events]
+    conn = db.sqlite_batch_writer("audit")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        execute_rows(conn, _SQLITE_INSERT, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _event(row: Any) -> AuditEvent:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -16,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keyplane.ids import id_text, new_id
-from keyplane.store.engine import Database
+from keyplane.store.engine import Database, execute_rows, sqlite_time
 from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly
 from keyplane.usage.events import (
     Activity,
@@ -28,10 +26,7 @@ from keyplane.usage.events import (
 PRUNE_CHUNK = 5_000
 
 
-# Many rows a statement, not executemany: sqlite3 lets go of the GIL around each step and
-# needs it back after, a handover with the busy event loop for every row (verify's p99 was
-# 39–61 ms during flushes; 5–14 ms with this, bench/NOTES.md). A flush is now a handful
-# of statements, each the single-row one repeated: rows applied in order, as before.
+# Templates for `execute_rows` (many rows a statement: engine.py says why).
 _SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, owner_id, code, ip, "
                          "user_agent) VALUES {rows}")
 _SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
@@ -40,38 +35,9 @@ _SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, o
 _SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
                      "WHERE keys.id = used.column1 "
                      "AND (keys.last_used_at IS NULL OR keys.last_used_at < used.column2)")
-_PARAMETERS_MAX = 32_000  # SQLite's limit since 3.32 is 32,766 (999 before: see _execute_rows)
-
-
-@functools.lru_cache(maxsize=32)  # full chunks repeat; the text of a 4,000-row one is 72 kB
-def _rows_statement(template: str, width: int, rows: int) -> str:
-    one = "(" + ",".join("?" * width) + ")"
-    return template.format(rows=",".join([one] * rows))
-
-
-def _execute_rows(conn: sqlite3.Connection, template: str, rows: Sequence[Sequence[Any]]) -> None:
-    """`template` over all `rows` in as few statements as SQLite's parameter limit allows."""
-    if not rows:
-        return
-    width = len(rows[0])
-    limit = min(_PARAMETERS_MAX, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    chunk = max(1, limit // width)
-    for start in range(0, len(rows), chunk):
-        part = rows[start:start + chunk]
-        conn.execute(_rows_statement(template, width, len(part)), [v for row in part for v in row])
-
 
 Row = tuple[str, Any, str | None, str | None, str | None, str, str | None, str | None]
 HourKey = tuple[str, datetime, str, str, str]
-
-
-def _sqlite_time(when: datetime) -> str:
-    """A time as SQLAlchemy stores it on SQLite (naive UTC text), for the raw path."""
-    if when.tzinfo is UTC:  # the usual case: the text without its "+00:00"
-        return when.isoformat(" ", "microseconds")[:26]
-    if when.utcoffset():
-        when = when.astimezone(UTC)
-    return when.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 # Event ids for the SQLite flush, a batch at a time: the layout and the rule of
@@ -179,7 +145,7 @@ class SqlUsageRepository:
         counts: Counter[tuple[str, str, str, str, str]] = Counter()
         last_used: dict[str, str] = {}
         for e, event_id in zip(events, _event_ids([e.time for e in events]), strict=True):
-            at = _sqlite_time(e.time)
+            at = sqlite_time(e.time)
             rows.append((event_id, at, e.key_id, e.api_id, e.owner_id, e.code, e.ip, e.user_agent))
             counts[(e.key_id or "", at[:13] + ":00:00.000000", e.code, e.api_id or "",
                     e.owner_id or "")] += 1
@@ -190,9 +156,9 @@ class SqlUsageRepository:
         conn = self._db.sqlite_batch_writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _execute_rows(conn, _SQLITE_INSERT_EVENTS, rows)
-            _execute_rows(conn, _SQLITE_UPSERT_HOURS, hours)
-            _execute_rows(conn, _SQLITE_LAST_USED, list(last_used.items()))
+            execute_rows(conn, _SQLITE_INSERT_EVENTS, rows)
+            execute_rows(conn, _SQLITE_UPSERT_HOURS, hours)
+            execute_rows(conn, _SQLITE_LAST_USED, list(last_used.items()))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
