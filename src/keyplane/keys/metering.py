@@ -21,6 +21,7 @@ from typing import NamedTuple
 from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.model import Code, RateLimit, StoredKey
 from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitState
+from keyplane.ratelimit.memory import MemoryLimiter
 
 log = logging.getLogger("keyplane.metering")
 
@@ -47,6 +48,8 @@ _BUCKETS_KEPT = 10_000
 class Metering:
     def __init__(self, limiter: Limiter, ledger: LeasedCredits) -> None:
         self._limiter = limiter
+        # The in-process limiter never waits: called directly, not through a coroutine.
+        self._spend_now = limiter.spend_now if isinstance(limiter, MemoryLimiter) else None
         self._ledger = ledger
         self.limiter_failures = 0
         # The buckets of a key, by key id, for as long as its limits are the same (immutable)
@@ -72,7 +75,8 @@ class Metering:
         if config.ratelimits:
             buckets = self._buckets_of(key)
             try:
-                outcome = await self._limiter.spend(buckets, cost, now)
+                outcome = (self._spend_now(buckets, cost, now) if self._spend_now is not None
+                           else await self._limiter.spend(buckets, cost, now))
             except LimiterUnavailable:
                 self.limiter_failures += 1
                 log.warning("rate limiter unavailable while verifying %s", key.id, exc_info=True)

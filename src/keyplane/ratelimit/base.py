@@ -127,6 +127,6 @@ def decide_all(tats: Sequence[float | None], buckets: Sequence[Bucket], cost: in
         stored.append(t)
         remaining = math.floor(limit - (t - u) + (u if u >= 0 else -u) * _RELATIVE_TOLERANCE + _EPSILON)
         states.append(LimitState(
-            b.name, limit, 0 if remaining < 0 else limit if remaining > limit else remaining,
-            EPOCH + (t if t > u else u) * b.window_seconds / limit, not fits, b.window_seconds))
+            b.name, limit, 0 if remaining < 0 else limit if remaining > limit else remaining,  # noqa: FURB136
+            EPOCH + (t if t > u else u) * b.window_seconds / limit, not fits, b.window_seconds))  # noqa: FURB136
     return allowed, stored, tuple(states)

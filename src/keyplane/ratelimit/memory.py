@@ -20,6 +20,10 @@ class MemoryLimiter:
         self._prune_at = _PRUNE_FLOOR
 
     async def spend(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
+        return self.spend_now(buckets, cost, now)
+
+    def spend_now(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
+        """`spend` without a coroutine (it never waits): what the metering calls."""
         moment = now.timestamp()
         tats = [self._tats.get(b.key) for b in buckets]
         allowed, stored, states = decide_all(tats, buckets, cost, moment)
