@@ -126,3 +126,25 @@ def test_ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made():
     made = [new_id("evt", at) for _ in range(500)]
     assert made == sorted(made)
     assert len(set(made)) == 500
+
+
+def _value_of(made: str) -> int:
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    value = 0
+    for char in made.partition("_")[2]:
+        value = value * 32 + alphabet.index(char)
+    return value
+
+
+def test_ids_of_one_millisecond_are_consecutive_and_spelt_as_any_other_across_carries() -> None:
+    # Ids of one millisecond share their first characters, kept from one to the next: the
+    # last two carry over into them every 1,024 ids.
+    from keyplane.ids import id_text
+
+    at = datetime(2026, 3, 1, 12, 0, 0, 7000, tzinfo=UTC)
+    made = [new_id("evt", at) for _ in range(3000)]
+    values = [_value_of(m) for m in made]
+    assert values == list(range(values[0], values[0] + 3000))
+    assert made == [f"evt_{id_text(v)}" for v in values]
+    other = new_id("key", at)
+    assert other == f"key_{id_text(values[-1] + 1)}"

@@ -28,8 +28,12 @@ _ID_RE = re.compile(r"[a-z]{2,8}_[0-7][0-9a-hjkmnp-tv-z]{25}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 _RANDOM_MASK = (1 << 80) - 1
+_LAST_TWO = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]  # the low 10 bits
 _lock = threading.Lock()
 _last = 0
+# The first 24 characters of the last id made, with its value >> 10: ids made in one
+# millisecond are consecutive numbers (below), so most share them (~1 µs instead of ~3).
+_head: tuple[int, str] = (-1, "")
 
 
 def new_id(prefix: str, at: datetime) -> str:
@@ -48,7 +52,13 @@ def new_id(prefix: str, at: datetime) -> str:
         else:
             value = (millis << 80) | secrets.randbits(80)
         _last = value
-    return f"{prefix}_{id_text(value)}"
+    global _head
+    head_of, head = _head
+    if value >> 10 == head_of:
+        return f"{prefix}_{head}{_LAST_TWO[value & 1023]}"
+    text = id_text(value)
+    _head = (value >> 10, text[:24])
+    return f"{prefix}_{text}"
 
 
 def id_text(value: int) -> str:

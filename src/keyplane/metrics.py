@@ -66,6 +66,10 @@ class Metrics:
         self._introspections = Counter(
             "keyplane_introspections", "Token introspections, by answer",
             ["active"], registry=self.registry)
+        # As for verifications: the children's `inc`, by grant type (only grants keyplane
+        # serves get here) and by answer, made on first use (a series appears when counted).
+        self._count_token: dict[str, Callable[[], None]] = {}
+        self._count_introspection: dict[bool, Callable[[], None]] = {}
         self.registry.register(_Runtime(recorder, metering))
 
     def observe_verification(self, verdict: Verdict, seconds: float) -> None:
@@ -82,7 +86,14 @@ class Metrics:
             self._rejections.labels(api_id).inc()
 
     def observe_token(self, grant_type: str) -> None:
-        self._tokens.labels(grant_type).inc()
+        count = self._count_token.get(grant_type)
+        if count is None:
+            count = self._count_token[grant_type] = self._tokens.labels(grant_type).inc
+        count()
 
     def observe_introspection(self, active: bool) -> None:
-        self._introspections.labels("true" if active else "false").inc()
+        count = self._count_introspection.get(active)
+        if count is None:
+            count = self._count_introspection[active] = \
+                self._introspections.labels("true" if active else "false").inc
+        count()
