@@ -20,6 +20,7 @@ from keyplane.keys.format import checksum, generate_key
 from keyplane.keys.hashing import KeyHasher
 from keyplane.oauth.clients import ClientFields, ClientSecretHasher, ClientService
 from keyplane.services import Services, open_services
+from keyplane.store.clients import SqlClientRepository
 from keyplane.store.tables import client_assertions
 
 ACTOR = Actor(id="key_test", ip="198.51.100.7")
@@ -191,6 +192,44 @@ async def test_a_deleted_client_no_longer_authenticates(clients):
     assert await clients.check_secret(client_id, secret) is None
     with pytest.raises(NotFound):
         await clients.get_client(client_id)
+
+
+async def test_a_secret_that_matched_is_refused_at_once_after_a_roll_a_move_or_a_delete(clients):
+    # A secret that matched is matched again cheaply while the client is unchanged: every
+    # change to the client must end that at once.
+    rolled, rolled_secret = await confidential(clients)
+    moved, moved_secret = await confidential(clients)
+    deleted, deleted_secret = await confidential(clients)
+    for client_id, secret in ((rolled, rolled_secret), (moved, moved_secret), (deleted, deleted_secret)):
+        assert await clients.check_secret(client_id, secret) is not None
+        assert await clients.check_secret(client_id, secret) is not None
+    new = (await clients.roll_secret(ACTOR, rolled)).secret
+    await clients.update_client(ACTOR, moved, {"auth_method": "private_key_jwt", "jwks": public_jwks()})
+    await clients.delete_client(ACTOR, deleted)
+    assert await clients.check_secret(rolled, rolled_secret) is None
+    assert await clients.check_secret(rolled, new or "") is not None
+    assert await clients.check_secret(moved, moved_secret) is None
+    assert await clients.check_secret(deleted, deleted_secret) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the store that keeps credentials
+async def test_a_secret_that_matched_is_not_hashed_again_while_its_client_is_unchanged(services, clock):
+    class CountingHasher(ClientSecretHasher):
+        hashed = 0
+
+        def hash(self, secret: str) -> bytes:
+            CountingHasher.hashed += 1
+            return super().hash(secret)
+
+    counted = ClientService(SqlClientRepository(services.db), CountingHasher(b"k" * 32), clock)
+    client_id, secret = await confidential(counted)
+    before = CountingHasher.hashed
+    for _ in range(3):
+        assert await counted.check_secret(client_id, secret) is not None
+        await asyncio.sleep(0)  # turns of the event loop: the data version is read again
+    assert CountingHasher.hashed == before + 1
+    assert await counted.check_secret(client_id, generate_key("kp_cs")) is None
+    assert CountingHasher.hashed == before + 2
 
 
 async def test_secrets_are_hashed_with_a_pepper_of_their_own():

@@ -238,12 +238,22 @@ def check_client(fields: ClientFields) -> ClientFields:
                                redirect_uris=redirect_uris, scopes=scopes, audiences=audiences)
 
 
+_MATCHED_KEPT = 1_000  # as many as the SQLite store keeps credentials (store/clients.py)
+
+
 class ClientService:
     def __init__(self, clients: ClientRepository, hasher: ClientSecretHasher, clock: Clock) -> None:
         self._clients = clients
         self._hasher = hasher
         self._clock = clock
         self._next_prune_at: datetime | None = None
+        # Secrets that were a client's current one, by SHA-256 of (client id, secret), with
+        # the credentials they matched: while the store hands back that very object (the
+        # SQLite store keeps it until any commit elsewhere: a roll, an update, a delete), the
+        # same secret matches again without the checksum and the HMAC. Exact by identity; a
+        # store that reads afresh each time (PostgreSQL) never matches, and a previous
+        # secret in its grace period is checked every time (its end is a time, not a commit).
+        self._matched: dict[bytes, ClientCredentials] = {}
 
     async def create_client(self, actor: Actor, fields: ClientFields) -> IssuedClient:
         """Register a client; a confidential client with a secret method gets a secret,
@@ -336,6 +346,12 @@ class ClientService:
         secret is hashed first and both stored hashes are always compared, in constant
         time, so an unknown client and a wrong secret cost the same work.
         """
+        seen = hashlib.sha256(f"{client_id}\0{secret}".encode("utf-8", "surrogatepass")).digest()
+        matched = self._matched.get(seen)
+        if matched is not None:
+            if await self._clients.credentials(client_id) is matched:
+                return matched.client
+            del self._matched[seen]
         parsed = parse_key(secret)
         if parsed is None or parsed.prefix != SECRET_PREFIX:
             return None
@@ -351,6 +367,10 @@ class ClientService:
         in_grace = expires_at is not None and self._clock.now() < expires_at
         if found.secret_hash is not None and (current or (previous and in_grace)) \
                 and found.client.auth_method in SECRET_METHODS:
+            if current:
+                if len(self._matched) >= _MATCHED_KEPT:
+                    del self._matched[next(iter(self._matched))]  # the oldest
+                self._matched[seen] = found
             return found.client
         return None
 
