@@ -58,8 +58,11 @@ def parse_form(body: bytes) -> TokenRequest:
     twice (RFC 6749 §3.2). Empty values count as absent (§3.1)."""
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
-                          max_num_fields=MAX_FIELDS, errors="strict")
+        if "%" in text or "+" in text:
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+                              max_num_fields=MAX_FIELDS, errors="strict")
+        else:
+            pairs = _plain_pairs(text)
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the body is not a valid form") from None
     params: dict[str, str] = {}
@@ -74,6 +77,23 @@ def parse_form(body: bytes) -> TokenRequest:
         else:
             params[name] = value
     return TokenRequest(params=params, resources=tuple(resources))
+
+
+def _plain_pairs(text: str) -> list[tuple[str, str]]:
+    """`parse_qsl` (strict, blank values kept, at most MAX_FIELDS) of a form with nothing
+    to unescape (no `%`, no `+`), where it is the same as splitting: a third of the work."""
+    if not text:
+        return []
+    fields = text.split("&")
+    if len(fields) > MAX_FIELDS:
+        raise ValueError("too many fields")
+    pairs = []
+    for field in fields:
+        name, sep, value = field.partition("=")
+        if not sep:
+            raise ValueError("a field without =")
+        pairs.append((name, value))
+    return pairs
 
 
 async def read_form(request: Request) -> TokenRequest:
