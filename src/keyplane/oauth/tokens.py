@@ -17,6 +17,7 @@ from keyplane.audit.events import Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
 from keyplane.errors import InvalidToken
+from keyplane.ids import new_id
 from keyplane.jose.jwt import decode_jwt
 from keyplane.keys.format import generate_key, parse_key
 from keyplane.keys.hashing import KeyHasher
@@ -94,10 +95,14 @@ class TokenService:
             await self._repository.store_opaque(self._hasher.hash(token), claims)
         else:
             token = await self._sign(claims)
-        self._audit.add(AuditEvent.of(
-            Actor(id=client.id, ip=ip), events.TOKEN_ISSUE, claims.jti, now, client_id=client.id,
-            subject=subject, scope=" ".join(scope), aud=list(audience), format=client.token_format,
-            expires_at=claims.expires_at.isoformat()))
+        # `AuditEvent.of(Actor(client.id, ip), ...)` spelt out: the same event, a little less
+        # work on the path every token takes.
+        self._audit.add(AuditEvent(
+            id=new_id("evt", now), time=now, actor=client.id, action=events.TOKEN_ISSUE,
+            target=claims.jti, ip=ip, details={
+                "client_id": client.id, "subject": subject, "scope": " ".join(scope),
+                "aud": list(audience), "format": client.token_format,
+                "expires_at": claims.expires_at.isoformat()}))
         return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims)
 
     async def _sign(self, claims: TokenClaims) -> str:
