@@ -43,7 +43,7 @@ def new_id(prefix: str, at: datetime) -> str:
     if at.tzinfo is None:
         at = at.astimezone()
     millis = ((at - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
-    global _last
+    global _last, _head
     with _lock:
         # Monotonic within a millisecond (the ULID rule): ids made in one process in the same
         # millisecond sort in the order they were made, so "newest first" means what it says.
@@ -52,7 +52,6 @@ def new_id(prefix: str, at: datetime) -> str:
         else:
             value = (millis << 80) | secrets.randbits(80)
         _last = value
-    global _head
     head_of, head = _head
     if value >> 10 == head_of:
         return f"{prefix}_{head}{_LAST_TWO[value & 1023]}"

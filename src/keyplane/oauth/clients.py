@@ -344,7 +344,9 @@ class ClientService:
 
         A malformed secret (or a wrong checksum) is None before any lookup. Otherwise the
         secret is hashed first and both stored hashes are always compared, in constant
-        time, so an unknown client and a wrong secret cost the same work.
+        time, so an unknown client and a wrong secret cost the same work. A secret that
+        matched its client's current hash before is matched again by identity while the
+        client is unchanged (`_matched`): only a right secret takes that path.
         """
         seen = hashlib.sha256(f"{client_id}\0{secret}".encode("utf-8", "surrogatepass")).digest()
         matched = self._matched.get(seen)
