@@ -19,6 +19,7 @@ from keyplane.keys.format import (
     display_start,
     generate_key,
     is_valid_prefix,
+    is_well_formed,
     parse_key,
 )
 
@@ -199,3 +200,17 @@ def test_parsing_any_string_returns_none_or_a_key_with_a_valid_checksum(text: st
     if parsed is not None:
         assert is_valid_prefix(parsed.prefix)
         assert checksum(text[:-CHECKSUM_LENGTH]) == text[-CHECKSUM_LENGTH:]
+
+
+def test_the_checksum_of_known_texts_never_changes() -> None:
+    # Every stored key's checksum was computed this way: pinned, so a faster encoding
+    # (a table of digit pairs) can't silently change the format.
+    assert checksum("") == "000000"
+    assert checksum("sk_live_0000000000000000000000") == "0K3vO8"
+    assert checksum("kp_at_ABCDEFGHIJKLMNOPQRSTUV") == "3lCHPQ"
+
+
+def test_well_formed_is_parse_key_without_its_answer() -> None:
+    key = generate_key("sk_test")
+    for text in (key, key[:-1], key.upper(), "sk_test_" + "0" * 28, "", "_" * 40):
+        assert is_well_formed(text) == (parse_key(text) is not None)

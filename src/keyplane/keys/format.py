@@ -33,14 +33,15 @@ def is_valid_prefix(prefix: str) -> bool:
     return _PREFIX_RE.fullmatch(prefix) is not None
 
 
+_PAIRS = [a + b for a in BASE62 for b in BASE62]  # two base62 digits, by value 0..3843
+
+
 def checksum(text: str) -> str:
-    """CRC32 of `text` (ASCII) as fixed-width base62."""
-    value = zlib.crc32(text.encode("ascii"))
-    digits = []
-    for _ in range(CHECKSUM_LENGTH):
-        value, rem = divmod(value, 62)
-        digits.append(BASE62[rem])
-    return "".join(reversed(digits))
+    """CRC32 of `text` (ASCII) as fixed-width base62 (six digits: 62**6 > 2**32), two
+    digits a table lookup."""
+    high, low = divmod(zlib.crc32(text.encode("ascii")), 3844)
+    top, middle = divmod(high, 3844)
+    return _PAIRS[top] + _PAIRS[middle] + _PAIRS[low]
 
 
 def generate_key(prefix: str) -> str:
@@ -62,15 +63,19 @@ class ParsedKey:
 
 def parse_key(key: str) -> ParsedKey | None:
     """Split and checksum a key; None when it is malformed. No I/O, no secrets kept."""
-    if len(key) > MAX_KEY_LENGTH:
+    if not is_well_formed(key):
         return None
+    return ParsedKey(prefix=key.rpartition("_")[0], start=display_start(key))
+
+
+def is_well_formed(key: str) -> bool:
+    """Whether `key` has a key's shape and checksum (`parse_key` without its answer)."""
+    if len(key) > MAX_KEY_LENGTH:
+        return False
     prefix, sep, body = key.rpartition("_")
     if not sep or _BODY_RE.fullmatch(body) is None or _PREFIX_RE.fullmatch(prefix) is None:
-        return None
-    head = key[: -CHECKSUM_LENGTH]
-    if not hmac.compare_digest(checksum(head), body[RANDOM_LENGTH:]):
-        return None
-    return ParsedKey(prefix=prefix, start=display_start(key))
+        return False
+    return hmac.compare_digest(checksum(key[: -CHECKSUM_LENGTH]), body[RANDOM_LENGTH:])
 
 
 def display_start(key: str) -> str:

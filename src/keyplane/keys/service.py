@@ -13,7 +13,7 @@ from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
 from keyplane.keys.changes import KeyChange, KeyChangePublisher
 from keyplane.keys.decide import decide
-from keyplane.keys.format import display_start, generate_key, parse_key
+from keyplane.keys.format import display_start, generate_key, is_well_formed
 from keyplane.keys.hashing import KeyHasher
 from keyplane.keys.metering import Metering
 from keyplane.keys.model import (
@@ -63,7 +63,7 @@ class KeyService:
 
     async def _verdict(self, key: str, api_id: str | None, need: PermissionQuery | None,
                        ip: IPAddress | None, cost: int, now: datetime) -> Verdict:
-        if parse_key(key) is None:
+        if not is_well_formed(key):
             return Verdict(Code.MALFORMED)
         stored = await self._keys.by_hash(self._hasher.hash(key))
         # Root keys live in the admin API and are never answered here: a holder of

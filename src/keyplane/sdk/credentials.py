@@ -6,7 +6,7 @@ Malformed headers and keys with a bad checksum are refused here, with no I/O.
 
 from __future__ import annotations
 
-from keyplane.keys.format import parse_key
+from keyplane.keys.format import is_well_formed
 from keyplane.sdk import errors
 
 JWT, OPAQUE, KEY = 0, 1, 2
@@ -49,10 +49,10 @@ def credential_of(authorization: str | None, x_api_key: str | None, *, realm: st
     if token.startswith(OPAQUE_TOKEN_PREFIX):
         if not tokens:
             raise errors.invalid_token("this API does not accept access tokens", realm)
-        if parse_key(token) is None:
+        if not is_well_formed(token):
             raise errors.invalid_token("the access token is malformed", realm)
         return OPAQUE, token
-    if parse_key(token) is None:
+    if not is_well_formed(token):
         # Format and checksum are checked here: a mistyped or made-up key costs no call.
         raise errors.invalid_token("the credential is neither a well-formed API key nor a token",
                                    realm)
