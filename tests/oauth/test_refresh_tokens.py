@@ -271,3 +271,27 @@ async def test_on_sqlite_a_rotation_waits_for_another_processes_write_lock(kp, b
         other.close()
     assert response.status_code == 200, response.text
     await rotate(kp, client, response.json()["refresh_token"])
+
+
+async def test_deleting_a_client_ends_its_refresh_and_access_tokens_at_once(kp):
+    owner, other = await kp.client(), await kp.client(name="other")
+    access, refresh = await kp.start_grant(owner)
+    rotated = await rotate(kp, owner, refresh)
+    other_access, other_refresh = await kp.start_grant(other)
+    for token in (access, rotated["access_token"], rotated["refresh_token"], other_access, other_refresh):
+        assert (await kp.introspect(token))["active"]  # and kept by introspection's caches
+    kp.clock.advance(seconds=1)
+    assert (await kp.http.delete(f"/v1/clients/{owner['client_id']}")).status_code == 204
+    # Its JWTs (from the grant and from the rotation) and its refresh tokens: inactive at once.
+    for token in (access, rotated["access_token"], rotated["refresh_token"]):
+        assert await kp.introspect(token) == {"active": False}
+    # Another client's tokens are untouched.
+    assert (await kp.introspect(other_access))["active"]
+    assert (await kp.introspect(other_refresh, other))["active"]
+    assert (await rotate(kp, other, other_refresh))["access_token"]
+    async with kp.services.db.engine.connect() as conn:
+        left = (await conn.execute(refresh_families.select()
+                                   .where(refresh_families.c.client_id == owner["client_id"]))).all()
+    assert left == []
+    [event] = (await kp.http.get("/v1/audit", params={"action": "client.delete"})).json()["items"]
+    assert event["target"] == owner["client_id"] and "tokens_revoked_until" in event["details"]

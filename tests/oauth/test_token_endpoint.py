@@ -352,6 +352,63 @@ async def test_deleting_a_client_ends_its_opaque_tokens(http, discovery, make_ro
     assert answer.json() == {"active": False}
 
 
+async def test_deleting_a_client_makes_its_jwts_inactive_at_once_and_no_other_clients(http, discovery,
+                                                                                      make_root_key):
+    doomed, other = await make_client(http), await make_client(http)
+    tokens = [(await get_token(http, discovery, doomed)).json()["access_token"] for _ in range(2)]
+    kept = (await get_token(http, discovery, other)).json()["access_token"]
+    introspector = await make_root_key("tokens.introspect")
+    introspect = endpoint(discovery, "introspection_endpoint")
+
+    async def active(token: str) -> bool:
+        answer = await http.post(introspect, data={"token": token},
+                                 headers={"Authorization": f"Bearer {introspector['key']}", **FORM})
+        return bool(answer.json()["active"])
+
+    # Introspected once before: kept verified and found unrevoked by introspection's caches.
+    assert all([await active(t) for t in (*tokens, kept)])
+    assert (await http.delete(f"/v1/clients/{doomed['client_id']}")).status_code == 204
+    assert not await active(tokens[0]) and not await active(tokens[1])
+    assert await active(kept)
+
+
+async def test_the_feed_lists_a_deleted_client_between_revoked_jtis_and_pages_through_them(http, discovery,
+                                                                                           clock):
+    doomed, other = await make_client(http), await make_client(http)
+    auth = {"Authorization": "", **FORM, **basic(other["client_id"], other["client_secret"])}
+    revoked = []
+    for step in ("jti", "client", "jti"):
+        clock.advance(seconds=1)
+        if step == "client":
+            await get_token(http, discovery, doomed)
+            assert (await http.delete(f"/v1/clients/{doomed['client_id']}")).status_code == 204
+            deleted_at = clock.now()
+            continue
+        token = (await get_token(http, discovery, other)).json()["access_token"]
+        revoked.append(pyjwt.decode(token, options={"verify_signature": False})["jti"])
+        await http.post(endpoint(discovery, "revocation_endpoint"), data={"token": token}, headers=auth)
+    items, cursor = [], None
+    while True:
+        page = (await http.get("/v1/revocations", params={"limit": 1, **({"cursor": cursor} if cursor else {})})).json()
+        assert len(page["items"]) <= 1
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert [item["jti"] for item in items] == [revoked[0], None, revoked[1]]
+    assert [set(item) for item in items] == [{"jti", "expires_at", "revoked_at"},
+                                             {"jti", "client_id", "expires_at", "revoked_at"},
+                                             {"jti", "expires_at", "revoked_at"}]
+    entry = items[1]
+    assert entry["client_id"] == doomed["client_id"]
+    assert datetime.fromisoformat(entry["revoked_at"]) == deleted_at
+    # Kept until any token the client could have held has expired: the longest lifetime.
+    assert datetime.fromisoformat(entry["expires_at"]) == deleted_at + timedelta(days=1)
+    later = (deleted_at + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    assert [i["jti"] for i in (await http.get("/v1/revocations", params={"since": later})).json()["items"]] == [revoked[1]]
+    clock.advance(seconds=86_400)
+    assert (await http.get("/v1/revocations")).json()["items"] == []
+
+
 async def test_a_token_introspected_before_is_inactive_once_expired_revoked_or_its_key_withdrawn(http, discovery, clock):
     # Introspection keeps the tokens it verified (the signature check is most of its cost):
     # expiry, revocation and a withdrawn signing key must still be seen at the next call.

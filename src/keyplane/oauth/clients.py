@@ -149,8 +149,11 @@ class ClientRepository(Protocol):
         no longer authenticates with a secret."""
         ...
 
-    async def delete(self, client_id: str, event: AuditEvent) -> None:
-        """Deletes the client and its assertion records; raises NotFound."""
+    async def delete(self, client_id: str, event: AuditEvent, *, tokens_expire_by: datetime) -> None:
+        """Deletes the client with its assertion records, opaque tokens and refresh token
+        families, and revokes every access token it was issued at or before `event.time`
+        (a deny-list entry of the whole client, kept until `tokens_expire_by`); raises
+        NotFound."""
         ...
 
     async def use_jti(self, client_id: str, jti: str, expires_at: datetime, now: datetime) -> bool:
@@ -310,11 +313,19 @@ class ClientService:
         return await self._clients.update(updated, event, clear_secret=clear_secret)
 
     async def delete_client(self, actor: Actor, client_id: str) -> None:
-        """Raises NotFound."""
+        """Deletes the client and ends every token it holds at once: refresh tokens and
+        opaque access tokens are deleted, JWTs deny-listed (introspection refuses them, and
+        verifiers following `GET /v1/revocations` within their polling interval). Raises
+        NotFound."""
         client = await self.get_client(client_id)
         now = self._clock.now()
-        await self._clients.delete(client.id, AuditEvent.of(actor, events.CLIENT_DELETE, client.id,
-                                                            now, name=client.name))
+        # How long its JWTs may live: the ceiling its own lifetime and the server default
+        # are both held to, not today's values, which a PATCH or a restart with another
+        # setting may have shortened after longer-lived tokens were issued.
+        tokens_expire_by = now + timedelta(seconds=ACCESS_TOKEN_TTL_SECONDS[1])
+        event = AuditEvent.of(actor, events.CLIENT_DELETE, client.id, now, name=client.name,
+                              tokens_revoked_until=tokens_expire_by.isoformat())
+        await self._clients.delete(client.id, event, tokens_expire_by=tokens_expire_by)
 
     async def roll_secret(self, actor: Actor, client_id: str, *, grace_seconds: int = 0) -> IssuedClient:
         """A new secret, shown only in the answer; the current one keeps working for

@@ -91,10 +91,13 @@ class TokenClaims:
 
 @dataclass(frozen=True, slots=True)
 class Revocation:
-    """A deny-listed JWT: refused until `expires_at`, when it would have expired anyway."""
+    """A deny-listed JWT, refused until `expires_at`, when it would have expired anyway; or,
+    with `jti` None, every token of `client_id` issued at or before `revoked_at` (a deleted
+    client), until the last of them would have expired."""
 
     id: str
-    jti: str
+    jti: str | None
+    client_id: str | None
     expires_at: datetime
     revoked_at: datetime
 

@@ -2,6 +2,8 @@
 
 A JWT is verified offline by every API of the trust domain; revoking one puts its `jti`
 on a deny-list until its `exp` (the feed `GET /v1/revocations` carries it to verifiers).
+Deleting a client deny-lists all of its tokens at once: one entry with its `client_id`
+and no `jti`, for every token issued at or before the deletion (store/clients.py).
 An opaque token is a random string in keyplane's key format (prefix `kp_at`: a checksum
 lets scanners and verifiers recognise it), stored only as a keyed hash; revoking deletes it.
 """
@@ -35,7 +37,7 @@ class TokenRepository(Protocol):
     async def delete_opaque(self, token_hash: bytes) -> bool: ...
     async def revoke_jti(self, jti: str, *, client_id: str | None, expires_at: datetime,
                          at: datetime) -> bool: ...
-    async def is_revoked(self, jti: str) -> bool: ...
+    async def is_revoked(self, jti: str, client_id: str, issued_at: datetime) -> bool: ...
     async def revocations(self, *, since: datetime | None, after: str | None, now: datetime,
                           limit: int) -> list[Revocation]: ...
 
@@ -128,7 +130,8 @@ class TokenService:
             claims = await self._repository.opaque(self._hasher.hash(token))
             return claims if claims is not None and claims.expires_at > now else None
         claims = await self._verified(token, now)
-        if claims is None or await self._repository.is_revoked(claims.jti):
+        if claims is None or await self._repository.is_revoked(claims.jti, claims.client_id,
+                                                                claims.issued_at):
             return None
         return claims
 

@@ -1,4 +1,6 @@
-"""ClientRepository in SQLAlchemy Core: OAuth clients, and the `jti`s of their assertions."""
+"""ClientRepository in SQLAlchemy Core: OAuth clients, and the `jti`s of their assertions.
+Deleting a client ends its tokens in the same transaction (its deny-list entry is read by
+store/tokens.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
+from keyplane.ids import new_id
 from keyplane.oauth.clients import SECRET_METHODS, ClientCredentials
 from keyplane.oauth.model import Client
 from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
-from keyplane.store.tables import as_utc, client_assertions, clients, opaque_tokens
+from keyplane.store.tables import (
+    as_utc,
+    client_assertions,
+    clients,
+    opaque_tokens,
+    refresh_families,
+    refresh_tokens,
+    revocations,
+)
 
 _COLUMNS = (
     clients.c.id, clients.c.name, clients.c.type, clients.c.grant_types,
@@ -175,15 +186,23 @@ class SqlClientRepository:
             await audit.record(conn, event)
             return await _get(conn, client_id)
 
-    async def delete(self, client_id: str, event: AuditEvent) -> None:
+    async def delete(self, client_id: str, event: AuditEvent, *, tokens_expire_by: datetime) -> None:
         async with self._db.transaction() as conn:
-            await conn.execute(client_assertions.delete().where(client_assertions.c.client_id == client_id))
-            # Its opaque tokens die with it; its JWTs cannot be recalled and live out their
-            # (short) lifetime unless revoked one by one.
-            await conn.execute(opaque_tokens.delete().where(opaque_tokens.c.client_id == client_id))
             result = await conn.execute(clients.delete().where(clients.c.id == client_id))
             if result.rowcount == 0:
                 raise NotFound(f"no client {client_id}")
+            await conn.execute(client_assertions.delete().where(client_assertions.c.client_id == client_id))
+            # Every token it holds dies with it. Opaque and refresh tokens are deleted (the
+            # refresh tokens before their families: SQLite enforces no foreign keys here).
+            await conn.execute(opaque_tokens.delete().where(opaque_tokens.c.client_id == client_id))
+            families = sa.select(refresh_families.c.id).where(refresh_families.c.client_id == client_id)
+            await conn.execute(refresh_tokens.delete().where(refresh_tokens.c.family_id.in_(families)))
+            await conn.execute(refresh_families.delete().where(refresh_families.c.client_id == client_id))
+            # JWTs cannot be recalled: one deny-list entry for the whole client (no `jti`)
+            # covers every token issued at or before now, until the last could expire.
+            await conn.execute(revocations.insert().values(
+                id=new_id("rvk", event.time), jti=None, client_id=client_id,
+                expires_at=tokens_expire_by, revoked_at=event.time))
             await audit.record(conn, event)
 
     async def use_jti(self, client_id: str, jti: str, expires_at: datetime, now: datetime) -> bool:

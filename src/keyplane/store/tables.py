@@ -227,15 +227,18 @@ opaque_tokens = sa.Table(
 )
 
 # The JWT deny-list and its feed: a revoked `jti` stays until the token would have expired.
+# A row with a `client_id` and no `jti` (0007) revokes every token of that client issued at
+# or before `revoked_at` (a deleted client), kept until the last of them would have expired.
 revocations = sa.Table(
     "revocations",
     metadata,
     sa.Column("id", ID, primary_key=True),  # rvk_..., time-ordered: the feed's cursor
-    sa.Column("jti", sa.String(64), nullable=False, unique=True),
+    sa.Column("jti", sa.String(64), unique=True),  # NULL: the whole client
     sa.Column("client_id", ID),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=False),
     sa.Index(None, "expires_at"),
+    sa.Index(None, "client_id", "jti", "revoked_at"),  # 0007: a token's client-wide row
 )
 
 # Refresh tokens (0005). A family is one authorization grant: every refresh token rotated
