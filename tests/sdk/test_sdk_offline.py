@@ -19,6 +19,7 @@ from keyplane.keys.format import generate_key
 from keyplane.sdk.errors import challenge, ratelimit_headers
 from keyplane.sdk.keys import cache_key
 from keyplane.sdk.principal import RateLimitState
+from keyplane.sdk.revocations import RevocationList
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "https://api.example.com"
@@ -216,6 +217,41 @@ def test_a_token_verified_before_is_still_refused_once_revoked(verifier, clock):
     verifier.revocations.apply([{"jti": "jti-1", "expires_at": exp}],
                                started_at=clock.now().timestamp(), now=clock.now().timestamp())
     assert refused(verifier, header).description == "the access token was revoked"
+
+
+def test_a_deleted_clients_tokens_issued_until_its_deletion_are_refused_as_revoked(verifier, clock):
+    issued_before = f"Bearer {token(clock)}"
+    assert verifier.verify_sync(issued_before) is verifier.verify_sync(issued_before)  # kept verified
+    other_client = f"Bearer {token(clock, jti='jti-2', client_id='cli_2')}"
+    assert verifier.verify_sync(other_client)
+    deleted_at = clock.now() + timedelta(seconds=1)
+    entry = {"jti": None, "client_id": "cli_1", "revoked_at": deleted_at.isoformat(),
+             "expires_at": (deleted_at + timedelta(days=1)).isoformat()}
+    clock.advance(seconds=1)
+    at_deletion = f"Bearer {token(clock, jti='jti-3')}"  # iat == revoked_at, to the second
+    verifier.revocations.apply([entry], started_at=clock.now().timestamp(), now=clock.now().timestamp())
+    for header in (issued_before, at_deletion):
+        assert refused(verifier, header).description == "the access token was revoked"
+    assert verifier.verify_sync(other_client)
+    clock.advance(seconds=1)  # issued after the deletion: not what the entry revokes
+    assert verifier.verify_sync(f"Bearer {token(clock, jti='jti-4')}")
+    assert verifier.stats()["revoked_clients"] == 1
+
+
+def test_a_deleted_clients_entry_is_forgotten_once_its_tokens_would_have_expired():
+    feed = RevocationList(poll_seconds=5, max_staleness_seconds=60)
+    entry = {"jti": None, "client_id": "cli_1", "revoked_at": "2026-03-01T00:00:00Z",
+             "expires_at": "2026-03-02T00:00:00Z"}
+    now = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
+    feed.apply([entry, {"jti": None}, {"jti": None, "client_id": 7}], started_at=now, now=now)
+    assert list(feed.clients) == ["cli_1"] and len(feed) == 0
+    assert feed.revokes_client_of({"client_id": "cli_1", "iat": int(now)})
+    assert feed.revokes_client_of({"client_id": "cli_1"})  # no iat: issued before, as far as we know
+    assert not feed.revokes_client_of({"client_id": "cli_1", "iat": int(now) + 1})
+    feed.apply([], started_at=now + 86_400, now=now + 86_400)
+    assert "cli_1" in feed.clients  # until its expires_at has passed
+    feed.apply([], started_at=now + 86_401, now=now + 86_401)
+    assert feed.clients == {}
 
 
 def test_a_new_key_set_makes_verified_tokens_verify_again(verifier, clock):

@@ -1,9 +1,12 @@
-"""Revoked JWTs in the verifier: a set of `jti` kept by following `GET /v1/revocations`.
+"""Revoked JWTs in the verifier: a set of `jti` kept by following `GET /v1/revocations`,
+and the deleted clients (an entry with `client_id` and `jti` null: every token of that
+client whose `iat` is at or before the entry's `revoked_at` is refused, the same way).
 
 The feed lists unexpired revocations, oldest first (docs/oauth.md). The verifier polls it
 every `poll_seconds` with `since` = the start of its previous successful poll (on the
 service's clock: its `Date` header) minus `OVERLAP_SECONDS` (revocations committed slightly
-out of order across replicas are caught; seeing one twice is harmless) and forgets a `jti` once its token has expired.
+out of order across replicas are caught; seeing one twice is harmless) and forgets an
+entry once the tokens it refuses have expired.
 
 Staleness, written down (docs/sdk.md): a token revoked at time T is refused by every
 verifier from T + `poll_seconds` + one poll's duration at the latest. If polls fail, JWTs
@@ -15,6 +18,7 @@ first successful poll, a verifier accepts no JWT at all.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +33,9 @@ class RevocationList:
         self.poll_seconds = poll_seconds
         self.max_staleness_seconds = max_staleness_seconds
         self.jtis: dict[str, float] = {}  # jti -> exp; read by request threads
+        # client_id -> (revoked_at, exp) of a deleted client; read by request threads, and
+        # empty but for a day after a deletion: the hot path tests it for truth first.
+        self.clients: dict[str, tuple[float, float]] = {}
         self.polled_at = -math.inf  # start of the last successful poll, verifier's clock
         self._since_base = -math.inf  # the same moment on the service's clock, when known
         self.polls = 0
@@ -38,6 +45,16 @@ class RevocationList:
 
     def __len__(self) -> int:
         return len(self.jtis)
+
+    def revokes_client_of(self, claims: Mapping[str, Any]) -> bool:
+        """Whether verified `claims` belong to a deleted client and were issued at or
+        before its deletion (a token without a numeric `iat` counts as issued before)."""
+        client_id = claims.get("client_id")
+        entry = self.clients.get(client_id) if isinstance(client_id, str) else None
+        if entry is None:
+            return False
+        iat = claims.get("iat")
+        return not isinstance(iat, int | float) or iat <= entry[0]
 
     def fresh(self, now: float) -> bool:
         """Whether JWTs may be accepted now (the last successful poll is recent enough)."""
@@ -57,15 +74,28 @@ class RevocationList:
         be off): add its entries, forget the expired ones, count the list fresh from
         `started_at`."""
         for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("jti"), str):
+            if not isinstance(item, dict):
                 continue
-            try:
-                exp = datetime.fromisoformat(str(item["expires_at"])).timestamp()
-            except (KeyError, ValueError):
-                exp = math.inf  # unreadable expiry: keep refusing it
-            self.jtis[item["jti"]] = exp
+            jti, client_id = item.get("jti"), item.get("client_id")
+            exp = _time(item.get("expires_at"), math.inf)  # unreadable: keep refusing it
+            if isinstance(jti, str):
+                self.jtis[jti] = exp
+            elif jti is None and isinstance(client_id, str):
+                revoked_at = _time(item.get("revoked_at"), math.inf)  # unreadable: every token
+                if (kept := self.clients.get(client_id)) is not None:
+                    revoked_at, exp = max(revoked_at, kept[0]), max(exp, kept[1])
+                self.clients[client_id] = (revoked_at, exp)
         for jti in [j for j, exp in self.jtis.items() if exp < now]:
             self.jtis.pop(jti, None)
+        for client_id in [c for c, (_, exp) in self.clients.items() if exp < now]:
+            self.clients.pop(client_id, None)
         self.polled_at = started_at
         self._since_base = started_at if server_started_at is None else server_started_at
         self.polls += 1
+
+
+def _time(value: object, unreadable: float) -> float:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp() if value is not None else unreadable
+    except ValueError:
+        return unreadable

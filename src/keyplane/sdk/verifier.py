@@ -232,6 +232,7 @@ class Verifier:
         return {"key_cache_enabled": self.keys.enabled, "cached_keys": len(self.keys),
                 "remote_key_checks": self.remote_key_checks, "jwks_fetches": self.jwks.fetches,
                 "revocation_polls": self.revocations.polls, "revoked_jtis": len(self.revocations),
+                "revoked_clients": len(self.revocations.clients),
                 "verified_tokens": len(self._verified)}
 
     def _forked(self) -> None:
@@ -262,7 +263,8 @@ class Verifier:
         digest = hashlib.sha256(credential.encode()).digest()
         hit = self._verified.get(digest)
         if hit is not None and now < hit[1] and hit[3] is self.jwks.keys:
-            if follow and hit[2] in revocations.jtis:
+            if follow and (hit[2] in revocations.jtis
+                           or (revocations.clients and revocations.revokes_client_of(hit[0].claims))):
                 raise errors.invalid_token("the access token was revoked", self.realm)
             return hit[0]
         principal = self._check_jwt(credential, now, refetch_possible=True)
@@ -293,7 +295,9 @@ class Verifier:
             if refetch_possible and _unknown_kid(token, keys):
                 return None  # `_resolve` decides whether this kid is worth a fetch
             raise errors.invalid_token(_token_problem(exc), self.realm) from None
-        if self.follow_revocations and claims.get("jti") in self.revocations.jtis:
+        revocations = self.revocations
+        if self.follow_revocations and (claims.get("jti") in revocations.jtis or (
+                revocations.clients and revocations.revokes_client_of(claims))):
             raise errors.invalid_token("the access token was revoked", self.realm)
         return _token_principal(claims)
 
