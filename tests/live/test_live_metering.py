@@ -94,3 +94,34 @@ def test_a_graceful_stop_writes_every_buffered_usage_record(tmp_path):
     assert totals == {"VALID": codes.count("VALID"), "RATE_LIMITED": codes.count("RATE_LIMITED")}
     assert totals["VALID"] == 30
     assert stored["last_used_at"] is not None
+
+
+def test_two_services_spending_one_balance_never_overspend_and_give_back_on_stop(tmp_path, own_pg_url):
+    # Each process spends from blocks it leases from the balance (keys/leases.py): together
+    # they never pass it, and what they hold unspent goes back when they stop.
+    root_key = "live-root-" + secrets.token_urlsafe(32)
+    shared = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_DATABASE_URL=own_pg_url,
+                  KEYPLANE_SECRET_KEY="live-secret-" + "x" * 32)
+    first = start(tmp_path / "a", **shared)
+    second = start(tmp_path / "b", **shared)
+    try:
+        _, key = _setup(first.url, root_key, credits={"remaining": 500})
+        codes = asyncio.run(_verify_many([first.url, second.url], root_key, key["key"], 600))
+    finally:
+        assert first.stop() == 0
+        assert second.stop() == 0
+    valid = codes.count("VALID")
+    assert 500 - 2 * 5 <= valid <= 500  # at most one block (1/100 of 500) held apart each
+    assert codes.count("USAGE_EXCEEDED") == 600 - valid
+    left = asyncio.run(_pg_fetch(own_pg_url, "SELECT credits_remaining FROM keys WHERE id = $1", key["id"]))
+    assert left == 500 - valid
+
+
+async def _pg_fetch(url: str, query: str, *args: object) -> object:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1), timeout=5)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
