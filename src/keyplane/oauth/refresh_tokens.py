@@ -251,7 +251,7 @@ class RefreshTokenService:
             raise InvalidGrant("the user of this grant is disabled or deleted")
         narrowed = _narrowed_scope(scope, grant.scope)
         audience = _narrowed_audience(resources, grant.audience)
-        jti = new_jti()
+        jti = new_jti(now)
         new_token, successor = self._successor(grant.family_id, grant.family_expires_at, client,
                                                now, jti)
         outcome = await self._repository.rotate(grant, successor, now)
