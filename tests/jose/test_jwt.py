@@ -14,7 +14,7 @@ from jose_keys import ALGS, jwk_of, keys_for, kid_of, private_key
 from keyplane.errors import InvalidToken
 from keyplane.jose.algorithms import ES256
 from keyplane.jose.jws import sign_compact
-from keyplane.jose.jwt import decode_jwt, encode_jwt
+from keyplane.jose.jwt import JwtSigner, decode_jwt, encode_jwt
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
 ISSUER = "https://auth.example.com"
@@ -127,3 +127,17 @@ def test_any_claims_round_trip(extra: dict[str, Any], lifetime: int) -> None:
     claims = {**extra, "iss": ISSUER, "aud": AUDIENCE, "exp": NOW + lifetime}
     token = encode_jwt(claims, private_key(ES256), ES256, kid=kid_of(ES256), typ="at+jwt")
     assert decode(token, leeway_seconds=0) == claims
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_a_prepared_signer_makes_the_tokens_encode_jwt_makes(alg: str) -> None:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "client", "iat": NOW, "exp": NOW + 600}
+    signer = JwtSigner(private_key(alg), alg, kid=kid_of(alg), typ="at+jwt")
+    made, reference = signer.sign(claims), encode_jwt(claims, private_key(alg), alg, kid=kid_of(alg), typ="at+jwt")
+    assert made.split(".")[:2] == reference.split(".")[:2]  # ECDSA signatures differ each time
+    assert decode(made, alg=alg) == claims and decode(signer.sign(claims), alg=alg) == claims
+
+
+def test_a_prepared_signer_refuses_a_key_that_does_not_fit_at_once() -> None:
+    with pytest.raises(ValueError, match="cannot sign"):
+        JwtSigner(private_key("EdDSA"), ES256, kid="k")

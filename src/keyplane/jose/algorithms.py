@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -57,7 +58,8 @@ def _fits_es256(key: PublicKey | PrivateKey) -> bool:
 
 
 def _sign_es256(key: PrivateKey, data: bytes) -> bytes:
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    # No isinstance here (an ABC check, ~0.7 µs a token): every signer checked `fits` first.
+    key = cast(ec.EllipticCurvePrivateKey, key)
     # RFC 7518 §3.4: the JWS signature is R || S, each 32 bytes big-endian, not DER.
     r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
     return r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
@@ -85,8 +87,7 @@ def _fits_eddsa(key: PublicKey | PrivateKey) -> bool:
 
 
 def _sign_eddsa(key: PrivateKey, data: bytes) -> bytes:
-    assert isinstance(key, Ed25519PrivateKey)
-    return key.sign(data)
+    return cast(Ed25519PrivateKey, key).sign(data)  # `fits` was checked, as for ES256
 
 
 def _verify_eddsa(key: PublicKey, signature: bytes, data: bytes) -> bool:
@@ -108,8 +109,7 @@ def _fits_rs256(key: PublicKey | PrivateKey) -> bool:
 
 
 def _sign_rs256(key: PrivateKey, data: bytes) -> bytes:
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key.sign(data, _PKCS1V15, _SHA256)
+    return cast(rsa.RSAPrivateKey, key).sign(data, _PKCS1V15, _SHA256)  # `fits` was checked
 
 
 def _verify_rs256(key: PublicKey, signature: bytes, data: bytes) -> bool:

