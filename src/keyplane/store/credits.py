@@ -21,14 +21,14 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from keyplane.keys.credits import Taken, refill_boundary
 from keyplane.keys.model import StoredKey
-from keyplane.store.engine import Database
+from keyplane.store.engine import Database, sqlite_time_or_none
 from keyplane.store.tables import as_utc, keys
 
 _due = sa.and_(
@@ -121,10 +121,6 @@ def _run_on(conn: sqlite3.Connection, batch: list[_Spend]) -> list[_Rows | None]
     return results
 
 
-def _sqlite_time(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 class SqlCreditLedger:
     def __init__(self, db: Database, on_balance: Callable[[str, int], None] | None = None) -> None:
         self._db = db
@@ -156,7 +152,7 @@ class SqlCreditLedger:
             if boundary is None:
                 statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": key.id, "cost": amount}
             else:
-                statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": _sqlite_time(boundary)}
+                statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": sqlite_time_or_none(boundary)}
             rows = await self._queued(statement, sqlite_params)
             if rows is not None:
                 if not rows:
@@ -175,7 +171,7 @@ class SqlCreditLedger:
         `generation` (then the balance they came from no longer exists)."""
         if self._db.is_sqlite:
             rows = await self._queued(_SQLITE_GIVE_BACK, {
-                "key_id": key_id, "amount": amount, "generation": _sqlite_time(generation)})
+                "key_id": key_id, "amount": amount, "generation": sqlite_time_or_none(generation)})
             if rows is not None:
                 if rows and self._on_balance is not None:
                     self._on_balance(key_id, int(rows[0][0]))

@@ -99,6 +99,11 @@ def sqlite_time(when: datetime) -> str:
     return when.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def sqlite_time_or_none(when: datetime | None) -> str | None:
+    """`sqlite_time`, None staying None (SQL NULL)."""
+    return None if when is None else sqlite_time(when)
+
+
 class Database:
     """Owns the engine; hands out transactions and, on SQLite, the raw hot-path connections."""
 

@@ -14,7 +14,7 @@ import itertools
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from keyplane.oauth.refresh_tokens import (
 )
 from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
-from keyplane.store.engine import Database
+from keyplane.store.engine import Database, sqlite_time_or_none
 from keyplane.store.tables import (
     as_utc,
     opaque_tokens,
@@ -59,11 +59,6 @@ _SQLITE_INSERT = ("INSERT INTO refresh_tokens (id, token_hash, family_id, issued
                   "access_jti, access_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 
-def _sqlite_time(when: datetime | None) -> str | None:
-    """A time as SQLAlchemy stores it on SQLite (naive UTC text), for raw statements."""
-    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefreshToken,
                now: datetime) -> Rotation | None:
     """The rotation on SQLite's hot connection, on the event loop: no await between BEGIN
@@ -79,7 +74,7 @@ def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefre
             return None
         raise
     try:
-        at = _sqlite_time(now)
+        at = sqlite_time_or_none(now)
         outcome: Rotation = "rotated"
         if conn.execute(_SQLITE_LOCK_FAMILY, (at, used.family_id, at)).rowcount != 1:
             outcome = "family_gone"
@@ -88,8 +83,8 @@ def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefre
         else:
             conn.execute(_SQLITE_INSERT, (
                 successor.id, successor.token_hash, successor.family_id,
-                _sqlite_time(successor.issued_at), _sqlite_time(successor.idle_expires_at),
-                successor.access_jti, _sqlite_time(successor.access_expires_at)))
+                sqlite_time_or_none(successor.issued_at), sqlite_time_or_none(successor.idle_expires_at),
+                successor.access_jti, sqlite_time_or_none(successor.access_expires_at)))
         conn.execute("COMMIT" if outcome == "rotated" else "ROLLBACK")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
