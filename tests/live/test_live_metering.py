@@ -105,16 +105,17 @@ def test_two_services_spending_one_balance_never_overspend_and_give_back_on_stop
     first = start(tmp_path / "a", **shared)
     second = start(tmp_path / "b", **shared)
     try:
-        _, key = _setup(first.url, root_key, credits={"remaining": 500})
-        codes = asyncio.run(_verify_many([first.url, second.url], root_key, key["key"], 600))
+        # Small: PostgreSQL verifies at a few hundred a second here (bench/NOTES.md §12).
+        _, key = _setup(first.url, root_key, credits={"remaining": 300})
+        codes = asyncio.run(_verify_many([first.url, second.url], root_key, key["key"], 360))
     finally:
         assert first.stop() == 0
         assert second.stop() == 0
     valid = codes.count("VALID")
-    assert 500 - 2 * 5 <= valid <= 500  # at most one block (1/100 of 500) held apart each
-    assert codes.count("USAGE_EXCEEDED") == 600 - valid
+    assert 300 - 2 * 3 <= valid <= 300  # at most one block (1/100 of 300) held apart each
+    assert codes.count("USAGE_EXCEEDED") == 360 - valid
     left = asyncio.run(_pg_fetch(own_pg_url, "SELECT credits_remaining FROM keys WHERE id = $1", key["id"]))
-    assert left == 500 - valid
+    assert left == 300 - valid
 
 
 async def _pg_fetch(url: str, query: str, *args: object) -> object:
