@@ -101,6 +101,14 @@ class TooManyRequests(KeyplaneError):
     title = "Too Many Requests"
 
 
+class StoreUnavailable(KeyplaneError):
+    """The database did not answer (down, unreachable, or locked past the busy timeout):
+    nothing was done; the request may be sent again."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
 class ConfigError(KeyplaneError):
     """The service cannot start as configured (wrong secret, unreachable store...)."""
 

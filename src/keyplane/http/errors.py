@@ -9,11 +9,13 @@ answered with a bare 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +26,7 @@ from keyplane.errors import (
     Invalid,
     KeyplaneError,
     OAuthError,
+    StoreUnavailable,
     Unauthenticated,
 )
 from keyplane.http.json import dumps
@@ -77,6 +80,9 @@ def oauth_error(exc: KeyplaneError) -> Response:
         code, description = exc.code, exc.description or exc.code
         if exc.www_authenticate:
             headers["WWW-Authenticate"] = exc.www_authenticate
+    elif isinstance(exc, StoreUnavailable):
+        code, description = "temporarily_unavailable", exc.detail
+        headers["Retry-After"] = "1"
     elif isinstance(exc, (Unauthenticated, Forbidden)):
         code = "invalid_token" if isinstance(exc, Unauthenticated) else "insufficient_scope"
         description = exc.detail
@@ -93,6 +99,8 @@ def _keyplane_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, OAuthError) or request.url.path.startswith(OAUTH_PATH_PREFIX):
         return oauth_error(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="keyplane"'} if exc.status == 401 else None
+    if isinstance(exc, StoreUnavailable):
+        headers = {"Retry-After": "1"}
     errors = exc.errors if isinstance(exc, Invalid) else ()
     return problem(exc.status, exc.detail, errors=errors, headers=headers)
 
@@ -147,6 +155,13 @@ def _http_exception(_request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
+def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The database failed to answer (SQLAlchemy's OperationalError and pool timeout,
+    sqlite3's on the raw hot-path connection): a 503 the client may retry, not a 500."""
+    log.error("the database did not answer on %s %s: %s", request.method, request.url.path, exc)
+    return _keyplane_error(request, StoreUnavailable("the database is unavailable or busy; try again"))
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an internal error occurred; it has been logged")
@@ -156,4 +171,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(KeyplaneError, _keyplane_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(HTTPException, _http_exception)
+    for unavailable in (sa_exc.OperationalError, sa_exc.TimeoutError, sqlite3.OperationalError):
+        app.add_exception_handler(unavailable, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)
