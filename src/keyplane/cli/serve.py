@@ -102,8 +102,10 @@ def serve(
     if workers > 1 and settings.redis_url is None:
         log.warning(
             "%d workers without KEYPLANE_REDIS_URL: each worker keeps its own rate limits, so a "
-            "limit of N admits up to %d×N across them. Credits, revocation and usage stay exact "
-            "(they live in the database), but verifiers cannot cache keys (GET /v1/keys/changes "
+            "limit of N admits up to %d×N across them. Revocation and usage stay exact and "
+            "credits are never overspent (they live in the database; a balance read by one "
+            "worker may lag another's leased block for up to 1 s), but verifiers cannot cache "
+            "keys (GET /v1/keys/changes "
             "needs Redis to hear every worker). Set KEYPLANE_REDIS_URL for exact shared limits.",
             workers, workers)
 
