@@ -175,4 +175,7 @@ class LeasedCredits:
                 await self._sweeper
             self._sweeper = None
         for key_id in list(self._leases):
-            await self.release(key_id)
+            try:
+                await self.release(key_id)
+            except Exception:  # the store is gone: these credits are lost, the shutdown goes on
+                log.warning("could not give unspent credits of %s back", key_id, exc_info=True)

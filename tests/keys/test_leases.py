@@ -1,0 +1,59 @@
+"""LeasedCredits' own rules, over a store that fails on purpose (the SQL store's behaviour
+is tested against SQLite and PostgreSQL in tests/store/test_credit_ledger.py)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from keyplane.clock import FakeClock
+from keyplane.keys.credits import Taken
+from keyplane.keys.leases import LeasedCredits
+from keyplane.keys.model import Credits, KeyConfig, StoredKey
+from keyplane.keys.permissions import Grants
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class GoneStore:
+    """A store that hands out blocks but cannot take them back while `gone`."""
+
+    def __init__(self) -> None:
+        self.gone = True
+        self.given_back: list[int] = []
+
+    async def take(self, key: StoredKey, amount: int, now: datetime) -> Taken | None:
+        return Taken(10_000 - amount, NOW)
+
+    async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
+        raise AssertionError("not reached: the block covers these spends")
+
+    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> None:
+        if self.gone:
+            raise ConnectionError("the database is gone")
+        self.given_back.append(amount)
+
+
+def a_key() -> StoredKey:
+    return StoredKey(id="key_1", api_id="api_1", start="sk_", created_at=NOW, updated_at=NOW,
+                     config=KeyConfig(credits=Credits(remaining=10_000)), grants=Grants.of(()))
+
+
+async def test_a_shutdown_with_the_store_gone_loses_the_block_but_finishes():
+    ledger = LeasedCredits(GoneStore(), FakeClock(NOW))
+    assert await ledger.spend(a_key(), 1, NOW) == (True, 9_999)
+    await ledger.close()  # logged, not raised: the usage and audit flushes come after it
+    assert ledger.held(a_key(), NOW) == 0
+
+
+async def test_an_expired_lease_that_cannot_go_back_is_kept_for_the_next_sweep_and_never_spent():
+    clock = FakeClock(NOW)
+    store = GoneStore()
+    ledger = LeasedCredits(store, clock)
+    await ledger.spend(a_key(), 1, NOW)  # a block of 100, 99 left
+    clock.advance(seconds=1)
+    with pytest.raises(ConnectionError):  # the sweeper logs it and tries again
+        await ledger.release_expired()
+    assert ledger.held(a_key(), clock.now()) == 0  # expired: kept to give back, not to spend
+    store.gone = False
+    await ledger.release_expired()
+    assert store.given_back == [99]
