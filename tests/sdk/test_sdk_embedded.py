@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sdk_clients import AUDIENCE, client_and_token
 
 from keyplane import AuthError, Verifier
 from keyplane.app import create_app
-
-AUDIENCE = "https://documents.example.com"
 
 
 @pytest.fixture
@@ -31,13 +30,8 @@ async def _setup(http):
     api = (await http.post("/v1/apis", json={"name": "documents", "key_prefix": "doc"})).json()
     key = (await http.post("/v1/keys", json={"api_id": api["id"], "owner_id": "team_1",
                                              "permissions": ["documents.read"]})).json()
-    client = (await http.post("/v1/clients", json={
-        "name": "reader", "type": "confidential", "grant_types": ["client_credentials"],
-        "scopes": ["documents.read"], "audiences": [AUDIENCE], "token_format": "jwt"})).json()
-    answer = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(client["client_id"], client["client_secret"]), headers={"Authorization": ""})
-    assert answer.status_code == 200, answer.text
-    return api, key, client, answer.json()["access_token"]
+    client, token = await client_and_token(http)
+    return api, key, client, token
 
 
 async def test_embedded_with_services_is_exact_for_keys_and_tokens(service):

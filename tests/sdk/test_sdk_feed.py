@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sdk_clients import AUDIENCE, client_and_token
 
 from keyplane import AuthError, Verifier
 from keyplane.app import create_app
 from keyplane.sdk.background import Background
 
-AUDIENCE = "https://documents.example.com"
 ISSUER = "http://testserver"
 
 
@@ -29,16 +29,6 @@ async def service(settings, clock, root_key):
             yield http, transport
 
 
-async def _client_and_token(http):
-    client = (await http.post("/v1/clients", json={
-        "name": "reader", "type": "confidential", "grant_types": ["client_credentials"],
-        "scopes": ["documents.read"], "audiences": [AUDIENCE], "token_format": "jwt"})).json()
-    answer = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(client["client_id"], client["client_secret"]), headers={"Authorization": ""})
-    assert answer.status_code == 200, answer.text
-    return client, answer.json()["access_token"]
-
-
 def _refused(verifier: Verifier, token: str) -> AuthError:
     with pytest.raises(AuthError) as caught:
         verifier.verify_sync(f"Bearer {token}")
@@ -47,8 +37,8 @@ def _refused(verifier: Verifier, token: str) -> AuthError:
 
 async def test_a_deleted_clients_jwts_are_refused_after_the_next_poll(service, clock, root_key):
     http, transport = service
-    doomed, token = await _client_and_token(http)
-    other, other_token = await _client_and_token(http)
+    doomed, token = await client_and_token(http)
+    other, other_token = await client_and_token(http)
     # The verifier's own engine never runs (nothing listens at its URL): its poller runs here,
     # on this loop, against the service in process.
     verifier = Verifier(issuer=ISSUER, audience=AUDIENCE, root_key=root_key, url="http://127.0.0.1:9",
