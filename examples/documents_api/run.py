@@ -70,6 +70,11 @@ def created(response: httpx.Response) -> dict[str, Any]:
     return dict(response.json())
 
 
+def mistyped(key: str) -> str:
+    """The key with its last character changed (to one it is not already)."""
+    return key[:-1] + ("x" if key[-1] != "x" else "y")
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="keyplane-example-"))
     root_key = "example-root-" + secrets.token_urlsafe(32)
@@ -126,7 +131,7 @@ def main() -> int:
                  api_client.post("/documents", json={"title": "x"}, headers=token_auth)),
                 ("no credential", 401, api_client.get("/documents")),
                 ("a mistyped key is refused without asking keyplane", 401,
-                 api_client.get("/documents", headers={"X-API-Key": machine_key["key"][:-1] + "x"})),
+                 api_client.get("/documents", headers={"X-API-Key": mistyped(machine_key["key"])})),
             ]
         for what, expected, response in checks:
             ok = response.status_code == expected
