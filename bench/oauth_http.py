@@ -31,12 +31,17 @@ token and introspect endpoints with cProfile in process.
 
 Run: .venv/bin/python bench/oauth_http.py [--duration 10] [--rounds 3]
      .venv/bin/python bench/oauth_http.py --asgi [--compare-src DIR] [--cprofile]
+`--postgres URL` serves keyplane on a PostgreSQL database of its own (verify_http.py); the
+audit catch-up check reads SQLite and is skipped then. KP_BENCH_KEEP_TMP=1 keeps the temp
+dir (the servers' logs).
+
 Needs wrk (apt-get install -y wrk); py-spy for --profile. Nothing here runs in the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import collections
 import json
@@ -62,6 +67,8 @@ from verify_http import (
     UVICORN_OPTS,
     _call,
     _free_port,
+    _pg_database,
+    _pg_drop,
     _start,
     _stop,
     _wait_ready,
@@ -408,6 +415,8 @@ def main() -> None:
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="--asgi: also cProfile token and introspect, print the top N functions")
     parser.add_argument("--asgi-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--postgres", metavar="URL", help="serve keyplane on PostgreSQL: a database "
+                        "of its own is created on this server for the run (verify_http.py)")
     args = parser.parse_args()
     MAX_WAIT = args.max_wait
     if args.asgi_worker:
@@ -430,6 +439,10 @@ def main() -> None:
     env.pop("KEYPLANE_DATABASE_URL", None)
     env.pop("KEYPLANE_ISSUER", None)
     bare_env = {**env, "KEYPLANE_DATA_DIR": str(tmp / "bare-data")}
+    databases: list[str] = []
+    if args.postgres:
+        atexit.register(_pg_drop, args.postgres, databases)
+        env["KEYPLANE_DATABASE_URL"] = _pg_database(args.postgres, databases)
     kp_cmd = [str(Path(PYTHON).parent / "keyplane"), "serve", "--host", "127.0.0.1",
               "--port", str(kp_port), "--workers", "1"]
     bare_cmd = [PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH),
@@ -439,6 +452,8 @@ def main() -> None:
         cmp_port = _free_port()
         cmp_env = {**env, "KEYPLANE_DATA_DIR": str(tmp / "compare-data"),
                    "PYTHONPATH": str(Path(args.compare_src).resolve())}
+        if args.postgres:
+            cmp_env["KEYPLANE_DATABASE_URL"] = _pg_database(args.postgres, databases)
         cmp_cmd = [c if c != str(kp_port) else str(cmp_port) for c in kp_cmd]
         procs.append(_start(cmp_cmd, cmp_env, tmp / "compare.log"))
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -491,7 +506,7 @@ def main() -> None:
         servers = {"keyplane": (kp, tmp / "data")}
         if args.compare_src:
             servers["compare"] = (cmp, tmp / "compare-data")
-        for label, (base, data) in servers.items():
+        for label, (base, data) in servers.items() if not args.postgres else ():  # reads SQLite
             audit = _audit_catch_up(base, data / "keyplane.db")
             print(f"  audit ({label}): {audit[0]} tokens issued, {audit[1]} token.issue events "
                   "stored; " + (f"complete {audit[2]:.1f} s after the load" if audit[2] is not None
@@ -507,7 +522,10 @@ def main() -> None:
     finally:
         for p in procs:
             _stop(p)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KP_BENCH_KEEP_TMP"):  # the servers' logs, to read after a failure
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     med = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
     per_round = {name: [r["rps"] / b["rps"] for r, b in zip(rs, runs["bare"], strict=True)]
                  for name, rs in runs.items()}

@@ -8,7 +8,11 @@ API, then loads each endpoint with wrk (a Lua script: POST, JSON body, Authoriza
 header), 32 connections, alternating endpoints round by round, and reports req/s of
 verify (a VALID key) and of the bare endpoints, and their ratios (medians over rounds).
 
-Run: .venv/bin/python bench/verify_http.py [--duration 10] [--rounds 3]
+`--postgres URL` (e.g. postgresql://postgres@127.0.0.1:5432/test) serves keyplane, and the
+`--compare-src` tree, on a database of their own created there for the run and dropped
+after it, instead of SQLite (the bare endpoint stays on SQLite: it touches no store).
+
+Run: .venv/bin/python bench/verify_http.py [--duration 10] [--rounds 3] [--postgres URL]
 Needs wrk (apt-get install -y wrk). Nothing here runs in the test suite.
 """
 
@@ -159,7 +163,47 @@ def main() -> None:
     parser.add_argument("--compare-src", metavar="DIR", help="also serve keyplane from this source "
                         "tree (put first on PYTHONPATH), e.g. an export of the code before a change")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--postgres", metavar="URL", help="serve keyplane on PostgreSQL: a database "
+                        "of its own is created on this server for the run")
     args = parser.parse_args()
+    databases: list[str] = []
+    try:
+        _run(args, databases)
+    finally:
+        _pg_drop(args.postgres, databases)
+
+
+def _pg_admin(admin_url: str, statement: str) -> None:
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _pg_drop(admin_url: str | None, databases: list[str]) -> None:
+    """Drop the databases `_pg_database` made."""
+    for url in databases:
+        _pg_admin(str(admin_url), f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _pg_database(admin_url: str, databases: list[str]) -> str:
+    """A new empty database on the server of `admin_url`, for one keyplane server."""
+    name = f"kp_bench_{os.getpid()}_{len(databases)}"
+    _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    databases.append(url)
+    return url
+
+
+def _run(args: argparse.Namespace, databases: list[str]) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     duration = min(args.duration, 30)
@@ -170,6 +214,8 @@ def main() -> None:
            "KEYPLANE_SECRET_KEY": SECRET, "KEYPLANE_LOG_LEVEL": "warning"}
     env.pop("KEYPLANE_DATABASE_URL", None)
     bare_env = {**env, "KEYPLANE_DATA_DIR": str(tmp / "bare-data")}
+    if args.postgres:
+        env["KEYPLANE_DATABASE_URL"] = _pg_database(args.postgres, databases)
     use_cli = args.server == "keyplane" or (args.server == "auto" and _keyplane_serve_available())
     if use_cli:
         kp_cmd = [str(Path(PYTHON).parent / "keyplane"), "serve", "--host", "127.0.0.1",
@@ -184,6 +230,8 @@ def main() -> None:
         cmp_port = _free_port()
         cmp_env = {**env, "KEYPLANE_DATA_DIR": str(tmp / "compare-data"),
                    "PYTHONPATH": str(Path(args.compare_src).resolve())}
+        if args.postgres:
+            cmp_env["KEYPLANE_DATABASE_URL"] = _pg_database(args.postgres, databases)
         cmp_cmd = [c if c != str(kp_port) else str(cmp_port) for c in kp_cmd]
         procs.append(_start(cmp_cmd, cmp_env, tmp / "compare.log"))
     try:

@@ -30,6 +30,9 @@ from keyplane.web import device as web_device
 from keyplane.web import pages as web_pages
 
 log = logging.getLogger("keyplane")
+# At start, how long to wait for PostgreSQL to listen for changes (store/change_notices.py):
+# then rows are kept from the first request; if it is slower, they are once it listens.
+STARTUP_LISTEN_SECONDS = 2.0
 
 DESCRIPTION = """\
 Self-hosted API keys and API tokens. Every `/v1/` endpoint takes
@@ -53,6 +56,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
         try:
             await greet(services)
             services.start()
+            if services.change_listener is not None:
+                await services.change_listener.wait_listening(STARTUP_LISTEN_SECONDS)
             app.state.services = services
             if freeze_gc:
                 gc.collect()

@@ -40,6 +40,7 @@ from keyplane.secret_key import load_secret_key
 from keyplane.store.apis import SqlApiRepository
 from keyplane.store.audit import SqlAuditLog, record_many
 from keyplane.store.authorization_codes import SqlCodeRepository
+from keyplane.store.change_notices import ChangeListener
 from keyplane.store.clients import SqlClientRepository
 from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.devices import SqlDeviceRepository
@@ -93,6 +94,7 @@ class Services:
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
+    change_listener: ChangeListener | None  # PostgreSQL: lets the hot lookups keep rows (store/change_notices.py)
 
     def start(self) -> None:
         """Start the background writers (the app's lifespan; CLI commands never do)."""
@@ -100,6 +102,8 @@ class Services:
         self.metering.start()
         if self.key_change_relay is not None:
             self.key_change_relay.start()
+        if self.change_listener is not None:
+            self.change_listener.start()
         self.audit_writer.start()
 
     async def close(self) -> None:
@@ -113,6 +117,8 @@ class Services:
             self.key_changes.close_all("the service is stopping")
             if self.key_change_relay is not None:
                 await self.key_change_relay.close()
+            if self.change_listener is not None:
+                await self.change_listener.close()
             await self.limiter.close()
             await self.db.dispose()
 
@@ -148,17 +154,22 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                                  retention_days=settings.usage_retention_days)
         metering = Metering(limiter, LeasedCredits(SqlCreditLedger(db, on_balance=key_repo.note_balance), clock))
         key_changes = KeyChangeHub()
+        key_changes.watch(key_repo.change_published)
+        token_repo = SqlTokenRepository(db, settings.resolved_issuer)
+        client_repo = SqlClientRepository(db, on_revoked=token_repo.revoked)
         key_change_relay = (RedisKeyChangeRelay(settings.redis_url, key_changes)
                             if settings.redis_url else None)
         keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder,
                           changes=key_changes)
         usage = UsageQueries(usage_repo, clock)
         signing_keys = SigningKeyService(SqlSigningKeyRepository(db), secret_key, clock, settings)
-        clients = ClientService(SqlClientRepository(db), ClientSecretHasher(secret_key), clock)
+        change_listener = (None if db.is_sqlite else ChangeListener(
+            db.dsn, [key_repo, client_repo, token_repo, signing_keys]))
+        clients = ClientService(client_repo, ClientSecretHasher(secret_key), clock)
         issuer = settings.resolved_issuer
         audit_writer: BatchWriter[AuditEvent] = BatchWriter(
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
-        tokens = TokenService(signing_keys, SqlTokenRepository(db, issuer), hasher, clock,
+        tokens = TokenService(signing_keys, token_repo, hasher, clock,
                               issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
                               audit=audit_writer)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
@@ -184,7 +195,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             client_auth=ClientAuthenticator(clients, clock, audiences=(issuer + TOKEN_PATH, issuer),
                                             audit=audit_writer),
             audit_writer=audit_writer,
-            key_changes=key_changes, key_change_relay=key_change_relay,
+            key_changes=key_changes, key_change_relay=key_change_relay, change_listener=change_listener,
             users=users,
             codes=AuthorizationCodeService(SqlCodeRepository(db), users, clock,
                                            refresh_families=CodeReplayRevoker(refresh_tokens)),

@@ -30,6 +30,16 @@ async def _pg_execute(url: str, statement: str) -> None:
         await conn.close()
 
 
+@pytest.fixture
+def own_pg_url(pg_url: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, for services that share it (the run's one
+    holds keys of another secret)."""
+    name = f"{pg_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
+    asyncio.run(_pg_execute(pg_url, f'CREATE DATABASE "{name}"'))
+    yield f"{pg_url.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(_pg_execute(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def empty_pg_url(pg_url: str) -> Iterator[str]:
     """A PostgreSQL database nobody has touched: no tables, no migrations."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 
 import httpx
 import pytest
@@ -32,25 +33,6 @@ async def _verify_many(urls: list[str], root_key: str, key: str, count: int) -> 
             return str(response.json()["code"])
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
-
-
-@pytest.fixture
-def own_pg_url(pg_url):
-    """A PostgreSQL database of this test's own (the run's one has another secret's keys)."""
-    name = f"{pg_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
-    asyncio.run(_pg_execute(pg_url, f'CREATE DATABASE "{name}"'))
-    yield f"{pg_url.rsplit('/', 1)[0]}/{name}"
-    asyncio.run(_pg_execute(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _pg_execute(url: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1), timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def test_two_services_sharing_redis_admit_exactly_the_limit_between_them(tmp_path, own_pg_url, redis_url):
@@ -126,3 +108,43 @@ async def _pg_fetch(url: str, query: str, *args: object) -> object:
         return await conn.fetchval(query, *args)
     finally:
         await conn.close()
+
+
+def test_replicas_on_postgresql_without_redis_see_each_others_changes(tmp_path, own_pg_url):
+    # Each keeps keys in memory (PostgreSQL tells it of changes): a key verified on the
+    # second replica, then revoked and its role changed on the first, answers the change there.
+    root_key = "live-root-" + secrets.token_urlsafe(32)
+    shared = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_DATABASE_URL=own_pg_url,
+                  KEYPLANE_SECRET_KEY="live-secret-" + "x" * 32)
+    first = start(tmp_path / "a", **shared)
+    second = start(tmp_path / "b", **shared)
+    headers = {"Authorization": f"Bearer {root_key}"}
+    try:
+        with httpx.Client(headers=headers, timeout=10) as client:
+            api = client.post(f"{first.url}/v1/apis", json={"name": "shared", "key_prefix": "sk_live"}).json()
+            assert client.put(f"{first.url}/v1/apis/{api['id']}/roles/reader",
+                              json={"permissions": ["documents.read"]}).status_code == 200
+            key = client.post(f"{first.url}/v1/keys", json={"api_id": api["id"], "roles": ["reader"]}).json()
+
+            def verify() -> dict:
+                answer = client.post(f"{second.url}/v1/keys/verify",
+                                     json={"key": key["key"], "permissions": "documents.read"})
+                assert answer.status_code == 200, answer.text
+                return dict(answer.json())
+
+            def within(seconds: float, code: str) -> None:
+                deadline = time.monotonic() + seconds
+                while (answer := verify())["code"] != code:
+                    assert time.monotonic() < deadline, answer
+                    time.sleep(0.02)
+
+            for _ in range(3):  # kept on the second replica from here on
+                assert verify()["code"] == "VALID"
+            assert client.put(f"{first.url}/v1/apis/{api['id']}/roles/reader",
+                              json={"permissions": ["documents.write"]}).status_code == 200
+            within(2.0, "INSUFFICIENT_PERMISSIONS")
+            assert client.post(f"{first.url}/v1/keys/{key['id']}/revoke").status_code == 200
+            within(2.0, "REVOKED")
+    finally:
+        second.stop()
+        first.stop()

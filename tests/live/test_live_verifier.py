@@ -195,21 +195,9 @@ def test_closing_the_verifier_ends_its_stream(kp):
     assert httpx.get(f"{kp.url}/healthz").status_code == 200
 
 
-@pytest.fixture
-def replicas_pg_url(pg_url):
-    import asyncio
-
-    from live.conftest import _pg_execute
-
-    name = pg_url.rsplit("/", 1)[1] + "_replicas_" + secrets.token_hex(3)
-    asyncio.run(_pg_execute(pg_url, f'CREATE DATABASE "{name}"'))
-    yield pg_url.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(_pg_execute(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def test_a_revoke_on_another_replica_reaches_the_cache_through_redis(tmp_path, replicas_pg_url, redis_url):
+def test_a_revoke_on_another_replica_reaches_the_cache_through_redis(tmp_path, own_pg_url, redis_url):
     root_key = "live-root-" + secrets.token_urlsafe(32)
-    shared = {"KEYPLANE_ROOT_KEY": root_key, "KEYPLANE_DATABASE_URL": replicas_pg_url,
+    shared = {"KEYPLANE_ROOT_KEY": root_key, "KEYPLANE_DATABASE_URL": own_pg_url,
               "KEYPLANE_REDIS_URL": redis_url, "KEYPLANE_SECRET_KEY": "replica-secret-" + "s" * 32}
     first = start(tmp_path / "a", **shared)
     second = start(tmp_path / "b", **shared)

@@ -70,3 +70,19 @@ async def test_answers_that_spend_nothing_report_the_held_credits_too(embedded):
     assert limited["code"] == "RATE_LIMITED" and limited["credits_remaining"] == 99_999
     free = await embedded.verify(key["key"], cost=0)  # fits a full limit: spends nothing
     assert free["code"] == "VALID" and free["credits_remaining"] == 99_999
+
+
+async def test_a_rolled_key_and_its_successor_lease_from_one_balance_and_read_it_exactly(embedded):
+    old = await embedded.key(credits={"remaining": 100_000})
+    assert (await embedded.verify(old["key"], cost=5))["credits_remaining"] == 99_995
+    new = (await embedded.http.post(f"/v1/keys/{old['id']}/roll", json={"grace_seconds": 60})).json()
+    assert new["credits"]["remaining"] == 99_995  # the roll gave the old key's lease back first
+    answers = await asyncio.gather(*(embedded.verify(k["key"]) for k in (old, new) * 50))
+    assert sorted(a["credits_remaining"] for a in answers) == list(range(99_895, 99_995))
+    assert await stored_balance(embedded, new["id"]) < 99_895  # both keys hold blocks of it
+    assert await stored_balance(embedded, old["id"]) is None  # the old key keeps no balance
+    for k in (old, new):
+        assert (await embedded.http.get(f"/v1/keys/{k['id']}")).json()["credits"]["remaining"] == 99_895
+        assert (await embedded.verify(k["key"], cost=0))["credits_remaining"] == 99_895
+    await embedded.services.metering.close()
+    assert await stored_balance(embedded, new["id"]) == 99_895

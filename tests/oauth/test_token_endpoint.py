@@ -3,6 +3,7 @@ checked against the RFCs with an independent JOSE library (PyJWT), never keyplan
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -465,3 +466,15 @@ async def test_a_caller_gone_before_its_body_ended_gets_no_answer_and_nothing_is
     await app(scope, receive, send)
     assert sent == [] and messages == []
     assert services.audit_writer.added == issued_before
+
+
+async def test_concurrent_token_requests_of_one_client_are_all_answered(http, discovery):
+    # A client's secret, matched once, is matched again by identity of its stored
+    # credentials; concurrent requests that all found that match stale once dropped it twice
+    # (a KeyError, 500s on PostgreSQL, where every read is a new object).
+    client = await make_client(http)
+    await get_token(http, discovery, client)
+    answers = await asyncio.gather(*(token_request(
+        http, discovery, {"grant_type": "client_credentials"},
+        basic(client["client_id"], client["client_secret"])) for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20

@@ -112,3 +112,14 @@ def test_no_interval_admits_more_than_the_burst_plus_the_refill(limit, window, g
         for j in range(i, len(admitted)):
             spent = (j - i + 1) * cost
             assert spent <= limit + (admitted[j] - start) * limit / window + 1e-6
+
+
+async def test_the_immediate_path_spends_from_the_same_buckets_as_spend(limiter):
+    spend_now = limiter.immediate()
+    if spend_now is None:  # Redis: every spend is a round trip, there is no plain call
+        assert isinstance(limiter, RedisLimiter)
+        return
+    b = bucket(limit=3)
+    assert [spend_now([b], 1, T0).allowed for _ in range(2)] == [True, True]
+    assert (await limiter.spend([b], 1, T0)).states[0].remaining == 0
+    assert not spend_now([b], 1, T0).allowed

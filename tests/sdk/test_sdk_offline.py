@@ -157,7 +157,7 @@ def test_two_different_credentials_are_invalid_request(verifier, clock):
 
 @pytest.mark.parametrize("credential", [
     "doc_123", "not-a-key-at-all", tampered(generate_key("doc")), "kp_at_" + "A" * 28,
-])
+], ids=["short", "not-a-key", "bad-checksum", "opaque-token-bad-checksum"])
 def test_a_malformed_key_or_bad_checksum_is_refused_without_a_network_call(verifier, credential):
     error = refused(verifier, f"Bearer {credential}")
     assert (error.status, error.error) == (401, "invalid_token")

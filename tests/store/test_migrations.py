@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 
 from keyplane.store.engine import Database
 from keyplane.store.migrate import alembic_config, migrate
-from keyplane.store.tables import metadata, revocations
+from keyplane.store.tables import apis, keys, metadata, revocations
 
 
 async def test_the_migrations_build_exactly_the_schema_the_code_declares(db):
@@ -47,5 +47,30 @@ async def test_0007_keeps_every_revocation_and_lets_a_whole_client_be_listed(dat
             async with db.transaction() as conn:
                 await conn.execute(revocations.insert().values(
                     id="rvk_again", jti="jti-1", client_id=None, expires_at=at, revoked_at=at))
+    finally:
+        await db.dispose()
+
+
+async def test_0008_downgrade_gives_each_rolled_key_a_copy_of_the_balance_it_shared(empty_database_url):
+    db = Database(empty_database_url)
+    try:
+        await migrate(db)
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        key = {"api_id": "api_a", "start": "sk_", "permissions": "[]", "metadata": "{}",
+               "ratelimits": "[]", "ip_allowlist": "[]", "enabled": True, "created_at": at,
+               "updated_at": at, "credits_remaining": None, "credits_key_id": None}
+        async with db.transaction() as conn:
+            await conn.execute(apis.insert().values(id="api_a", name="a", key_prefix="sk", created_at=at))
+            await conn.execute(keys.insert(), [
+                {**key, "id": "key_new", "key_hash": b"n", "credits_remaining": 7},
+                {**key, "id": "key_old", "key_hash": b"o", "credits_key_id": "key_new"},
+                {**key, "id": "key_gone", "key_hash": b"g", "credits_key_id": "key_deleted"},
+                {**key, "id": "key_free", "key_hash": b"f"}])
+        async with db.transaction() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0007"))
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT id, credits_remaining FROM keys ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [("key_free", None), ("key_gone", 0), ("key_new", 7), ("key_old", 7)]
+        await migrate(db)  # and up again
     finally:
         await db.dispose()

@@ -15,6 +15,7 @@ and never fails the write that published it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,8 +95,14 @@ class KeyChangeHub:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._watchers: list[Callable[[KeyChange], None]] = []
         self.live = True
         self._relay: KeyChangePublisher | None = None
+
+    def watch(self, watcher: Callable[[KeyChange], None]) -> None:
+        """Call `watcher` with every change, as it is delivered (before a local write
+        answers): the key lookup's own cache, which must not wait for a queue."""
+        self._watchers.append(watcher)
 
     def attach_relay(self, relay: KeyChangePublisher) -> None:
         self._relay = relay
@@ -118,6 +125,8 @@ class KeyChangeHub:
 
     def deliver(self, change: KeyChange) -> None:
         """Fan `change` out to this process's subscribers (the relay calls this too)."""
+        for watcher in self._watchers:
+            watcher(change)
         for subscription in list(self._subscriptions):
             subscription.deliver(change)
 

@@ -4,6 +4,9 @@ A refill sets the balance back to `amount` at each period boundary (midnight UTC
 `daily`, the first of the month for `monthly`, every `interval_seconds` counted from the
 key's creation otherwise). The store applies a due refill and the spend in one atomic
 statement, so concurrent verifications can never overspend.
+
+Rolling a key moves its balance to the new key and points the old one at it
+(`Credits.kept_by`): during the grace period both keys spend the one balance.
 """
 
 from __future__ import annotations
@@ -26,6 +29,24 @@ def refill_boundary(refill: Refill | None, *, created_at: datetime, now: datetim
     assert refill.interval_seconds is not None
     periods = (now - created_at) // timedelta(seconds=refill.interval_seconds)
     return created_at + periods * timedelta(seconds=refill.interval_seconds)
+
+
+def balance_of(key: StoredKey) -> tuple[str, datetime]:
+    """Where `key`'s balance is kept and when its interval refills count from: the key
+    itself and its creation, or, for a key that was rolled, the key it was rolled into
+    (both keys spend one balance during the grace period)."""
+    credits = key.config.credits
+    if credits is not None and credits.kept_by is not None and credits.kept_since is not None:
+        return credits.kept_by, credits.kept_since
+    return key.id, key.created_at
+
+
+def key_boundary(key: StoredKey, now: datetime) -> datetime | None:
+    """`refill_boundary` of `key`'s credits (None without credits or a refill)."""
+    credits = key.config.credits
+    if credits is None or credits.refill is None:
+        return None
+    return refill_boundary(credits.refill, created_at=balance_of(key)[1], now=now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,10 @@ can never pass the balance. What it costs in exactness:
   its refill period lasts: a `PATCH` (setting the balance) or a refill ends it. Its
   unspent credits go back only if the balance was neither set nor refilled since the take
   (`generation`): a set or a refill replaced the balance they came from.
+- A rolled key spends the balance of the key it was rolled into (`balance_of`): its
+  leases come from, and go back to, that key's balance, and `held` counts every lease of
+  the one balance. A lease from a balance that moved on since (a roll of its keeper) goes
+  back nowhere: its unspent credits, at most a block, are lost, never spent twice.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from keyplane.clock import Clock
-from keyplane.keys.credits import CreditStore, refill_boundary
+from keyplane.keys.credits import CreditStore, balance_of, key_boundary
 from keyplane.keys.model import StoredKey
 
 log = logging.getLogger("keyplane.credits")
@@ -46,6 +50,7 @@ SHARE = 100
 
 @dataclass(slots=True)
 class Lease:
+    row: str  # the key whose balance it came from (`balance_of`: a rolled key's is another's)
     version: datetime  # the key's updated_at when taken
     boundary: datetime | None  # the refill period it was taken in
     generation: datetime | None  # the balance's generation (CreditStore.take)
@@ -66,14 +71,15 @@ class LeasedCredits:
         self._max_block = max_block
         self._share = share
         self._leases: dict[str, Lease] = {}
+        # Keys holding a lease from another key's balance (rolled keys), by that key's id.
+        self._sharers: dict[str, set[str]] = {}
         # Keys a verification is taking a lease for: others wait for it instead of taking too.
         self._taking: dict[str, asyncio.Event] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
-        credits = key.config.credits
-        assert credits is not None
-        boundary = refill_boundary(credits.refill, created_at=key.created_at, now=now)
+        assert key.config.credits is not None
+        boundary = key_boundary(key, now)
         spent = self._from_lease(key, cost, now, boundary)
         if spent is not None:
             return True, spent
@@ -83,7 +89,7 @@ class LeasedCredits:
             spent = self._from_lease(key, cost, now, boundary)
             if spent is not None:
                 return True, spent
-            return await self._store.spend(key, cost, now)
+            return await self._spend_exactly(key, cost, now)
         self._taking[key.id] = taking = asyncio.Event()
         try:
             return await self._take_and_spend(key, cost, now, boundary)
@@ -98,23 +104,42 @@ class LeasedCredits:
                 or lease.version != key.updated_at or lease.boundary != boundary):
             return None
         lease.left -= cost
-        return lease.balance + lease.left
+        if lease.row not in self._sharers:  # the usual case: the one lease of its balance here
+            return lease.balance + lease.left
+        return lease.balance + self.held(key, now)
 
     async def _take_and_spend(self, key: StoredKey, cost: int, now: datetime,
                               boundary: datetime | None) -> tuple[bool, int]:
-        stale = self._leases.pop(key.id, None)
+        stale = self._drop(key.id)
         if stale is not None and stale.left:
-            await self._store.give_back(key.id, stale.left, stale.generation)
+            await self._store.give_back(stale.row, stale.left, stale.generation)
         block = self._block(key, cost)
         if block > cost:
             taken = await self._store.take(key, block, now)
             if taken is not None:
-                lease = Lease(version=key.updated_at, boundary=boundary, generation=taken.generation,
+                lease = Lease(row=balance_of(key)[0], version=key.updated_at, boundary=boundary,
+                              generation=taken.generation,
                               balance=taken.balance, left=block - cost,
                               expires_at=now + self._lifetime)
-                self._leases[key.id] = lease
-                return True, lease.balance + lease.left
-        return await self._store.spend(key, cost, now)
+                self._put(key.id, lease)
+                if lease.row not in self._sharers:
+                    return True, lease.balance + lease.left
+                for shared in self._leases_of(lease.row):  # the stored balance they read from
+                    shared.balance = taken.balance
+                return True, taken.balance + self.held(key, now)
+        return await self._spend_exactly(key, cost, now)
+
+    async def _spend_exactly(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
+        spent, balance = await self._store.spend(key, cost, now)
+        return spent, balance + self.held(key, now)
+
+    def _leases_of(self, row: str) -> list[Lease]:
+        """This process's leases from the balance key `row` keeps."""
+        leases = [self._leases[key_id] for key_id in self._sharers.get(row, ())]
+        own = self._leases.get(row)
+        if own is not None and own.row == row:
+            leases.append(own)
+        return leases
 
     def _block(self, key: StoredKey, cost: int) -> int:
         # Sized from the balance this process last saw: the take itself is what is exact.
@@ -122,36 +147,59 @@ class LeasedCredits:
         seen = credits.remaining if credits is not None else 0
         return min(self._max_block, seen // self._share)
 
+    def _put(self, key_id: str, lease: Lease) -> None:
+        self._leases[key_id] = lease
+        if lease.row != key_id:
+            self._sharers.setdefault(lease.row, set()).add(key_id)
+
+    def _drop(self, key_id: str) -> Lease | None:
+        lease = self._leases.pop(key_id, None)
+        if lease is not None and lease.row != key_id:
+            sharers = self._sharers.get(lease.row)
+            if sharers is not None:
+                sharers.discard(key_id)
+                if not sharers:
+                    del self._sharers[lease.row]
+        return lease
+
     def held(self, key: StoredKey, now: datetime) -> int:
-        """Credits of `key` this process holds unspent (add them to the stored balance)."""
-        lease = self._leases.get(key.id)
+        """Credits of `key`'s balance this process holds unspent (add them to the stored
+        balance): its own lease's, and those of every key spending the same balance."""
         credits = key.config.credits
-        if lease is None or credits is None or lease.version != key.updated_at or now >= lease.expires_at:
+        if credits is None:
             return 0
-        if lease.boundary != refill_boundary(credits.refill, created_at=key.created_at, now=now):
-            return 0
-        return lease.left
+        row = balance_of(key)[0]
+        own = self._leases.get(key.id)
+        if own is not None and own.row == row and row not in self._sharers:  # the usual case
+            leases = [own]
+        else:
+            leases = self._leases_of(row)
+        boundary = key_boundary(key, now)
+        return sum(lease.left for lease in leases
+                   if now < lease.expires_at and lease.boundary == boundary
+                   and (lease is not own or lease.version == key.updated_at))
 
     async def release(self, key_id: str) -> None:
         """Give back what this process holds of a key (before a change to it, so the
         stored balance is whole when it is read, set or copied)."""
-        lease = self._leases.pop(key_id, None)
+        lease = self._drop(key_id)
         if lease is not None and lease.left:
-            await self._store.give_back(key_id, lease.left, lease.generation)
+            await self._store.give_back(lease.row, lease.left, lease.generation)
 
     async def release_expired(self) -> None:
         now = self._clock.now()
         # Taken out of the table before any await: a lease taken meanwhile stays.
         expired = [(key_id, lease) for key_id, lease in self._leases.items() if now >= lease.expires_at]
         for key_id, _ in expired:
-            del self._leases[key_id]
+            self._drop(key_id)
         for done, (key_id, lease) in enumerate(expired):
             try:
                 if lease.left:
-                    await self._store.give_back(key_id, lease.left, lease.generation)
+                    await self._store.give_back(lease.row, lease.left, lease.generation)
             except BaseException:
                 for undone_id, undone in expired[done:]:  # kept (expired: never spent) for the next sweep
-                    self._leases.setdefault(undone_id, undone)
+                    if undone_id not in self._leases:
+                        self._put(undone_id, undone)
                 raise
 
     def start(self) -> None:

@@ -21,7 +21,6 @@ from typing import NamedTuple
 from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.model import Code, RateLimit, StoredKey
 from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitState
-from keyplane.ratelimit.memory import MemoryLimiter
 
 log = logging.getLogger("keyplane.metering")
 
@@ -48,8 +47,8 @@ _BUCKETS_KEPT = 10_000
 class Metering:
     def __init__(self, limiter: Limiter, ledger: LeasedCredits) -> None:
         self._limiter = limiter
-        # The in-process limiter never waits: called directly, not through a coroutine.
-        self._spend_now = limiter.spend_now if isinstance(limiter, MemoryLimiter) else None
+        # A limiter that never waits (in process) is called directly, not through a coroutine.
+        self._spend_now = limiter.immediate()
         self._ledger = ledger
         self.limiter_failures = 0
         # The buckets of a key, by key id, for as long as its limits are the same (immutable)

@@ -72,6 +72,11 @@ class Refill:
 class Credits:
     remaining: int
     refill: Refill | None = None
+    kept_by: str | None = None
+    """Set on a key that was rolled: its balance is kept by the key it was rolled into
+    (that key's id), and `remaining` and `refill` are that key's. Never set by a caller."""
+    kept_since: datetime | None = None
+    """With `kept_by`: when that key was created (its interval refills count from then)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,10 @@ class KeyService:
         key = await self._to_change(key_id)
         if "roles" in changes:
             await self._check_roles(key.api_id, changes["roles"])
+        kept_by = key.config.credits.kept_by if key.config.credits else None
+        if "credits" in changes and kept_by is not None:
+            raise Conflict(f"key {key.id} was rolled into {kept_by}, which keeps the balance both "
+                           f"spend: change the credits of {kept_by}")
         now = self._clock.now()
         updated = dataclasses.replace(key, config=dataclasses.replace(key.config, **changes),
                                       updated_at=now)
@@ -153,7 +157,10 @@ class KeyService:
                             grace_seconds=grace_seconds)
         await self._keys.roll(old, old_expires_at, issued.stored, self._hasher.hash(issued.key), event)
         await self._changed(old, events.KEY_ROLL)
-        return issued
+        if old.config.credits is None:
+            return issued
+        # Read back: the roll moved the balance as it stood then (a due refill applied).
+        return IssuedKey(stored=await self._keys.get(issued.stored.id), key=issued.key)
 
     async def delete_key(self, actor: Actor, key_id: str) -> None:
         key = await self._to_change(key_id)

@@ -364,7 +364,7 @@ class ClientService:
         if matched is not None:
             if await self._clients.credentials(client_id) is matched:
                 return matched.client
-            del self._matched[seen]
+            self._matched.pop(seen, None)  # a concurrent request may have dropped it already
         parsed = parse_key(secret)
         if parsed is None or parsed.prefix != SECRET_PREFIX:
             return None

@@ -214,6 +214,7 @@ class SigningKeyService:
             seconds=max(MAX_TOKEN_LIFETIME_SECONDS, settings.access_token_ttl_seconds)
             + CLOCK_SKEW_SECONDS)
         self._snapshot: _Snapshot | None = None
+        self._notices = 0  # PostgreSQL's notices of a changed key list, counted
         self._lock = asyncio.Lock()
         self._private: dict[str, ActiveKey] = {}
         self._public: dict[str, tuple[str, PublicKey]] = {}
@@ -289,8 +290,22 @@ class SigningKeyService:
             now = self._clock.now()
             snapshot = self._snapshot
             if snapshot is None or now >= snapshot.valid_until:
-                snapshot = self._snapshot = await self._reload(now)
+                notices = self._notices
+                snapshot = await self._reload(now)
+                if notices == self._notices:  # else the list changed while it was read
+                    self._snapshot = snapshot
             return snapshot
+
+    def notice(self, payload: str) -> None:
+        """PostgreSQL told of a change (store/change_notices.py): `signing-keys` when another
+        replica rotated, so its key is used and published here at once, not a reload later."""
+        if payload == "signing-keys":
+            self._notices += 1
+            self._snapshot = None
+
+    def set_listening(self, listening: bool) -> None:
+        """Nothing to drop: without notices the key list is still reloaded every
+        `RELOAD_SECONDS` (and at each moment a key changes state)."""
 
     async def _reload(self, now: datetime) -> _Snapshot:
         keys = await self._repository.all()

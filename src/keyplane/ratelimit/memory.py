@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from keyplane.ratelimit.base import Bucket, Outcome, decide_all
+from keyplane.ratelimit.base import Bucket, Outcome, SpendNow, decide_all
 
 _PRUNE_FLOOR = 10_000
 
@@ -21,6 +21,9 @@ class MemoryLimiter:
 
     async def spend(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
         return self.spend_now(buckets, cost, now)
+
+    def immediate(self) -> SpendNow:
+        return self.spend_now
 
     def spend_now(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
         """`spend` without a coroutine (it never waits): what the metering calls."""

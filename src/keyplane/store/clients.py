@@ -4,7 +4,7 @@ store/tokens.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -95,8 +95,11 @@ _KEPT_CLIENTS = 1_000
 
 
 class SqlClientRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_revoked: Callable[[], None] | None = None) -> None:
         self._db = db
+        # Told when a deletion deny-lists a client's tokens (the introspection memo of
+        # tokens found not revoked, store/tokens.py, must forget them at once).
+        self._on_revoked = on_revoked
         if db.is_sqlite:
             self._sqlite_credentials = str(_CREDENTIALS.compile(dialect=db.engine.dialect))
         # SQLite: per client id, what `credentials` read and decoded, as of
@@ -105,9 +108,27 @@ class SqlClientRepository:
         # or another worker; the audit writer too), and then everything is read afresh: an
         # exact cache, as for keys (store/keys.py). A hit costs the pragma (~2.5 µs) instead
         # of the read (~20 µs under load: every commit elsewhere empties the page cache).
+        # On PostgreSQL the same, kept while PostgreSQL tells this process of every client
+        # change (store/change_notices.py), not when a notice crossed the read (`_generation`).
         self._kept: dict[str, ClientCredentials] = {}
         self._seen_reader: object | None = None
         self._seen_version = -1
+        self._listening = False
+        self._generation = 0
+
+    def notice(self, payload: str) -> None:
+        """PostgreSQL told of a change; `client:<id>` is a client's."""
+        if payload.startswith("client:"):
+            self._forget(payload.removeprefix("client:"))
+
+    def set_listening(self, listening: bool) -> None:
+        self._generation += 1
+        self._kept.clear()
+        self._listening = listening
+
+    def _forget(self, client_id: str) -> None:
+        self._generation += 1
+        self._kept.pop(client_id, None)
 
     async def insert(self, client: Client, secret_hash: bytes | None, event: AuditEvent) -> None:
         try:
@@ -140,14 +161,25 @@ class SqlClientRepository:
             if not rows:
                 return None  # unknown ids are not kept: no memory for strangers to fill
             found = _credentials(rows[0])
-            if len(self._kept) >= _KEPT_CLIENTS:
-                del self._kept[next(iter(self._kept))]  # the oldest
-            self._kept[client_id] = found
+            self._keep(client_id, found)
             return found
+        if self._listening and (kept := self._kept.get(client_id)) is not None:
+            return kept
+        generation = self._generation
         async with self._db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             pg_row = (await conn.execute(_CREDENTIALS, {"client_id": client_id})).first()
-        return None if pg_row is None else _credentials(pg_row)
+        if pg_row is None:
+            return None
+        found = _credentials(pg_row)
+        if self._listening and generation == self._generation:
+            self._keep(client_id, found)
+        return found
+
+    def _keep(self, client_id: str, found: ClientCredentials) -> None:
+        if len(self._kept) >= _KEPT_CLIENTS:
+            del self._kept[next(iter(self._kept))]  # the oldest
+        self._kept[client_id] = found
 
     async def page(self, *, after: str | None, limit: int) -> list[Client]:
         query = _SELECT.order_by(clients.c.id).limit(limit)
@@ -166,7 +198,9 @@ class SqlClientRepository:
             if result.rowcount == 0:
                 raise NotFound(f"no client {client.id}")
             await audit.record(conn, event)
-            return await _get(conn, client.id)
+            updated = await _get(conn, client.id)
+        self._forget(client.id)
+        return updated
 
     async def roll_secret(self, client_id: str, secret_hash: bytes, secret_start: str,
                           previous_expires_at: datetime | None, at: datetime,
@@ -184,7 +218,9 @@ class SqlClientRepository:
                 current = await _get(conn, client_id)  # NotFound when it was deleted
                 raise Conflict(f"client {client_id} now authenticates with {current.auth_method}")
             await audit.record(conn, event)
-            return await _get(conn, client_id)
+            rolled = await _get(conn, client_id)
+        self._forget(client_id)
+        return rolled
 
     async def delete(self, client_id: str, event: AuditEvent, *, tokens_expire_by: datetime) -> None:
         async with self._db.transaction() as conn:
@@ -204,6 +240,9 @@ class SqlClientRepository:
                 id=new_id("rvk", event.time), jti=None, client_id=client_id,
                 expires_at=tokens_expire_by, revoked_at=event.time))
             await audit.record(conn, event)
+        self._forget(client_id)
+        if self._on_revoked is not None:
+            self._on_revoked()
 
     async def use_jti(self, client_id: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         insert = pg_insert if not self._db.is_sqlite else sqlite_insert

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from keyplane.keys.credits import Taken, refill_boundary
+from keyplane.keys.credits import Taken, balance_of, key_boundary
 from keyplane.keys.model import StoredKey
 from keyplane.store.engine import Database, sqlite_time_or_none
 from keyplane.store.tables import as_utc, keys
@@ -124,9 +124,9 @@ def _run_on(conn: sqlite3.Connection, batch: list[_Spend]) -> list[_Rows | None]
 class SqlCreditLedger:
     def __init__(self, db: Database, on_balance: Callable[[str, int], None] | None = None) -> None:
         self._db = db
-        # SQLite: told each balance (by key id) a statement on the hot connection left, for
-        # the key lookup cache, which that connection's own commits do not clear
-        # (store/keys.py).
+        # Told each balance (by the id of the key keeping it) a statement left, for the key
+        # lookup cache: on SQLite the hot connection's own commits do not clear it, on
+        # PostgreSQL a spend is not a change it is told of (store/keys.py).
         self._on_balance = on_balance
         # SQLite: spends waiting for the next group commit, and whether one is scheduled.
         self._queue: list[_Spend] = []
@@ -137,47 +137,57 @@ class SqlCreditLedger:
         taken = await self.take(key, cost, now)
         if taken is not None:
             return True, taken.balance
-        return False, await self._balance(key.id)
+        return False, await self._balance(balance_of(key)[0])
 
     async def take(self, key: StoredKey, amount: int, now: datetime) -> Taken | None:
         """Spend `amount` (after a due refill): the balance left and the balance's
-        generation (`credits_refilled_at`); None, spending nothing, when fewer remain."""
+        generation (`credits_refilled_at`); None, spending nothing, when fewer remain.
+        A rolled key spends from the key it was rolled into (`balance_of`)."""
         credits = key.config.credits
         assert credits is not None
         refill = credits.refill
-        boundary = refill_boundary(refill, created_at=key.created_at, now=now)
-        params = {"key_id": key.id, "cost": amount, "boundary": boundary,
+        row_id = balance_of(key)[0]
+        boundary = key_boundary(key, now)
+        params = {"key_id": row_id, "cost": amount, "boundary": boundary,
                   "amount": refill.amount if refill else None}
         if self._db.is_sqlite:
             if boundary is None:
-                statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": key.id, "cost": amount}
+                statement, sqlite_params = _SQLITE_SPEND_NO_REFILL, {"key_id": row_id, "cost": amount}
             else:
                 statement, sqlite_params = _SQLITE_SPEND, {**params, "boundary": sqlite_time_or_none(boundary)}
             rows = await self._queued(statement, sqlite_params)
             if rows is not None:
                 if not rows:
                     return None
-                balance = int(rows[0][0])
-                if self._on_balance is not None:
-                    self._on_balance(key.id, balance)
-                return Taken(balance, as_utc(rows[0][1]))
+                return Taken(self._noted(row_id, int(rows[0][0])), as_utc(rows[0][1]))
             # the lock stayed taken, or SQLite failed: wait for it off the event loop instead
         async with self._db.transaction() as conn:
             row = (await conn.execute(_SPEND, params)).first()
-        return None if row is None else Taken(int(row[0]), as_utc(row[1]))
+        if row is None:
+            return None
+        self._noted(row_id, int(row[0]))
+        return Taken(int(row[0]), as_utc(row[1]))
+
+    def _noted(self, row_id: str, balance: int) -> int:
+        if self._on_balance is not None:
+            self._on_balance(row_id, balance)
+        return balance
 
     async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> None:
-        """Add `amount` back to the balance, unless it was set or refilled since
-        `generation` (then the balance they came from no longer exists)."""
+        """Add `amount` back to the balance kept by key `key_id`, unless it was set or
+        refilled since `generation` (then the balance they came from no longer exists)."""
         if self._db.is_sqlite:
             rows = await self._queued(_SQLITE_GIVE_BACK, {
                 "key_id": key_id, "amount": amount, "generation": sqlite_time_or_none(generation)})
             if rows is not None:
-                if rows and self._on_balance is not None:
-                    self._on_balance(key_id, int(rows[0][0]))
+                if rows:
+                    self._noted(key_id, int(rows[0][0]))
                 return
         async with self._db.transaction() as conn:
-            await conn.execute(_GIVE_BACK, {"key_id": key_id, "amount": amount, "generation": generation})
+            row = (await conn.execute(_GIVE_BACK, {"key_id": key_id, "amount": amount,
+                                                   "generation": generation})).first()
+        if row is not None:
+            self._noted(key_id, int(row[0]))
 
     def _queued(self, statement: str, params: dict[str, object]) -> asyncio.Future[_Rows | None]:
         """The statement's rows once committed with the others of this turn of the loop;
@@ -235,4 +245,4 @@ class SqlCreditLedger:
         async with self._db.engine.connect() as conn:
             value = (await conn.execute(
                 sa.select(keys.c.credits_remaining).where(keys.c.id == key_id))).scalar()
-        return int(value or 0)
+        return self._noted(key_id, int(value or 0))

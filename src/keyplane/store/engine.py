@@ -128,6 +128,11 @@ class Database:
         self._version: int | None = None  # sqlite_data_version's memo for this loop turn
         self._batch_writers: dict[str, sqlite3.Connection] = {}
 
+    @property
+    def dsn(self) -> str:
+        """The PostgreSQL URL as asyncpg takes it, for a connection of its own (LISTEN)."""
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
 

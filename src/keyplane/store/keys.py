@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -13,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
+from keyplane.ids import is_id
+from keyplane.keys.changes import KeyChange
+from keyplane.keys.credits import key_boundary
 from keyplane.keys.model import (
     ADMIN_API_ID,
     Credits,
@@ -27,23 +31,39 @@ from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
 from keyplane.store.tables import as_utc, key_roles, keys, roles
 
+# The key a rolled key was rolled into, which keeps the balance both spend.
+_keeper = keys.alias("keeper")
 _KEY_COLUMNS = (
     keys.c.id, keys.c.api_id, keys.c.start, keys.c.name, keys.c.owner_id, keys.c.permissions,
-    keys.c.metadata, keys.c.ratelimits, keys.c.credits_remaining, keys.c.credits_refill,
+    keys.c.metadata, keys.c.ratelimits,
+    # The key's own credits, or its keeper's; none left when the keeper was deleted.
+    sa.case((keys.c.credits_key_id.is_(None), keys.c.credits_remaining),
+            (_keeper.c.id.is_(None), sa.literal_column("0")), else_=_keeper.c.credits_remaining),
+    sa.case((keys.c.credits_key_id.is_(None), keys.c.credits_refill), else_=_keeper.c.credits_refill),
     keys.c.ip_allowlist, keys.c.enabled, keys.c.expires_at, keys.c.created_at,
     keys.c.updated_at, keys.c.last_used_at, keys.c.revoked_at,
+    keys.c.credits_key_id, _keeper.c.created_at,
 )
+_ROLE, _ROLE_PERMISSIONS = len(_KEY_COLUMNS), len(_KEY_COLUMNS) + 1  # where the role columns are
 # One row per role the key holds (or one row with NULLs): roles resolve in the same query.
 _WITH_ROLES = sa.select(*_KEY_COLUMNS, key_roles.c.role, roles.c.permissions).select_from(
-    keys.outerjoin(key_roles, key_roles.c.key_id == keys.c.id).outerjoin(
+    keys.outerjoin(_keeper, _keeper.c.id == keys.c.credits_key_id)
+    .outerjoin(key_roles, key_roles.c.key_id == keys.c.id).outerjoin(
         roles, sa.and_(roles.c.api_id == key_roles.c.api_id, roles.c.name == key_roles.c.role)
     )
 )
 _BY_HASH = _WITH_ROLES.where(keys.c.key_hash == sa.bindparam("key_hash"))
 
 
-def _config(row: Sequence[Any], roles_held: tuple[str, ...]) -> KeyConfig:
+def _credits(row: Sequence[Any]) -> Credits | None:
+    if row[8] is None:
+        return None
     refill = loads(row[9]) if row[9] is not None else None
+    return Credits(row[8], Refill(**refill) if refill else None, kept_by=row[17],
+                   kept_since=as_utc(row[18]))
+
+
+def _config(row: Sequence[Any], roles_held: tuple[str, ...]) -> KeyConfig:
     return KeyConfig(
         name=row[3],
         owner_id=row[4],
@@ -51,7 +71,7 @@ def _config(row: Sequence[Any], roles_held: tuple[str, ...]) -> KeyConfig:
         roles=roles_held,
         metadata=loads(row[6]),
         ratelimits=() if row[7] == "[]" else tuple(RateLimit(**r) for r in loads(row[7])),
-        credits=None if row[8] is None else Credits(row[8], Refill(**refill) if refill else None),
+        credits=_credits(row),
         ip_allowlist=() if row[10] == "[]" else tuple(ipaddress.ip_network(n) for n in loads(row[10])),
         enabled=bool(row[11]),
         expires_at=as_utc(row[12]),
@@ -66,15 +86,15 @@ def keys_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredKey]:
     found = []
     for group in grouped.values():
         row = group[0]
-        if len(group) == 1 and row[17] is None:  # no roles: the common case, and the hot path
+        if len(group) == 1 and row[_ROLE] is None:  # no roles: the common case, and the hot path
             config = _config(row, ())
             granted: Iterable[str] = config.permissions
         else:
-            config = _config(row, tuple(sorted(r[17] for r in group if r[17] is not None)))
+            config = _config(row, tuple(sorted(r[_ROLE] for r in group if r[_ROLE] is not None)))
             with_roles = list(config.permissions)
             for r in group:
-                if r[18] is not None:
-                    with_roles.extend(loads(r[18]))
+                if r[_ROLE_PERMISSIONS] is not None:
+                    with_roles.extend(loads(r[_ROLE_PERMISSIONS]))
             granted = with_roles
         created_at = as_utc(row[13])
         updated_at = created_at if row[14] == row[13] else as_utc(row[14])  # one parse if never updated
@@ -103,7 +123,9 @@ def _config_values(config: KeyConfig, at: datetime,
              "fail_open": r.fail_open}
             for r in config.ratelimits
         ]),
-        "credits_remaining": credits.remaining if credits else None,
+        # A rolled key's balance is its keeper's: its own column stays empty.
+        "credits_remaining": credits.remaining if credits and credits.kept_by is None else None,
+        "credits_key_id": credits.kept_by if credits else None,
         "credits_refill": dumps({"amount": refill.amount, "interval": refill.interval,
                                  "interval_seconds": refill.interval_seconds}) if refill else None,
         # A balance set now counts as this period's refill: the next one is at the next boundary.
@@ -118,7 +140,8 @@ def _config_values(config: KeyConfig, at: datetime,
     return {k: v for k, v in values.items() if k in columns}
 
 
-_COLUMNS = {"credits": ("credits_remaining", "credits_refill", "credits_refilled_at"), "roles": ()}
+_COLUMNS = {"credits": ("credits_remaining", "credits_refill", "credits_refilled_at", "credits_key_id"),
+            "roles": ()}
 
 
 async def _set_roles(conn: AsyncConnection, key: StoredKey) -> None:
@@ -138,7 +161,27 @@ async def _insert(conn: AsyncConnection, key: StoredKey, key_hash: bytes) -> Non
     await _set_roles(conn, key)
 
 
-_SQLITE_CACHE_SIZE = 10_000
+async def _move_balance(conn: AsyncConnection, old: StoredKey, new: StoredKey) -> None:
+    """A roll: the old key's balance as it stands in the roll's transaction (which holds the
+    old row), with a due refill applied, becomes the new key's; the old key, and any key
+    rolled into it before, spend it from there. A spend racing the roll on the old row finds
+    it empty once the roll commits: refused, never spent twice."""
+    row = (await conn.execute(sa.select(keys.c.credits_remaining, keys.c.credits_refilled_at)
+                              .where(keys.c.id == old.id))).one()
+    balance = row.credits_remaining
+    boundary = key_boundary(old, new.created_at)
+    refilled_at = as_utc(row.credits_refilled_at)
+    refill = old.config.credits.refill if old.config.credits else None
+    if balance is not None and refill is not None and boundary is not None and (
+            refilled_at is None or refilled_at < boundary):
+        balance = refill.amount
+    await conn.execute(keys.update().where(keys.c.id == new.id).values(credits_remaining=balance))
+    await conn.execute(keys.update().where(sa.or_(keys.c.id == old.id, keys.c.credits_key_id == old.id))
+                       .values(credits_key_id=new.id, credits_remaining=None))
+
+
+_CACHE_SIZE = 10_000
+PG_BALANCE_SECONDS = 1.0
 
 
 class SqlKeyRepository:
@@ -151,6 +194,13 @@ class SqlKeyRepository:
         # None marks a key found once and not kept yet.
         self._kept: dict[bytes, StoredKey | None] = {}
         self._hash_of: dict[str, bytes] = {}  # key id → hash, for the keys kept
+        # Kept rolled keys by the key keeping their balance (`Credits.kept_by`).
+        self._followers: dict[str, set[str]] = {}
+        # PostgreSQL only: whether changes are being told (store/change_notices.py), a count of
+        # the changes told, and when each kept key with credits was read.
+        self._listening = False
+        self._generation = 0
+        self._read_at: dict[bytes, float] = {}
         self._seen_reader: object | None = None
         self._seen_version = -1
 
@@ -166,12 +216,74 @@ class SqlKeyRepository:
         return self._sqlite_by_hash_cached(key_hash)
 
     async def _pg_by_hash(self, key_hash: bytes) -> StoredKey | None:
+        # Kept while PostgreSQL tells this process of every change (store/change_notices.py):
+        # a hit costs a dict lookup instead of a round trip. A key with credits is read
+        # again after PG_BALANCE_SECONDS, so the balance it reports follows other
+        # processes' spends as closely as their leases let it (keys/leases.py).
+        if self._listening and (kept := self._kept.get(key_hash)) is not None:
+            read_at = self._read_at.get(key_hash)
+            if read_at is None or time.monotonic() - read_at < PG_BALANCE_SECONDS:
+                return kept
+        generation = self._generation
         async with self._db.engine.connect() as conn:
             # One SELECT needs no transaction around it: autocommit saves the BEGIN and
             # ROLLBACK round trips (~20 % of the lookup on loopback).
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             found = keys_from_rows((await conn.execute(_BY_HASH, {"key_hash": key_hash})).all())
-        return found[0] if found else None
+        if not found:
+            return None
+        # Kept only if no change was told while the row was read: the row read may be the
+        # one from before that change (its notice would then have found nothing to drop).
+        if self._listening and generation == self._generation:
+            self._keep(key_hash, found[0])
+            if found[0].config.credits is not None:
+                self._read_at[key_hash] = time.monotonic()
+        return found[0]
+
+    def set_listening(self, listening: bool) -> None:
+        """PostgreSQL: whether this process is told of every key change now (a listener
+        that just connected may have missed some, one that lost its connection will)."""
+        self._forget_kept()
+        self._listening = listening
+
+    def notice(self, payload: str) -> None:
+        """PostgreSQL told of a change (store/change_notices.py): a key's id, or
+        `api:<id>` for an API's roles; other notices are not about keys."""
+        if payload.startswith("api:"):
+            self._forget_kept()  # rare (a role put or deleted): every key of the API, and others
+        elif is_id(payload, "key"):
+            self._forget_key(payload)
+
+    def change_published(self, change: KeyChange) -> None:
+        """The key-change hub's changes: an API's roles or the API itself changed in this
+        process, so every kept key goes at once (PostgreSQL's notice may come a little later).
+        A change of one key needs nothing here: the method that wrote it forgot it already."""
+        if change.key_id is None:
+            self._forget_kept()
+
+    def _forget_key(self, key_id: str) -> None:
+        self._generation += 1
+        key_hash = self._hash_of.pop(key_id, None)
+        if key_hash is not None:
+            self._kept.pop(key_hash, None)
+            self._read_at.pop(key_hash, None)
+        for follower in self._followers.pop(key_id, ()):  # they read their balance from it
+            self._forget_key(follower)
+
+    def _keep(self, key_hash: bytes, key: StoredKey | None) -> None:
+        """Keep `key` (None: seen once, SQLite) under `key_hash`, the oldest out when full."""
+        if len(self._kept) >= _CACHE_SIZE and key_hash not in self._kept:
+            oldest_hash = next(iter(self._kept))
+            oldest = self._kept.pop(oldest_hash)
+            self._read_at.pop(oldest_hash, None)
+            if oldest is not None:
+                self._hash_of.pop(oldest.id, None)
+        self._kept[key_hash] = key
+        if key is not None:
+            self._hash_of[key.id] = key_hash
+            credits = key.config.credits
+            if credits is not None and credits.kept_by is not None:
+                self._followers.setdefault(credits.kept_by, set()).add(key.id)
 
     def _sqlite_by_hash_cached(self, key_hash: bytes) -> StoredKey | None:
         # An exact cache, not a TTL: PRAGMA data_version changes whenever another
@@ -181,15 +293,13 @@ class SqlKeyRepository:
         # kept from its second use on: keeping it needs a version read before the lookup.
         reader = self._db.sqlite_reader()
         if reader is not self._seen_reader:  # a new connection counts versions afresh
-            self._kept.clear()
-            self._hash_of.clear()
+            self._forget_kept()
             self._seen_reader, self._seen_version = reader, -1
         keep = key_hash in self._kept
         if keep:
             version = self._db.sqlite_data_version()
             if version != self._seen_version:
-                self._kept.clear()
-                self._hash_of.clear()
+                self._forget_kept()
                 self._seen_version = version
             elif (kept := self._kept[key_hash]) is not None:
                 return kept
@@ -197,19 +307,26 @@ class SqlKeyRepository:
         if not found:
             self._kept.pop(key_hash, None)  # unknown hashes are not kept: no memory to fill
             return None
-        if len(self._kept) >= _SQLITE_CACHE_SIZE and key_hash not in self._kept:
-            oldest = self._kept.pop(next(iter(self._kept)))
-            if oldest is not None:
-                self._hash_of.pop(oldest.id, None)
-        self._kept[key_hash] = found[0] if keep else None
-        if keep:
-            self._hash_of[found[0].id] = key_hash
+        self._keep(key_hash, found[0] if keep else None)
         return found[0]
 
+    def _forget_kept(self) -> None:
+        self._generation += 1
+        self._kept.clear()
+        self._hash_of.clear()
+        self._followers.clear()
+        self._read_at.clear()
+
     def note_balance(self, key_id: str, balance: int) -> None:
-        """A credit statement on the hot connection left `balance`: that connection's own
-        commits do not move `PRAGMA data_version`, so the kept key is brought up to date here
-        (the verify answer reports the balance of the kept key when it spends nothing)."""
+        """A credit statement on the hot connection left the balance key `key_id` keeps at
+        `balance`: that connection's own commits do not move `PRAGMA data_version`, so the
+        kept key, and the kept keys rolled into it, are brought up to date here (the verify
+        answer reports the balance of the kept key when it spends nothing)."""
+        self._note_balance(key_id, balance)
+        for follower in self._followers.get(key_id, ()):
+            self._note_balance(follower, balance)
+
+    def _note_balance(self, key_id: str, balance: int) -> None:
         key_hash = self._hash_of.get(key_id)
         if key_hash is None:
             return
@@ -269,7 +386,9 @@ class SqlKeyRepository:
                 if fields is None or "roles" in fields:
                     await _set_roles(conn, key)
                 await audit.record(conn, event)
-                return await self._get(conn, key.id)
+                updated = await self._get(conn, key.id)
+            self._forget_key(key.id)
+            return updated
         except sa.exc.IntegrityError:
             # A role named by the key was deleted between the service's check and this write.
             raise Conflict("a role of this key was deleted meanwhile; retry") from None
@@ -284,7 +403,8 @@ class SqlKeyRepository:
             key = await self._get(conn, key_id)  # NotFound when the id is unknown
             if result.rowcount or record_always:
                 await audit.record(conn, event)
-            return key
+        self._forget_key(key_id)
+        return key
 
     async def roll(
         self, old: StoredKey, old_expires_at: datetime, new: StoredKey, new_hash: bytes,
@@ -298,7 +418,11 @@ class SqlKeyRepository:
             if result.rowcount == 0:
                 raise Conflict(f"key {old.id} was revoked or deleted meanwhile")
             await _insert(conn, new, new_hash)
+            credits = old.config.credits
+            if credits is not None and credits.kept_by is None:
+                await _move_balance(conn, old, new)
             await audit.record(conn, event)
+        self._forget_key(old.id)
 
     async def delete(self, key_id: str, event: AuditEvent) -> None:
         async with self._db.transaction() as conn:
@@ -307,3 +431,4 @@ class SqlKeyRepository:
             if result.rowcount == 0:
                 raise NotFound(f"no key {key_id}")
             await audit.record(conn, event)
+        self._forget_key(key_id)

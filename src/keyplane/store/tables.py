@@ -94,6 +94,9 @@ keys = sa.Table(
     sa.Column("credits_remaining", sa.BigInteger),  # NULL: unlimited
     sa.Column("credits_refill", sa.Text),  # JSON object or NULL
     sa.Column("credits_refilled_at", UtcDateTime),  # the refill boundary last applied
+    # Set on a rolled key: the key it was rolled into, which keeps the balance both spend
+    # (this row's credits_remaining is then NULL, its refill unused).
+    sa.Column("credits_key_id", ID),
     sa.Column("ip_allowlist", sa.Text, nullable=False),  # JSON list of CIDRs
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("expires_at", UtcDateTime),
@@ -104,6 +107,7 @@ keys = sa.Table(
     sa.Index(None, "api_id", "id"),
     sa.Index(None, "api_id", "owner_id", "id"),
     sa.Index(None, "owner_id", "id"),
+    sa.Index(None, "credits_key_id"),
 )
 
 key_roles = sa.Table(
