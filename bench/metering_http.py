@@ -50,7 +50,6 @@ from verify_http import (
     PYTHON,
     ROOT_KEY,
     SECRET,
-    UVICORN_OPTS,
     _call,
     _free_port,
     _script,
@@ -58,6 +57,7 @@ from verify_http import (
     _stop,
     _wait_ready,
     _wrk,
+    bare_command,
 )
 
 METERED = {
@@ -164,8 +164,7 @@ def main() -> None:
         variants[vname] = (src or None, set(flags))
 
     ports["bare"] = _free_port()
-    servers["bare"] = ([PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH),
-                        "bare_app:create_app", "--port", str(ports["bare"]), *UVICORN_OPTS],
+    servers["bare"] = (bare_command("bare_app:create_app", ports["bare"]),
                        {**env, "KEYPLANE_DATA_DIR": str(tmp / "bare")})
     keyplane("mem", redis=False)
     keyplane("redis", redis=True)

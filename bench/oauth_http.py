@@ -64,7 +64,6 @@ from verify_http import (
     PYTHON,
     ROOT_KEY,
     SECRET,
-    UVICORN_OPTS,
     _call,
     _free_port,
     _pg_database,
@@ -73,6 +72,7 @@ from verify_http import (
     _stop,
     _wait_ready,
     _wrk,
+    bare_command,
 )
 
 SCOPE = "documents.read"
@@ -445,8 +445,7 @@ def main() -> None:
         env["KEYPLANE_DATABASE_URL"] = _pg_database(args.postgres, databases)
     kp_cmd = [str(Path(PYTHON).parent / "keyplane"), "serve", "--host", "127.0.0.1",
               "--port", str(kp_port), "--workers", "1"]
-    bare_cmd = [PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH),
-                "oauth_http:create_bare_app", "--port", str(bare_port), *UVICORN_OPTS]
+    bare_cmd = bare_command("oauth_http:create_bare_app", bare_port)
     procs = [_start(kp_cmd, env, tmp / "keyplane.log"), _start(bare_cmd, bare_env, tmp / "bare.log")]
     if args.compare_src:
         cmp_port = _free_port()

@@ -48,16 +48,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import oauth_http
 from oauth_http import _form_call, _ms, _wait_for_quiet
 from verify_http import (
-    BENCH,
     PYTHON,
     ROOT_KEY,
     SECRET,
-    UVICORN_OPTS,
     _free_port,
     _start,
     _stop,
     _wait_ready,
     _wrk,
+    bare_command,
 )
 
 SCOPE = "documents.read"
@@ -203,8 +202,7 @@ def main() -> None:
     bare_env = {**env, "KEYPLANE_DATA_DIR": str(tmp / "bare-data")}
     kp_cmd = [str(Path(PYTHON).parent / "keyplane"), "serve", "--host", "127.0.0.1",
               "--port", str(kp_port), "--workers", "1"]
-    bare_cmd = [PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH),
-                "oauth_http:create_bare_app", "--port", str(bare_port), *UVICORN_OPTS]
+    bare_cmd = bare_command("oauth_http:create_bare_app", bare_port)
     procs = [_start(kp_cmd, env, tmp / "keyplane.log"), _start(bare_cmd, bare_env, tmp / "bare.log")]
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "refresh": [], "token": []}
     try:

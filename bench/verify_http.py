@@ -44,6 +44,21 @@ SECRET = "bench-secret-" + "s" * 40
 # on but below KEYPLANE_LOG_LEVEL=warning), so the bare server runs under the same options.
 UVICORN_OPTS = ["--host", "127.0.0.1", "--workers", "1", "--http", "httptools", "--loop", "uvloop",
                 "--no-server-header", "--log-level", "warning", "--timeout-graceful-shutdown", "5"]
+# What `keyplane serve` gives granian (its default server; cli/serve.py).
+GRANIAN_OPTS = ["--interface", "asgi", "--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop",
+                "--no-ws", "--http", "1", "--log-level", "warning", "--factory"]
+# The server of every benchmark: `keyplane serve` reads KEYPLANE_SERVER too, so keyplane and
+# the bare endpoint always run on the same one (granian unless the environment says uvicorn).
+SERVER = os.environ.get("KEYPLANE_SERVER", "granian")
+
+
+def bare_command(target: str, port: int) -> list[str]:
+    """The bare endpoint `target` (module:factory in bench/) under SERVER, as keyplane serve runs."""
+    if SERVER == "uvicorn":
+        return [PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH), target,
+                "--port", str(port), *UVICORN_OPTS]
+    return [str(Path(PYTHON).parent / "granian"), *GRANIAN_OPTS, "--working-dir", str(BENCH),
+            "--port", str(port), target]
 
 LUA = """\
 wrk.method = "POST"
@@ -223,8 +238,7 @@ def _run(args: argparse.Namespace, databases: list[str]) -> None:
     else:
         kp_cmd = [PYTHON, "-m", "uvicorn", "--factory", "keyplane.app:app_from_environment",
                   "--port", str(kp_port), *UVICORN_OPTS]
-    bare_cmd = [PYTHON, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH), "bare_app:create_app",
-                "--port", str(bare_port), *UVICORN_OPTS]
+    bare_cmd = bare_command("bare_app:create_app", bare_port)
     procs = [_start(kp_cmd, env, tmp / "keyplane.log"), _start(bare_cmd, bare_env, tmp / "bare.log")]
     if args.compare_src:
         cmp_port = _free_port()
@@ -253,7 +267,7 @@ def _run(args: argparse.Namespace, databases: list[str]) -> None:
             cmp = f"http://127.0.0.1:{cmp_port}"
             _wait_ready(cmp + "/healthz", procs[2])
             targets["verify_compare"] = (cmp + "/v1/keys/verify", _script(tmp, "compare", _make_key(cmp)))
-        print(f"server: {'keyplane serve' if use_cli else 'uvicorn (factory)'}; wrk -t{args.threads} "
+        print(f"server: {'keyplane serve' if use_cli else 'uvicorn (factory)'} on {SERVER}; wrk -t{args.threads} "
               f"-c{args.connections} -d{duration}s; {args.rounds} rounds", file=sys.stderr)
         for name, (url, script) in targets.items():  # warm-up: imports, caches, connections
             _wrk(url, script, duration=2, connections=args.connections, threads=args.threads)

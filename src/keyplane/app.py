@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from keyplane import __version__
 from keyplane.clock import Clock
@@ -25,6 +28,7 @@ from keyplane.http.v1.signing_keys import router as signing_keys_router
 from keyplane.http.v1.users import router as users_router
 from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
+from keyplane.stop_signals import on_stop_signal
 from keyplane.web import authorize as web_authorize
 from keyplane.web import device as web_device
 from keyplane.web import pages as web_pages
@@ -47,7 +51,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
     up, move every object alive then out of the garbage collector's sight (`gc.freeze()`).
     Full collections otherwise walk the ~160k objects of FastAPI, pydantic and SQLAlchemy
     each time, ~80 ms of pause apiece, and requests that await the database or Redis make
-    them frequent (bench/NOTES.md §7). Not for tests, which build many apps in one process.
+    them frequent (bench/NOTES.md §7). Also: streams of key changes end when a stop signal
+    arrives (stop_signals.py). Not for tests, which build many apps in one process.
     """
 
     @asynccontextmanager
@@ -62,6 +67,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
             if freeze_gc:
                 gc.collect()
                 gc.freeze()
+                # A served process: streams end when the stop begins (stop_signals.py).
+                on_stop_signal(services.key_changes.stop)
+            log.info("keyplane ready")
             yield
         finally:
             await services.close()
@@ -103,5 +111,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
 
 
 def app_from_environment() -> FastAPI:
-    """The factory `keyplane serve --workers N` gives uvicorn: Settings from the environment."""
+    """The factory `keyplane serve --server uvicorn --workers N` gives uvicorn (which applies
+    the proxy-headers rule itself): Settings from the environment."""
     return create_app(load_settings(), freeze_gc=True)
+
+
+def served_app_from_environment() -> ASGIApp:
+    """The factory `keyplane serve` gives granian: `app_from_environment()` behind the rule
+    uvicorn applies by default, client address and scheme from `X-Forwarded-For` and
+    `X-Forwarded-Proto` only when the connection comes from FORWARDED_ALLOW_IPS (default
+    127.0.0.1; docs/operations.md)."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    app: Any = app_from_environment()  # uvicorn types ASGI apps more narrowly than Starlette
+    served: Any = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+    return cast(ASGIApp, served)

@@ -113,7 +113,7 @@ def _wait_ready(served: Served, *, workers: int) -> bool:
                 ready = client.get(f"{served.url}/readyz").status_code == 200
             except httpx.TransportError:
                 ready = False
-            if ready and served.log().count("Application startup complete") >= workers:
+            if ready and served.log().count("keyplane ready") >= workers:
                 return True
             time.sleep(0.05)
     return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -67,14 +68,42 @@ def test_the_parent_migrates_so_a_restart_has_nothing_to_do(tmp_path: Path) -> N
     assert "Migrated" not in second.log()
 
 
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_stops_the_service_gracefully_with_status_0(tmp_path: Path, workers: int) -> None:
-    served = start(tmp_path, args=("--workers", str(workers)))
+def test_sigterm_stops_the_service_gracefully_with_status_0(tmp_path: Path, workers: int,
+                                                            server: str) -> None:
+    served = start(tmp_path, args=("--workers", str(workers), "--server", server))
     assert httpx.get(f"{served.url}/healthz").status_code == 200
     began = time.monotonic()
     assert served.stop(timeout=8) == 0
     assert time.monotonic() - began < 8
     log = served.log()
     assert "keyplane stopped" in log
-    assert log.count("Application shutdown complete") == workers
+    assert log.count("keyplane stopped") == workers
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_sigterm_ends_open_change_streams_and_the_shutdown_still_flushes(
+        tmp_path: Path, server: str) -> None:
+    """A stream of key changes lasts until its reader goes; the stop must not wait for it
+    (granian waits for every open request before the app shuts down)."""
+    root_key = "live-root-" + "s" * 40
+    served = start(tmp_path, args=("--server", server), KEYPLANE_ROOT_KEY=root_key)
+    auth = {"Authorization": f"Bearer {root_key}"}
+    api_id = httpx.post(f"{served.url}/v1/apis", json={"name": "streamed"}, headers=auth).json()["id"]
+    key = httpx.post(f"{served.url}/v1/keys", json={"api_id": api_id}, headers=auth).json()
+    verified = httpx.post(f"{served.url}/v1/keys/verify", json={"key": key["key"]}, headers=auth)
+    assert verified.json()["code"] == "VALID"
+    with httpx.stream("GET", f"{served.url}/v1/keys/changes", headers=auth, timeout=10) as stream:
+        lines = stream.iter_lines()
+        assert next(line for line in lines if line.startswith("event:")) == "event: ready"
+        began = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        rest = list(lines)  # the server ends the stream
+    assert time.monotonic() - began < 4, rest
+    assert served.stop(timeout=8) == 0
+    assert "keyplane stopped" in served.log() and "Traceback" not in served.log()
+    # The shutdown ran: the verification buffered at SIGTERM reached the database.
+    with sqlite3.connect(tmp_path / "data" / "keyplane.db") as db:
+        assert db.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 1

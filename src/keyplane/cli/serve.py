@@ -1,10 +1,19 @@
-"""`keyplane serve`: run the service under uvicorn (httptools, uvloop when installed).
+"""`keyplane serve`: run the service under granian (the default) or uvicorn.
+
+granian parses HTTP and handles sockets in Rust threads, so the Python thread runs only
+the app: the token endpoint, introspection and verification answer 1.2–1.5× the requests
+of uvicorn with httptools + uvloop on the same core (docs/decisions.md, bench/NOTES.md §14).
+`--server uvicorn` (KEYPLANE_SERVER) keeps the pure-Python-socket server available.
 
 The parent process checks the configuration and migrates the schema once, before any
 worker starts: a wrong setting is one line and exit status 2, never a worker crash loop.
-With one worker the app runs in this process; with more, uvicorn spawns them and each
-builds the app from `keyplane.app:app_from_environment`, so the settings travel as
-KEYPLANE_* environment variables (with migrations off: done here already).
+granian always runs the app in worker processes it spawns; uvicorn runs one worker in this
+process and spawns more. A spawned worker builds the app from `keyplane.app`'s factories,
+so the settings travel as KEYPLANE_* environment variables (with migrations off: done here
+already).
+
+Both trust `X-Forwarded-For` / `X-Forwarded-Proto` only from the addresses in
+FORWARDED_ALLOW_IPS (default 127.0.0.1), as uvicorn does by default.
 
 SIGTERM and SIGINT stop gracefully: no new connections, requests in flight get
 `GRACEFUL_SHUTDOWN_SECONDS`, then the app's shutdown runs and the process exits 0.
@@ -18,6 +27,8 @@ import logging
 import logging.config
 import os
 import signal
+from collections.abc import Mapping
+from http import HTTPStatus
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,8 +43,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("keyplane")
 
 APP_FACTORY = "keyplane.app:app_from_environment"
+SERVED_APP_FACTORY = "keyplane.app:served_app_from_environment"  # behind the proxy-headers rule
 GRACEFUL_SHUTDOWN_SECONDS = 5
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+SERVERS = ("granian", "uvicorn")
+
+
+class AccessFormatter(logging.Formatter):
+    """granian's access records in uvicorn's shape: `addr - "GET /path?query HTTP/1.1" 200 OK`.
+
+    granian logs each request with its fields as a mapping; no keyplane endpoint takes a
+    secret in its URL, so the query string is shown as uvicorn shows it.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not isinstance(record.args, Mapping):
+            return super().format(record)
+        fields: Mapping[str, Any] = record.args
+        target = fields["path"] + ("?" + fields["query_string"] if fields["query_string"] else "")
+        status = fields["status"]
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus.__members__.values() else ""
+        return (f'{record.levelname + ":":<9} {fields["addr"]} - "{fields["method"]} {target} '
+                f'{fields["protocol"]}" {status} {phrase}').rstrip()
 
 
 def logging_config(level: str) -> dict[str, Any]:
@@ -50,6 +81,14 @@ def logging_config(level: str) -> dict[str, Any]:
     # Alembic narrates every start at INFO; keyplane says what changed instead.
     config["loggers"]["alembic"] = {"handlers": ["default"], "level": "WARNING",
                                     "propagate": False}
+    # granian's own loggers (used when it serves), through the same handlers.
+    config["formatters"]["granian_access"] = {"()": AccessFormatter}
+    config["handlers"]["granian_access"] = {"formatter": "granian_access",
+                                            "class": "logging.StreamHandler",
+                                            "stream": "ext://sys.stdout"}
+    config["loggers"]["_granian"] = {"handlers": ["default"], "level": ours, "propagate": False}
+    config["loggers"]["granian.access"] = {"handlers": ["granian_access"], "level": "INFO",
+                                           "propagate": False}
     return config
 
 
@@ -88,12 +127,17 @@ def serve(
         show_default=False)] = None,
     workers: Annotated[int, typer.Option(
         "--workers", min=1, max=512, help="Worker processes sharing the port.")] = 1,
+    server: Annotated[str, typer.Option(
+        "--server", envvar="KEYPLANE_SERVER",
+        help="HTTP server: granian (HTTP in Rust threads, faster) or uvicorn.")] = "granian",
 ) -> None:
     """Run the keyplane service."""
     settings = load(host=host, port=port)
     level = settings.log_level.lower()
     if level not in LOG_LEVELS:
         raise BadConfiguration(f"KEYPLANE_LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
+    if server not in SERVERS:
+        raise BadConfiguration(f"--server / KEYPLANE_SERVER: must be one of {', '.join(SERVERS)}")
     config = logging_config(level)
     logging.config.dictConfig(config)
     signal.signal(signal.SIGTERM, _stop)
@@ -108,6 +152,9 @@ def serve(
             "keys (GET /v1/keys/changes "
             "needs Redis to hear every worker). Set KEYPLANE_REDIS_URL for exact shared limits.",
             workers, workers)
+    if server == "granian":
+        _serve_granian(settings, workers, level, config)
+        return
 
     import uvicorn
 
@@ -121,10 +168,29 @@ def serve(
         app = create_app(settings.model_copy(update={"auto_migrate": False}), freeze_gc=True)
         uvicorn.run(app, **options)
         return
+    _settings_for_workers(settings, workers, level)
+    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+
+
+def _settings_for_workers(settings: Settings, workers: int, level: str) -> None:
     # Workers are new processes: they read the settings from the environment (and the same
     # keyplane.toml); what came from options here goes there too.
     os.environ.update({"KEYPLANE_HOST": settings.host, "KEYPLANE_PORT": str(settings.port),
                        "KEYPLANE_AUTO_MIGRATE": "false", "KEYPLANE_LOG_LEVEL": level,
                        "KEYPLANE_WORKERS": str(workers)})
-    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
-    log.info("keyplane stopped")
+
+
+def _serve_granian(settings: Settings, workers: int, level: str, config: dict[str, Any]) -> None:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+
+    _settings_for_workers(settings, workers, level)
+    # granian's levels stop at debug; its access log costs a few µs a request even when
+    # filtered out, so it is on only where uvicorn's would show (info and below).
+    granian_level = LogLevels("debug" if level == "trace" else level)
+    Granian(SERVED_APP_FACTORY, factory=True, address=settings.host, port=settings.port,
+            interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, http=HTTPModes.http1,
+            websockets=False, log_level=granian_level, log_dictconfig=config,
+            log_access=level in ("info", "debug", "trace"),
+            workers_kill_timeout=GRACEFUL_SHUTDOWN_SECONDS + 5).serve()

@@ -97,6 +97,7 @@ class KeyChangeHub:
         self._subscriptions: set[Subscription] = set()
         self._watchers: list[Callable[[KeyChange], None]] = []
         self.live = True
+        self.stopping = False
         self._relay: KeyChangePublisher | None = None
 
     def watch(self, watcher: Callable[[KeyChange], None]) -> None:
@@ -136,6 +137,12 @@ class KeyChangeHub:
         self.live = live
         if not live:
             self.close_all(reason or "the change relay lost its subscription")
+
+    def stop(self) -> None:
+        """The service is stopping: end every stream now and refuse new ones. A server that
+        drains requests before the app shuts down (granian) would otherwise wait on them."""
+        self.stopping = True
+        self.close_all("the service is stopping")
 
     def close_all(self, reason: str) -> None:
         for subscription in list(self._subscriptions):

@@ -61,6 +61,8 @@ class KeyChangesEndpoint:
             raise _Unavailable(
                 f"this service runs {settings.workers} worker processes without KEYPLANE_REDIS_URL: "
                 "changes made in the other workers would not reach this stream; verify without caching")
+        if hub.stopping:
+            raise _Unavailable("the service is stopping; connect again (to another replica)")
         if not hub.live:
             raise _Unavailable("key changes cannot be followed right now (Redis is unreachable); "
                                "verify without caching and retry")
