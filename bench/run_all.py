@@ -228,7 +228,7 @@ def machine() -> list[str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    packages = ["uvicorn", "uvloop", "httptools", "fastapi", "starlette", "sqlalchemy", "msgspec",
+    packages = ["granian", "uvicorn", "uvloop", "httptools", "fastapi", "starlette", "sqlalchemy", "msgspec",
                 "cryptography", "joserfc", "redis", "prometheus-client", "argon2-cffi"]
     versions = []
     for name in packages:
@@ -240,6 +240,8 @@ def machine() -> list[str]:
         f"- CPU: {cpu}, {os.cpu_count()} logical CPUs; kernel {platform.release()}",
         f"- CPython {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
         f"- {', '.join(versions)}",
+        ("- HTTP server of keyplane and of the bare endpoints: "
+         f"{os.environ.get('KEYPLANE_SERVER', 'uvicorn')} (KEYPLANE_SERVER)"),
         f"- wrk: {_cmd_version('wrk', '-v')}; Redis: {_cmd_version('redis-server', '--version')}",
     ]
 

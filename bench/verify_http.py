@@ -44,12 +44,12 @@ SECRET = "bench-secret-" + "s" * 40
 # on but below KEYPLANE_LOG_LEVEL=warning), so the bare server runs under the same options.
 UVICORN_OPTS = ["--host", "127.0.0.1", "--workers", "1", "--http", "httptools", "--loop", "uvloop",
                 "--no-server-header", "--log-level", "warning", "--timeout-graceful-shutdown", "5"]
-# What `keyplane serve` gives granian (its default server; cli/serve.py).
+# What `keyplane serve --server granian` gives granian (cli/serve.py).
 GRANIAN_OPTS = ["--interface", "asgi", "--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop",
                 "--no-ws", "--http", "1", "--log-level", "warning", "--factory"]
 # The server of every benchmark: `keyplane serve` reads KEYPLANE_SERVER too, so keyplane and
-# the bare endpoint always run on the same one (granian unless the environment says uvicorn).
-SERVER = os.environ.get("KEYPLANE_SERVER", "granian")
+# the bare endpoint always run on the same one (uvicorn unless the environment says granian).
+SERVER = os.environ.get("KEYPLANE_SERVER", "uvicorn")
 
 
 def bare_command(target: str, port: int) -> list[str]:

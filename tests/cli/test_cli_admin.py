@@ -102,3 +102,9 @@ def test_a_bad_log_level_is_bad_configuration(keyplane_process) -> None:
     ran = keyplane_process("serve", "--port", "9", env={"KEYPLANE_LOG_LEVEL": "loud"})
     assert ran.exit_code == 2
     assert "KEYPLANE_LOG_LEVEL" in ran.stderr
+
+
+def test_an_unknown_server_is_bad_configuration(keyplane_process) -> None:
+    ran = keyplane_process("serve", "--port", "9", env={"KEYPLANE_SERVER": "nginx"})
+    assert ran.exit_code == 2
+    assert "KEYPLANE_SERVER" in ran.stderr and "granian, uvicorn" in ran.stderr

@@ -1,9 +1,9 @@
-"""`keyplane serve`: run the service under granian (the default) or uvicorn.
+"""`keyplane serve`: run the service under uvicorn (the default) or granian.
 
-granian parses HTTP and handles sockets in Rust threads, so the Python thread runs only
-the app: the token endpoint, introspection and verification answer 1.2–1.5× the requests
-of uvicorn with httptools + uvloop on the same core (docs/decisions.md, bench/NOTES.md §14).
-`--server uvicorn` (KEYPLANE_SERVER) keeps the pure-Python-socket server available.
+granian (`--server granian`, KEYPLANE_SERVER) parses HTTP and handles sockets in Rust
+threads, so the Python thread runs only the app: the token endpoint and introspection
+answer ×1.2 and ×1.4 of uvicorn (httptools + uvloop) on one core, but metered verification
+lost more to its limits there (bench/NOTES.md §14); which is the better default is open.
 
 The parent process checks the configuration and migrates the schema once, before any
 worker starts: a wrong setting is one line and exit status 2, never a worker crash loop.
@@ -129,7 +129,7 @@ def serve(
         "--workers", min=1, max=512, help="Worker processes sharing the port.")] = 1,
     server: Annotated[str, typer.Option(
         "--server", envvar="KEYPLANE_SERVER",
-        help="HTTP server: granian (HTTP in Rust threads, faster) or uvicorn.")] = "granian",
+        help="HTTP server: uvicorn, or granian (HTTP in Rust threads; docs/decisions.md).")] = "uvicorn",
 ) -> None:
     """Run the keyplane service."""
     settings = load(host=host, port=port)
