@@ -44,10 +44,10 @@ Self-hosted API keys and API tokens. Every `/v1/` endpoint takes
 """
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock | None = None, served: bool = False) -> FastAPI:
     """The service as an ASGI app; stores open and migrations run in its lifespan.
 
-    `freeze_gc` (what `keyplane serve` asks for, one app a process): once the services are
+    `served` (what `keyplane serve` asks for, one app a process): once the services are
     up, move every object alive then out of the garbage collector's sight (`gc.freeze()`).
     Full collections otherwise walk the ~160k objects of FastAPI, pydantic and SQLAlchemy
     each time, ~80 ms of pause apiece, and requests that await the database or Redis make
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
             if services.change_listener is not None:
                 await services.change_listener.wait_listening(STARTUP_LISTEN_SECONDS)
             app.state.services = services
-            if freeze_gc:
+            if served:
                 gc.collect()
                 gc.freeze()
                 # A served process: streams end when the stop begins (stop_signals.py).
@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, freeze_gc: boo
 def app_from_environment() -> FastAPI:
     """The factory `keyplane serve --server uvicorn --workers N` gives uvicorn (which applies
     the proxy-headers rule itself): Settings from the environment."""
-    return create_app(load_settings(), freeze_gc=True)
+    return create_app(load_settings(), served=True)
 
 
 def served_app_from_environment() -> ASGIApp:
@@ -125,5 +125,4 @@ def served_app_from_environment() -> ASGIApp:
 
     trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
     app: Any = app_from_environment()  # uvicorn types ASGI apps more narrowly than Starlette
-    served: Any = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
-    return cast(ASGIApp, served)
+    return cast(ASGIApp, ProxyHeadersMiddleware(app, trusted_hosts=trusted))

@@ -20,8 +20,9 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 def on_stop_signal(callback: Callable[[], None]) -> None:
     """Call `callback` in the running loop when a stop signal arrives, then give the signal
-    to the handler that was there before (the server's, or the default one). Call it from the main thread, inside the
-    loop (an app's lifespan startup); elsewhere Python refuses signal handlers (ValueError)."""
+    to the handler that was there before (the server's, or the default one). Call it from
+    the main thread, inside the loop (an app's lifespan startup); elsewhere Python refuses
+    signal handlers (ValueError)."""
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         previous = signal.getsignal(signum)

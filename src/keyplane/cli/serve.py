@@ -62,7 +62,10 @@ class AccessFormatter(logging.Formatter):
         fields: Mapping[str, Any] = record.args
         target = fields["path"] + ("?" + fields["query_string"] if fields["query_string"] else "")
         status = fields["status"]
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus.__members__.values() else ""
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:  # a status code HTTPStatus does not name
+            phrase = ""
         return (f'{record.levelname + ":":<9} {fields["addr"]} - "{fields["method"]} {target} '
                 f'{fields["protocol"]}" {status} {phrase}').rstrip()
 
@@ -165,7 +168,7 @@ def serve(
     if workers == 1:
         from keyplane.app import create_app
 
-        app = create_app(settings.model_copy(update={"auto_migrate": False}), freeze_gc=True)
+        app = create_app(settings.model_copy(update={"auto_migrate": False}), served=True)
         uvicorn.run(app, **options)
         return
     _settings_for_workers(settings, workers, level)
