@@ -32,6 +32,7 @@ from keyplane.oauth.refresh_tokens import (
     RefreshTokenService,
 )
 from keyplane.oauth.signing_keys import SigningKeyService
+from keyplane.oauth.signing_thread import SigningThread
 from keyplane.oauth.tokens import TokenService
 from keyplane.ratelimit.base import Limiter
 from keyplane.ratelimit.memory import MemoryLimiter
@@ -114,6 +115,7 @@ class Services:
             await self.recorder.close()
             await self.audit_writer.close()
         finally:
+            self.tokens.close()
             self.key_changes.close_all("the service is stopping")
             if self.key_change_relay is not None:
                 await self.key_change_relay.close()
@@ -171,7 +173,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
         tokens = TokenService(signing_keys, token_repo, hasher, clock,
                               issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
-                              audit=audit_writer)
+                              audit=audit_writer, signing=SigningThread(workers=settings.workers))
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
         refresh_tokens = RefreshTokenService(

@@ -26,6 +26,8 @@ def on_stop_signal(callback: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         previous = signal.getsignal(signum)
+        if previous is None:  # installed outside Python: it could not be put back, so leave it
+            continue
 
         def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
             if not loop.is_closed():

@@ -1,6 +1,8 @@
 """LeasedCredits' own rules, over a store that fails on purpose (the SQL store's behaviour
 is tested against SQLite and PostgreSQL in tests/store/test_credit_ledger.py)."""
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -27,10 +29,55 @@ class GoneStore:
     async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
         raise AssertionError("not reached: the block covers these spends")
 
-    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> None:
+    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> int | None:
         if self.gone:
             raise ConnectionError("the database is gone")
         self.given_back.append(amount)
+        return None
+
+
+class ReorderingStore:
+    """One balance on a pool of connections: a take is made at once, in the order called,
+    but its answer comes back only when `answer` lets it, in any order."""
+
+    def __init__(self, balance: int) -> None:
+        self.balance = balance
+        self.answers: list[asyncio.Event] = []
+
+    async def take(self, key: StoredKey, amount: int, now: datetime) -> Taken | None:
+        self.balance -= amount
+        made, answered = self.balance, asyncio.Event()
+        self.answers.append(answered)
+        await answered.wait()
+        return Taken(made, NOW)
+
+    async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
+        raise AssertionError("not reached: the blocks cover these spends")
+
+    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> int | None:
+        self.balance += amount
+        return self.balance
+
+
+async def test_a_rolled_key_and_its_successor_read_their_balance_exactly_whatever_order_takes_answer_in():
+    # The successor keeps the balance; the rolled key spends it too (keys/credits.balance_of).
+    successor = a_key()
+    rolled = dataclasses.replace(successor, id="key_0", config=KeyConfig(credits=Credits(
+        remaining=10_000, kept_by=successor.id, kept_since=NOW)))
+    store = ReorderingStore(10_000)
+    ledger = LeasedCredits(store, FakeClock(NOW))
+    first = asyncio.ensure_future(ledger.spend(rolled, 1, NOW))
+    second = asyncio.ensure_future(ledger.spend(successor, 1, NOW))
+    for _ in range(5):  # both are under way, or one waits for the other's take
+        await asyncio.sleep(0)
+    while not (first.done() and second.done()):
+        for answered in reversed(store.answers):  # the later take answers first
+            answered.set()
+        await asyncio.sleep(0)
+    # Two spends of one credit each from 10,000: whatever the order, 9,999 and 9,998.
+    assert sorted([first.result()[1], second.result()[1]]) == [9_998, 9_999]
+    assert store.balance + ledger.held(successor, NOW) == 9_998
+    assert ledger.held(rolled, NOW) == ledger.held(successor, NOW)
 
 
 def a_key() -> StoredKey:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -121,6 +122,14 @@ async def test_client_credentials_with_basic_gives_an_rfc9068_jwt_that_verifies_
     assert claims["sub"] == claims["client_id"] == client["client_id"]
     assert claims["aud"] == AUDIENCE and claims["scope"] == "documents.read documents.write"
     assert claims["exp"] - claims["iat"] == body["expires_in"]
+
+
+async def test_concurrent_tokens_signed_off_the_event_loop_each_verify_independently(http, discovery):
+    client = await make_client(http)
+    answers = await asyncio.gather(*(get_token(http, discovery, client) for _ in range(20)))
+    assert "keyplane-signing" in {t.name for t in threading.enumerate()}  # 2+ CPUs: off the loop
+    claims = [await verify_independently(http, discovery, a.json()["access_token"]) for a in answers]
+    assert len({c["jti"] for c in claims}) == 20
 
 
 async def test_requested_scopes_must_be_allowed(http, discovery):

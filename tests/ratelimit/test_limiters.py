@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from keyplane.ratelimit.base import Bucket, LimiterUnavailable, decide_all
+from keyplane.ratelimit.base import Bucket, LimiterUnavailable, advance, decide_all, state, to_units
 from keyplane.ratelimit.memory import MemoryLimiter
 from keyplane.ratelimit.redis import RedisLimiter
 
@@ -112,6 +112,27 @@ def test_no_interval_admits_more_than_the_burst_plus_the_refill(limit, window, g
         for j in range(i, len(admitted)):
             spent = (j - i + 1) * cost
             assert spent <= limit + (admitted[j] - start) * limit / window + 1e-6
+
+
+def reference_decision(tats, buckets, cost, now):
+    """`decide_all` spelt with the functions it inlines: all or nothing over the buckets."""
+    steps = [(b, to_units(b, now), *advance(tat, to_units(b, now), b, cost)) for tat, b in zip(tats, buckets)]
+    allowed = all(fits for *_, fits in steps)
+    stored = [after if allowed else current for _, _, current, after, _ in steps]
+    states = tuple(state(b, t, u, exceeded=not fits) for (b, u, _, _, fits), t in zip(steps, stored))
+    return allowed, stored, states
+
+
+@settings(max_examples=300, deadline=None)
+@given(limits=st.lists(st.tuples(st.integers(1, 10**9), st.integers(1, 86_400 * 31)), min_size=1, max_size=4),
+       ahead=st.lists(st.one_of(st.none(), st.floats(-2.0, 2.0)), min_size=4, max_size=4),
+       cost=st.integers(0, 10**6), offset=st.floats(0, 10**9))
+def test_decide_all_is_the_same_floats_as_the_functions_it_inlines(limits, ahead, cost, offset):
+    now = T0.timestamp() + offset
+    buckets = [bucket(name=f"l{i}", limit=limit, window=window) for i, (limit, window) in enumerate(limits)]
+    # A bucket's tat: unset, or somewhere from two windows behind now to two ahead.
+    tats = [None if a is None else to_units(b, now) + a * b.limit for b, a in zip(buckets, ahead)]
+    assert decide_all(tats, buckets, cost, now) == reference_decision(tats, buckets, cost, now)
 
 
 async def test_the_immediate_path_spends_from_the_same_buckets_as_spend(limiter):

@@ -73,6 +73,7 @@ class CreditStore(CreditLedger, Protocol):
         """Spend `amount`, as `spend`; None when fewer remain."""
         ...
 
-    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> None:
-        """Add `amount` back unless the balance was set or refilled since `generation`."""
+    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> int | None:
+        """Add `amount` back unless the balance was set or refilled since `generation`:
+        the balance then, or None when nothing went back."""
         ...

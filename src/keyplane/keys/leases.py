@@ -27,6 +27,9 @@ can never pass the balance. What it costs in exactness:
   leases come from, and go back to, that key's balance, and `held` counts every lease of
   the one balance. A lease from a balance that moved on since (a roll of its keeper) goes
   back nowhere: its unspent credits, at most a block, are lost, never spent twice.
+- Takes of one balance are made one at a time in a process (`_taking`, by the balance's
+  key): on a pool of connections their answers could otherwise arrive out of the order
+  the store made them, and an answer would count another key's block twice or not at all.
 """
 
 from __future__ import annotations
@@ -73,8 +76,9 @@ class LeasedCredits:
         self._leases: dict[str, Lease] = {}
         # Keys holding a lease from another key's balance (rolled keys), by that key's id.
         self._sharers: dict[str, set[str]] = {}
-        # Keys a verification is taking a lease for: others wait for it instead of taking too.
-        self._taking: dict[str, asyncio.Event] = {}
+        # Balances (by the id of the key keeping them) a verification is taking a block of
+        # or spending exactly, and for which key: others wait for it instead of taking too.
+        self._taking: dict[str, tuple[str, asyncio.Event]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
@@ -83,19 +87,28 @@ class LeasedCredits:
         spent = self._from_lease(key, cost, now, boundary)
         if spent is not None:
             return True, spent
-        taking = self._taking.get(key.id)
-        if taking is not None:  # a block is on its way: wait for it, then spend exactly if it won't do
-            await taking.wait()
+        # One take at a time per balance in this process, so their answers arrive in the
+        # order the store made them: a rolled key and its successor spend one balance, and
+        # two takes racing on a pool of connections would each read the other's block as
+        # stored and as held, or as neither.
+        row = balance_of(key)[0]
+        while (taking := self._taking.get(row)) is not None:
+            taker, done = taking
+            await done.wait()  # a block is on its way: wait for it
             spent = self._from_lease(key, cost, now, boundary)
             if spent is not None:
                 return True, spent
-            return await self._spend_exactly(key, cost, now)
-        self._taking[key.id] = taking = asyncio.Event()
+            if taker == key.id and row not in self._sharers:
+                # This key's block would not do, and no other key spends its balance here:
+                # spend exactly, concurrently with the other waiters (the usual key).
+                return await self._spend_exactly(key, cost, now)
+        done = asyncio.Event()
+        self._taking[row] = (key.id, done)
         try:
             return await self._take_and_spend(key, cost, now, boundary)
         finally:
-            del self._taking[key.id]
-            taking.set()
+            del self._taking[row]
+            done.set()
 
     def _from_lease(self, key: StoredKey, cost: int, now: datetime, boundary: datetime | None) -> int | None:
         """The balance after spending `cost` from this process's lease; None if it can't."""
@@ -112,7 +125,9 @@ class LeasedCredits:
                               boundary: datetime | None) -> tuple[bool, int]:
         stale = self._drop(key.id)
         if stale is not None and stale.left:
-            await self._store.give_back(stale.row, stale.left, stale.generation)
+            balance = await self._store.give_back(stale.row, stale.left, stale.generation)
+            if balance is not None:
+                self._stored(stale.row, balance)
         block = self._block(key, cost)
         if block > cost:
             taken = await self._store.take(key, block, now)
@@ -124,14 +139,21 @@ class LeasedCredits:
                 self._put(key.id, lease)
                 if lease.row not in self._sharers:
                     return True, lease.balance + lease.left
-                for shared in self._leases_of(lease.row):  # the stored balance they read from
-                    shared.balance = taken.balance
+                self._stored(lease.row, taken.balance)
                 return True, taken.balance + self.held(key, now)
         return await self._spend_exactly(key, cost, now)
 
     async def _spend_exactly(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
         spent, balance = await self._store.spend(key, cost, now)
+        self._stored(balance_of(key)[0], balance)
         return spent, balance + self.held(key, now)
+
+    def _stored(self, row: str, balance: int) -> None:
+        """The balance kept by key `row` is now `balance`: what the leases of other keys
+        spending it read too (a guarded take or spend: see `spend`)."""
+        if row in self._sharers:
+            for lease in self._leases_of(row):
+                lease.balance = balance
 
     def _leases_of(self, row: str) -> list[Lease]:
         """This process's leases from the balance key `row` keeps."""

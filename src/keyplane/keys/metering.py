@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.model import Code, RateLimit, StoredKey
-from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitState
+from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitState, new_tuple
 
 log = logging.getLogger("keyplane.metering")
 
@@ -86,11 +86,11 @@ class Metering:
                 if not outcome.allowed:
                     return Charge(Code.RATE_LIMITED, states, self.balance(key, now))
         if config.credits is None:
-            return Charge(Code.VALID, states, None)
+            return new_tuple(Charge, (Code.VALID, states, None))
         if cost == 0:
             return Charge(Code.VALID, states, self.balance(key, now))
         spent, remaining = await self._ledger.spend(key, cost, now)
-        return Charge(Code.VALID if spent else Code.USAGE_EXCEEDED, states, remaining)
+        return new_tuple(Charge, (Code.VALID if spent else Code.USAGE_EXCEEDED, states, remaining))
 
     def balance(self, key: StoredKey, now: datetime) -> int | None:
         """The key's balance as this process knows it: stored plus its unspent lease."""

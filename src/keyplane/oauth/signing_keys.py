@@ -134,10 +134,14 @@ class ActiveKey:
     def sign_jwt(self, claims: Mapping[str, Any], *, typ: str) -> str:
         """`claims` as a compact JWS with header `{"alg", "kid", "typ"}` (RFC 9068 §2.1:
         `typ="at+jwt"` for access tokens)."""
+        return self.jwt_signer(typ).sign(claims)
+
+    def jwt_signer(self, typ: str) -> JwtSigner:
+        """The prepared signer of `sign_jwt` for `typ` (safe to call from any thread)."""
         signer = self._signers.get(typ)
         if signer is None:
             signer = self._signers[typ] = JwtSigner(self.private_key, self.alg, kid=self.kid, typ=typ)
-        return signer.sign(claims)
+        return signer
 
 
 class SigningKeyRepository(Protocol):

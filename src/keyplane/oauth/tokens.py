@@ -24,6 +24,7 @@ from keyplane.keys.format import generate_key, parse_key
 from keyplane.keys.hashing import KeyHasher
 from keyplane.oauth.model import Client, IssuedToken, Revocation, TokenClaims
 from keyplane.oauth.signing_keys import SigningKeyService
+from keyplane.oauth.signing_thread import SigningThread
 
 OPAQUE_PREFIX = "kp_at"
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
@@ -60,7 +61,7 @@ def is_opaque(token: str) -> bool:
 class TokenService:
     def __init__(self, signing_keys: SigningKeyService, repository: TokenRepository,
                  hasher: KeyHasher, clock: Clock, *, issuer: str, default_ttl_seconds: int,
-                 audit: BatchWriter[AuditEvent]) -> None:
+                 audit: BatchWriter[AuditEvent], signing: SigningThread | None = None) -> None:
         self._signing_keys = signing_keys
         self._repository = repository
         self._hasher = hasher
@@ -68,6 +69,7 @@ class TokenService:
         self._issuer = issuer
         self._default_ttl = default_ttl_seconds
         self._audit = audit
+        self._signing = signing or SigningThread()
         # JWTs whose signature and claims checked out, with their claims and `nbf`, for the
         # verification keys `_verified_with`: introspection asks again and again about the
         # same tokens, and a signature check is the larger part of it (ES256 ~60 µs). The
@@ -76,6 +78,10 @@ class TokenService:
         # key) empties it.
         self._verified_cache: dict[str, tuple[TokenClaims, float]] = {}
         self._verified_with: object | None = None
+
+    def close(self) -> None:
+        """Stop the signing thread (graceful shutdown; later tokens are signed inline)."""
+        self._signing.close()
 
     @property
     def issuer(self) -> str:
@@ -121,7 +127,7 @@ class TokenService:
         }
         if claims.scope:
             payload["scope"] = " ".join(claims.scope)
-        return key.sign_jwt(payload, typ=ACCESS_TOKEN_TYPE)
+        return await self._signing.run(key.jwt_signer(ACCESS_TOKEN_TYPE).sign, payload)
 
     async def introspect(self, token: str) -> TokenClaims | None:
         """The claims of an active token keyplane issued; None for anything else (expired,

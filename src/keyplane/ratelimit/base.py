@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 _EPSILON = 1e-9
+# A named tuple made from a tuple of its fields without the Python-level `__new__` the
+# class generates (as its own `_make` does): 0.28 → 0.13 µs, on the path of every limit.
+new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +117,41 @@ def decide_all(tats: Sequence[float | None], buckets: Sequence[Bucket], cost: in
     """All-or-nothing over several buckets: (allowed, tats to store, states to report).
     `now` is epoch seconds; tats are in each bucket's units."""
     # `to_units`, `advance` and `state` inlined, and abs/min/max spelled out (the hot path
-    # of every limited verification: 6.6 → 2.0 µs for two limits), with the same
-    # arithmetic, so the same floats.
+    # of every limited verification: 6.6 → 1.6 µs for two limits), with the same
+    # arithmetic, so the same floats. One pass for the usual case, every bucket fitting;
+    # a refusal starts again in `_refused`.
     since = now - EPOCH
-    steps = []
-    allowed = True
+    stored = []
+    states = []
+    for tat, b in zip(tats, buckets, strict=True):
+        limit = b.limit
+        u = since * limit / b.window_seconds
+        current = u if tat is None or tat < u else tat
+        t = current + cost
+        if not t - u <= limit + (u if u >= 0 else -u) * _RELATIVE_TOLERANCE + _EPSILON:
+            return _refused(tats, buckets, cost, since)
+        stored.append(t)
+        remaining = math.floor(limit - (t - u) + (u if u >= 0 else -u) * _RELATIVE_TOLERANCE + _EPSILON)
+        states.append(new_tuple(LimitState, (
+            b.name, limit, 0 if remaining < 0 else limit if remaining > limit else remaining,  # noqa: FURB136
+            EPOCH + (t if t > u else u) * b.window_seconds / limit, False, b.window_seconds)))  # noqa: FURB136
+    return True, stored, tuple(states)
+
+
+def _refused(tats: Sequence[float | None], buckets: Sequence[Bucket], cost: int,
+             since: float) -> tuple[bool, list[float], tuple[LimitState, ...]]:
+    """`decide_all` when some bucket would go over: nothing is spent, and each state says
+    whether its own bucket was the one (or one of those) that would."""
+    stored = []
+    states = []
     for tat, b in zip(tats, buckets, strict=True):
         limit = b.limit
         u = since * limit / b.window_seconds
         current = u if tat is None or tat < u else tat
         fits = current + cost - u <= limit + (u if u >= 0 else -u) * _RELATIVE_TOLERANCE + _EPSILON
-        if not fits:
-            allowed = False
-        steps.append((b, u, current, fits))
-    stored = []
-    states = []
-    for b, u, current, fits in steps:
-        limit = b.limit
-        t = current + cost if allowed else current
-        stored.append(t)
-        remaining = math.floor(limit - (t - u) + (u if u >= 0 else -u) * _RELATIVE_TOLERANCE + _EPSILON)
+        stored.append(current)
+        remaining = math.floor(limit - (current - u) + (u if u >= 0 else -u) * _RELATIVE_TOLERANCE + _EPSILON)
         states.append(LimitState(
             b.name, limit, 0 if remaining < 0 else limit if remaining > limit else remaining,  # noqa: FURB136
-            EPOCH + (t if t > u else u) * b.window_seconds / limit, not fits, b.window_seconds))  # noqa: FURB136
-    return allowed, stored, tuple(states)
+            EPOCH + (current if current > u else u) * b.window_seconds / limit, not fits, b.window_seconds))  # noqa: FURB136
+    return False, stored, tuple(states)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from keyplane.ratelimit.base import Bucket, Outcome, SpendNow, decide_all
+from keyplane.ratelimit.base import Bucket, Outcome, SpendNow, decide_all, new_tuple
 
 _PRUNE_FLOOR = 10_000
 
@@ -28,15 +28,16 @@ class MemoryLimiter:
     def spend_now(self, buckets: Sequence[Bucket], cost: int, now: datetime) -> Outcome:
         """`spend` without a coroutine (it never waits): what the metering calls."""
         moment = now.timestamp()
-        tats = [self._tats.get(b.key) for b in buckets]
-        allowed, stored, states = decide_all(tats, buckets, cost, moment)
+        tats = self._tats
+        allowed, stored, states = decide_all([tats.get(b.key) for b in buckets], buckets, cost, moment)
         if allowed and cost > 0:
-            for bucket, tat, limit_state in zip(buckets, stored, states, strict=True):
-                self._tats[bucket.key] = tat
-                self._expires[bucket.key] = limit_state.reset_epoch
-            if len(self._tats) > self._prune_at:
+            expires = self._expires
+            for i, bucket in enumerate(buckets):
+                tats[bucket.key] = stored[i]
+                expires[bucket.key] = states[i].reset_epoch
+            if len(tats) > self._prune_at:
                 self._prune(moment)
-        return Outcome(allowed=allowed, states=states)
+        return new_tuple(Outcome, (allowed, states))
 
     def _prune(self, now: float) -> None:
         # A bucket whose tat has passed is full again: the same as no entry at all. Tats

@@ -173,21 +173,19 @@ class SqlCreditLedger:
             self._on_balance(row_id, balance)
         return balance
 
-    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> None:
+    async def give_back(self, key_id: str, amount: int, generation: datetime | None) -> int | None:
         """Add `amount` back to the balance kept by key `key_id`, unless it was set or
-        refilled since `generation` (then the balance they came from no longer exists)."""
+        refilled since `generation` (then the balance they came from no longer exists):
+        the balance then, or None when nothing went back."""
         if self._db.is_sqlite:
             rows = await self._queued(_SQLITE_GIVE_BACK, {
                 "key_id": key_id, "amount": amount, "generation": sqlite_time_or_none(generation)})
             if rows is not None:
-                if rows:
-                    self._noted(key_id, int(rows[0][0]))
-                return
+                return self._noted(key_id, int(rows[0][0])) if rows else None
         async with self._db.transaction() as conn:
             row = (await conn.execute(_GIVE_BACK, {"key_id": key_id, "amount": amount,
                                                    "generation": generation})).first()
-        if row is not None:
-            self._noted(key_id, int(row[0]))
+        return None if row is None else self._noted(key_id, int(row[0]))
 
     def _queued(self, statement: str, params: dict[str, object]) -> asyncio.Future[_Rows | None]:
         """The statement's rows once committed with the others of this turn of the loop;

@@ -114,9 +114,9 @@ def render(verdict: Verdict) -> dict[str, Any]:
             permissions=key.effective_permissions, metadata=c.metadata,
             expires_at=rfc3339(c.expires_at),
             credits_remaining=verdict.credits_remaining,
-            ratelimits=[{"name": r.name, "limit": r.limit, "remaining": r.remaining,
-                         "reset_at": rfc3339_epoch(r.reset_epoch), "window_seconds": r.window_seconds}
-                        for r in verdict.ratelimits],
+            # Structs, not dicts: the same JSON, ~0.2 µs less for two limits (bench/NOTES.md §15).
+            ratelimits=[RateLimitState(r.name, r.limit, r.remaining, rfc3339_epoch(r.reset_epoch),
+                                       r.window_seconds) for r in verdict.ratelimits],
         )
     return body
 
