@@ -22,7 +22,7 @@ from keyplane.config import Settings
 from keyplane.errors import ConfigError, Conflict
 from keyplane.jose.jwk import public_jwk
 from keyplane.oauth.model import SigningKeyInfo
-from keyplane.oauth.signing_keys import KeySealer, SigningKeyService
+from keyplane.oauth.signing_keys import KeySealer, SigningKeyService, StoredSigningKey
 from keyplane.services import Services, open_services
 from keyplane.store.signing_keys import SqlSigningKeyRepository
 from keyplane.store.tables import signing_keys
@@ -73,13 +73,32 @@ async def test_two_replicas_rotating_at_once_make_exactly_one_new_key(
     assert (await a.signing_keys.active()).kid == (await b.signing_keys.active()).kid == made[0].kid
 
 
+class _MeetingRepository(SqlSigningKeyRepository):
+    """Hands out the key list only once every replica sharing `meeting` has read it: the
+    rotations then all start from the same list, whatever the threads' timing."""
+
+    def __init__(self, services: Services, meeting: asyncio.Barrier) -> None:
+        super().__init__(services.db)
+        self._meeting = meeting
+
+    async def all(self) -> list[StoredSigningKey]:
+        keys = await super().all()
+        await self._meeting.wait()
+        return keys
+
+
 async def test_two_immediate_rotations_at_once_make_one_key_and_withdraw_the_old_one_once(
-        replicas: tuple[Services, Services]) -> None:
-    # No pending key to stop the second one early: the UNIQUE generation decides.
+        replicas: tuple[Services, Services], tuned: Settings, clock: FakeClock) -> None:
+    # No pending key to stop the second one early: the UNIQUE generation decides. Rotations
+    # one after another would both succeed, so both read the key list before either writes.
     a, b = replicas
     old = await a.signing_keys.active()
-    results = await asyncio.gather(a.signing_keys.rotate(ADMIN, immediate=True),
-                                   b.signing_keys.rotate(ADMIN, immediate=True),
+    meeting = asyncio.Barrier(2)
+    secret_key = tuned.secret_key.get_secret_value().encode()  # type: ignore[union-attr]
+    first, second = (SigningKeyService(_MeetingRepository(s, meeting), secret_key, clock, tuned)
+                     for s in (a, b))
+    results = await asyncio.gather(first.rotate(ADMIN, immediate=True),
+                                   second.rotate(ADMIN, immediate=True),
                                    return_exceptions=True)
     [made] = [r for r in results if isinstance(r, SigningKeyInfo)]
     [lost] = [r for r in results if not isinstance(r, SigningKeyInfo)]
