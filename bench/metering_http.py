@@ -16,11 +16,15 @@ and creates through the API, in one API per server:
 
 Usage recording is always on (it is in every verification). wrk (a Lua script: POST, JSON
 body, Authorization header, 32 connections, one thread) loads each target in turn, round by
-round, and the script prints req/s (medians), each target × bare, and the metering overhead
+round (every other round in reverse order), waiting `--settle` seconds after each run so
+that the server's usage flush of that run's records is done before the next run starts
+(else the flush of plain's records would run, and count, in metered's time on the same
+server). The script prints req/s (medians), each target × bare, and the metering overhead
 per request: `plain / metered - 1` (the extra time a metered verification takes; the
 throughput lost is `1 - metered / plain`), per round and as the median of the rounds.
 It also reads each server's CPU time from /proc around every wrk run: CPU µs per request
-of the whole process and of its main thread (the event loop), which the other load on a
+(read after the settling wait: with its own usage flush) of the whole process and of its
+busiest thread (the event loop), which the other load on a
 shared machine disturbs less than req/s does.
 
 `--compare-src DIR` also serves keyplane from another source tree (its `src`, first on
@@ -41,6 +45,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +147,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--settle", type=float, default=1.5, help="seconds to wait after each "
+                        "wrk run, before the next (≥ the usage flush interval, 1 s)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--only", help="comma-separated targets to run (default: all)")
     parser.add_argument("--compare-src", metavar="DIR", help="also serve keyplane from this "
@@ -239,11 +246,18 @@ def main() -> None:
             _wrk(u, script, duration=2, connections=args.connections, threads=args.threads)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in scripts}
         for r in range(args.rounds):
-            for name, (u, script) in scripts.items():
+            # Every other round in reverse order, so that a load rising or falling over a
+            # round weighs on plain and metered alike, not always on the one that runs later.
+            order = list(scripts.items())
+            for name, (u, script) in order if r % 2 == 0 else reversed(order):
                 pid = procs[server_of[name]].pid
                 cpu_before = _cpu(pid)
                 res = _wrk(u, script, duration=duration, connections=args.connections,
                            threads=args.threads)
+                # Let the server write what this run recorded before the next run starts: its
+                # usage flush (every KEYPLANE_USAGE_FLUSH_SECONDS) then counts here, with the
+                # verifications that made it, not against the next target on the same server.
+                time.sleep(args.settle)
                 cpu_after = _cpu(pid)
                 # server CPU per request: the whole process tree, and its busiest thread (the
                 # event loop; the rest is the usage flush thread, aiosqlite's, granian's)

@@ -72,6 +72,17 @@ async def test_answers_that_spend_nothing_report_the_held_credits_too(embedded):
     assert free["code"] == "VALID" and free["credits_remaining"] == 99_999
 
 
+async def test_limits_are_spent_once_whether_the_lease_pays_at_once_or_a_block_is_taken_first(embedded):
+    # The first verification must wait for a block (Metering.charge), the next are paid by
+    # the lease without waiting (Metering.charge_now): each spends the limit exactly once.
+    key = await embedded.key(credits={"remaining": 100_000},
+                             ratelimits=[{"name": "r", "limit": 3, "window_seconds": 60}])
+    answers = [await embedded.verify(key["key"]) for _ in range(4)]
+    assert [a["code"] for a in answers] == ["VALID", "VALID", "VALID", "RATE_LIMITED"]
+    assert [a["ratelimits"][0]["remaining"] for a in answers] == [2, 1, 0, 0]
+    assert [a["credits_remaining"] for a in answers] == [99_999, 99_998, 99_997, 99_997]
+
+
 async def test_a_rolled_key_and_its_successor_lease_from_one_balance_and_read_it_exactly(embedded):
     old = await embedded.key(credits={"remaining": 100_000})
     assert (await embedded.verify(old["key"], cost=5))["credits_remaining"] == 99_995

@@ -110,16 +110,27 @@ class LeasedCredits:
             del self._taking[row]
             done.set()
 
-    def _from_lease(self, key: StoredKey, cost: int, now: datetime, boundary: datetime | None) -> int | None:
-        """The balance after spending `cost` from this process's lease; None if it can't."""
-        lease = self._leases.get(key.id)
-        if (lease is None or lease.left < cost or now >= lease.expires_at
-                or lease.version != key.updated_at or lease.boundary != boundary):
-            return None
+    def can_spend_now(self, key: StoredKey, cost: int, now: datetime) -> bool:
+        """Whether this process's lease of `key` can pay `cost` (then `spend_now` does)."""
+        return self._pays(key, cost, now, key_boundary(key, now))
+
+    def spend_now(self, key: StoredKey, cost: int, now: datetime) -> int:
+        """Spend `cost` from the lease `can_spend_now` found able to pay, with nothing
+        awaited since; the balance after."""
+        lease = self._leases[key.id]
         lease.left -= cost
         if lease.row not in self._sharers:  # the usual case: the one lease of its balance here
             return lease.balance + lease.left
         return lease.balance + self.held(key, now)
+
+    def _pays(self, key: StoredKey, cost: int, now: datetime, boundary: datetime | None) -> bool:
+        lease = self._leases.get(key.id)
+        return not (lease is None or lease.left < cost or now >= lease.expires_at
+                    or lease.version != key.updated_at or lease.boundary != boundary)
+
+    def _from_lease(self, key: StoredKey, cost: int, now: datetime, boundary: datetime | None) -> int | None:
+        """The balance after spending `cost` from this process's lease; None if it can't."""
+        return self.spend_now(key, cost, now) if self._pays(key, cost, now, boundary) else None
 
     async def _take_and_spend(self, key: StoredKey, cost: int, now: datetime,
                               boundary: datetime | None) -> tuple[bool, int]:

@@ -67,6 +67,29 @@ class Metering:
         self._buckets[key.id] = (config.ratelimits, config.owner_id, buckets)
         return buckets
 
+    def charge_now(self, key: StoredKey, cost: int, now: datetime) -> Charge | None:
+        """`charge` without a coroutine, when nothing has to wait: limits in process (or
+        none) and credits (if any) within this process's lease. None, having spent nothing,
+        when something must wait: then `charge`. The usual metered verification on the
+        embedded default (~1 µs less than `charge`, which makes two coroutines)."""
+        config = key.config
+        # Whether the lease can pay, asked before the limits spend (and nothing awaits
+        # between the two): the credits are spent only if the limits allow.
+        if config.credits is not None and (cost == 0 or not self._ledger.can_spend_now(key, cost, now)):
+            return None
+        states: tuple[LimitState, ...] = ()
+        if config.ratelimits:
+            spend_now = self._spend_now
+            if spend_now is None:
+                return None
+            outcome = spend_now(self._buckets_of(key), cost, now)
+            states = outcome.states
+            if not outcome.allowed:
+                return Charge(Code.RATE_LIMITED, states, self.balance(key, now))
+        if config.credits is None:
+            return new_tuple(Charge, (Code.VALID, states, None))
+        return new_tuple(Charge, (Code.VALID, states, self._ledger.spend_now(key, cost, now)))
+
     async def charge(self, key: StoredKey, cost: int, now: datetime) -> Charge:
         """Spend `cost` from the key's limits and credits; the resulting code and state."""
         config = key.config

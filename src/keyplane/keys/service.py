@@ -75,7 +75,9 @@ class KeyService:
         if code is not Code.VALID or not (config.ratelimits or config.credits):
             balance = config.credits.remaining if config.credits is not None else None
             return Verdict(code, stored, balance)
-        charge = await self._metering.charge(stored, cost, now)
+        charge = self._metering.charge_now(stored, cost, now)
+        if charge is None:
+            charge = await self._metering.charge(stored, cost, now)
         return Verdict(charge.code, stored, charge.credits_remaining, charge.ratelimits)
 
     async def issue_key(self, actor: Actor, api_id: str, config: KeyConfig) -> IssuedKey:
