@@ -97,6 +97,12 @@ def _oauth_http_pg(data: dict[str, Any]) -> list[Row]:
     return [Row(r.target, r.figure, r.baseline, r.ratio) for r in _oauth_http(data)]
 
 
+def _metering_args(args: argparse.Namespace) -> list[str]:
+    """Half as long a run, three times as many: a neighbour's burst then weighs on fewer
+    of the rounds whose median is the figure (bench/NOTES.md §16)."""
+    return ["--duration", str(max(2, args.duration // 2)), "--rounds", str(args.rounds * 3)]
+
+
 def _metering_http(data: dict[str, Any]) -> list[Row]:
     med, cpu, summary = data["median"], data.get("cpu_us", {}), data.get("summary", {})
     rows = []
@@ -186,9 +192,11 @@ BENCHES = [
           lambda a: [*_wrk_args(a), "--postgres", PG_URL], _verify_http_pg,
           "the same as verify_http with keyplane on a PostgreSQL database of its own (127.0.0.1, "
           "a fresh database for the run); keys kept in memory, dropped on PostgreSQL's notices."),
-    Bench("metering_http", "Metering on the verify path", "metering_http.py", _wrk_args, _metering_http,
+    Bench("metering_http", "Metering on the verify path", "metering_http.py", _metering_args, _metering_http,
           "plain key vs a key with two rate limits and credits, in memory and on Redis "
-          "(usage recording on for all); overhead = plain / metered − 1, median of the rounds."),
+          "(usage recording on for all); overhead = plain / metered − 1, median of the rounds "
+          "(shorter runs, three times as many rounds, every other one in reverse order; each "
+          "run waits for its own usage flush)."),
     Bench("oauth_http", "OAuth endpoints over HTTP", "oauth_http.py",
           lambda a: [*_wrk_args(a), "--max-wait", "60"], _oauth_http,
           "token = client_credentials with Basic auth, an ES256 JWT each; introspect = RFC 7662 of "
