@@ -80,6 +80,24 @@ async def test_a_rolled_key_and_its_successor_read_their_balance_exactly_whateve
     assert ledger.held(rolled, NOW) == ledger.held(successor, NOW)
 
 
+async def test_credits_given_back_by_a_rolled_key_count_at_once_in_its_successors_answers():
+    successor = a_key()
+    rolled = dataclasses.replace(successor, id="key_0", config=KeyConfig(credits=Credits(
+        remaining=10_000, kept_by=successor.id, kept_since=NOW)))
+    store = ReorderingStore(10_000)
+    ledger = LeasedCredits(store, FakeClock(NOW))
+    for key in (rolled, successor):  # a block of 100 each
+        spending = asyncio.ensure_future(ledger.spend(key, 1, NOW))
+        while not spending.done():
+            for answered in store.answers:
+                answered.set()
+            await asyncio.sleep(0)
+    await ledger.release(rolled.id)  # the rolled key changes: its 99 unspent credits go back
+    assert store.balance == 9_899
+    assert await ledger.spend(successor, 1, NOW) == (True, 9_997)  # three spent in all
+    assert store.balance + ledger.held(successor, NOW) == 9_997
+
+
 def a_key() -> StoredKey:
     return StoredKey(id="key_1", api_id="api_1", start="sk_", created_at=NOW, updated_at=NOW,
                      config=KeyConfig(credits=Credits(remaining=10_000)), grants=Grants.of(()))

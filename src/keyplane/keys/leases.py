@@ -27,9 +27,10 @@ can never pass the balance. What it costs in exactness:
   leases come from, and go back to, that key's balance, and `held` counts every lease of
   the one balance. A lease from a balance that moved on since (a roll of its keeper) goes
   back nowhere: its unspent credits, at most a block, are lost, never spent twice.
-- Takes of one balance are made one at a time in a process (`_taking`, by the balance's
-  key): on a pool of connections their answers could otherwise arrive out of the order
-  the store made them, and an answer would count another key's block twice or not at all.
+- Takes and give-backs of one balance are made one at a time in a process (`_taking`, by
+  the balance's key): on a pool of connections their answers could otherwise arrive out of
+  the order the store made them, and an answer would count another key's block twice or
+  not at all. Each tells this process's other leases of the balance what it now is.
 """
 
 from __future__ import annotations
@@ -160,11 +161,10 @@ class LeasedCredits:
         return spent, balance + self.held(key, now)
 
     def _stored(self, row: str, balance: int) -> None:
-        """The balance kept by key `row` is now `balance`: what the leases of other keys
-        spending it read too (a guarded take or spend: see `spend`)."""
-        if row in self._sharers:
-            for lease in self._leases_of(row):
-                lease.balance = balance
+        """The balance kept by key `row` is now `balance`: what this process's leases of it
+        read from now on (after a guarded take, spend or give-back: see `spend`)."""
+        for lease in self._leases_of(row):
+            lease.balance = balance
 
     def _leases_of(self, row: str) -> list[Lease]:
         """This process's leases from the balance key `row` keeps."""
@@ -217,7 +217,25 @@ class LeasedCredits:
         stored balance is whole when it is read, set or copied)."""
         lease = self._drop(key_id)
         if lease is not None and lease.left:
-            await self._store.give_back(lease.row, lease.left, lease.generation)
+            await self._give_back(lease)
+
+    async def _give_back(self, lease: Lease) -> None:
+        """Give a dropped lease's unspent credits back, in turn with the takes of its
+        balance (see `spend`), and tell the leases still spending that balance what it is
+        now (a rolled key's and its successor's: else their answers would understate it by
+        these credits until their next take)."""
+        row = lease.row
+        while (taking := self._taking.get(row)) is not None:
+            await taking[1].wait()
+        done = asyncio.Event()
+        self._taking[row] = ("", done)  # no key's own take: a waiter takes for itself after
+        try:
+            balance = await self._store.give_back(row, lease.left, lease.generation)
+            if balance is not None:
+                self._stored(row, balance)
+        finally:
+            del self._taking[row]
+            done.set()
 
     async def release_expired(self) -> None:
         now = self._clock.now()
@@ -228,7 +246,7 @@ class LeasedCredits:
         for done, (key_id, lease) in enumerate(expired):
             try:
                 if lease.left:
-                    await self._store.give_back(lease.row, lease.left, lease.generation)
+                    await self._give_back(lease)
             except BaseException:
                 for undone_id, undone in expired[done:]:  # kept (expired: never spent) for the next sweep
                     if undone_id not in self._leases:
