@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (the server has one core's worth)")
-    parser.add_argument("--server", choices=["auto", "uvicorn", "keyplane"], default="auto",
+    parser.add_argument("--start", choices=["auto", "uvicorn", "keyplane"], default="auto",
                         help="how to start keyplane (auto: `keyplane serve` when the CLI has it)")
     parser.add_argument("--compare-src", metavar="DIR", help="also serve keyplane from this source "
                         "tree (put first on PYTHONPATH), e.g. an export of the code before a change")
@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace, databases: list[str]) -> None:
     bare_env = {**env, "KEYPLANE_DATA_DIR": str(tmp / "bare-data")}
     if args.postgres:
         env["KEYPLANE_DATABASE_URL"] = _pg_database(args.postgres, databases)
-    use_cli = args.server == "keyplane" or (args.server == "auto" and _keyplane_serve_available())
+    use_cli = args.start == "keyplane" or (args.start == "auto" and _keyplane_serve_available())
     if use_cli:
         kp_cmd = [str(Path(PYTHON).parent / "keyplane"), "serve", "--host", "127.0.0.1",
                   "--port", str(kp_port), "--workers", "1"]
