@@ -117,6 +117,10 @@ def _metering_http(data: dict[str, Any]) -> list[Row]:
             over = summary[name]["overhead"]
             rows.append(Row(f"overhead {name} vs plain", f"+{over * 100:.1f} %", "plain",
                             f"{1 + over:.2f}", f"≤ +{goal * 100:.0f} %", over <= goal))
+            if "cpu_overhead" in summary[name]:  # steadier than req/s on a shared machine; no goal
+                cpu_over = summary[name]["cpu_overhead"]
+                rows.append(Row(f"server CPU per request, {name} vs plain", f"{cpu_over * 100:+.1f} %",
+                                "plain", f"{1 + cpu_over:.2f}"))
     return rows
 
 
