@@ -10,8 +10,10 @@ The analysis of earlier runs (profiles, what changed and why) stays in bench/NOT
 Run from the repository root:  .venv/bin/python bench/run_all.py
   --duration S   seconds a wrk run (default 8)      --rounds N   rounds (default 3)
   --only a,b     some benchmarks (names below)      --out FILE   instead of bench/RESULTS.md
+(metering_http and oauth_http, whose goals sit near the line, run half as long and three
+times as many rounds)
 wrk comes from Debian (`apt-get install -y wrk`); the script installs it when it is missing
-and apt-get is there. Takes ~25 minutes with the defaults. Never part of the test suite.
+and apt-get is there. Takes ~30 minutes with the defaults. Never part of the test suite.
 """
 
 from __future__ import annotations
@@ -97,9 +99,10 @@ def _oauth_http_pg(data: dict[str, Any]) -> list[Row]:
     return [Row(r.target, r.figure, r.baseline, r.ratio) for r in _oauth_http(data)]
 
 
-def _metering_args(args: argparse.Namespace) -> list[str]:
+def _many_rounds_args(args: argparse.Namespace) -> list[str]:
     """Half as long a run, three times as many: a neighbour's burst then weighs on fewer
-    of the rounds whose median is the figure (bench/NOTES.md §16)."""
+    of the rounds whose median is the figure (bench/NOTES.md §16). For the figures whose
+    goal is near the line: metering's overhead, the token endpoint."""
     return ["--duration", str(max(2, args.duration // 2)), "--rounds", str(args.rounds * 3)]
 
 
@@ -196,17 +199,17 @@ BENCHES = [
           lambda a: [*_wrk_args(a), "--postgres", PG_URL], _verify_http_pg,
           "the same as verify_http with keyplane on a PostgreSQL database of its own (127.0.0.1, "
           "a fresh database for the run); keys kept in memory, dropped on PostgreSQL's notices."),
-    Bench("metering_http", "Metering on the verify path", "metering_http.py", _metering_args, _metering_http,
+    Bench("metering_http", "Metering on the verify path", "metering_http.py", _many_rounds_args, _metering_http,
           "plain key vs a key with two rate limits and credits, in memory and on Redis "
           "(usage recording on for all); overhead = plain / metered − 1, median of the rounds "
           "(shorter runs, three times as many rounds, every other one in reverse order; each "
           "run waits for its own usage flush)."),
     Bench("oauth_http", "OAuth endpoints over HTTP", "oauth_http.py",
-          lambda a: [*_wrk_args(a), "--max-wait", "60"], _oauth_http,
+          lambda a: [*_many_rounds_args(a), "--max-wait", "60"], _oauth_http,
           "token = client_credentials with Basic auth, an ES256 JWT each; introspect = RFC 7662 of "
           "that JWT; jwks; bare_tail = the bare endpoint at the end of the routing table."),
     Bench("oauth_http_pg", "OAuth endpoints over HTTP on PostgreSQL", "oauth_http.py",
-          lambda a: [*_wrk_args(a), "--max-wait", "60", "--only", "token,introspect",
+          lambda a: [*_many_rounds_args(a), "--max-wait", "60", "--only", "token,introspect",
                      "--postgres", PG_URL], _oauth_http_pg,
           "token and introspect as in oauth_http, keyplane on a PostgreSQL database of its own; "
           "clients and unrevoked tokens kept in memory, dropped on PostgreSQL's notices."),
