@@ -60,12 +60,7 @@ class ReorderingStore:
 
 
 async def test_a_rolled_key_and_its_successor_read_their_balance_exactly_whatever_order_takes_answer_in():
-    # The successor keeps the balance; the rolled key spends it too (keys/credits.balance_of).
-    successor = a_key()
-    rolled = dataclasses.replace(successor, id="key_0", config=KeyConfig(credits=Credits(
-        remaining=10_000, kept_by=successor.id, kept_since=NOW)))
-    store = ReorderingStore(10_000)
-    ledger = LeasedCredits(store, FakeClock(NOW))
+    successor, rolled, store, ledger = rolled_pair()
     first = asyncio.ensure_future(ledger.spend(rolled, 1, NOW))
     second = asyncio.ensure_future(ledger.spend(successor, 1, NOW))
     for _ in range(5):  # both are under way, or one waits for the other's take
@@ -81,11 +76,7 @@ async def test_a_rolled_key_and_its_successor_read_their_balance_exactly_whateve
 
 
 async def test_credits_given_back_by_a_rolled_key_count_at_once_in_its_successors_answers():
-    successor = a_key()
-    rolled = dataclasses.replace(successor, id="key_0", config=KeyConfig(credits=Credits(
-        remaining=10_000, kept_by=successor.id, kept_since=NOW)))
-    store = ReorderingStore(10_000)
-    ledger = LeasedCredits(store, FakeClock(NOW))
+    successor, rolled, store, ledger = rolled_pair()
     for key in (rolled, successor):  # a block of 100 each
         spending = asyncio.ensure_future(ledger.spend(key, 1, NOW))
         while not spending.done():
@@ -96,6 +87,16 @@ async def test_credits_given_back_by_a_rolled_key_count_at_once_in_its_successor
     assert store.balance == 9_899
     assert await ledger.spend(successor, 1, NOW) == (True, 9_997)  # three spent in all
     assert store.balance + ledger.held(successor, NOW) == 9_997
+
+
+def rolled_pair() -> tuple[StoredKey, StoredKey, ReorderingStore, LeasedCredits]:
+    """A key and the key rolled into it, which keeps the balance both spend
+    (keys/credits.balance_of), over one store of 10,000 credits."""
+    successor = a_key()
+    rolled = dataclasses.replace(successor, id="key_0", config=KeyConfig(credits=Credits(
+        remaining=10_000, kept_by=successor.id, kept_since=NOW)))
+    store = ReorderingStore(10_000)
+    return successor, rolled, store, LeasedCredits(store, FakeClock(NOW))
 
 
 def a_key() -> StoredKey:
