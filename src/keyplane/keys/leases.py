@@ -161,8 +161,14 @@ class LeasedCredits:
         return spent, balance + self.held(key, now)
 
     def _stored(self, row: str, balance: int) -> None:
-        """The balance kept by key `row` is now `balance`: what this process's leases of it
-        read from now on (after a guarded take, spend or give-back: see `spend`)."""
+        """The balance kept by key `row` is now `balance`: what the leases of other keys
+        spending it read too (a guarded take or spend: see `spend`). A key's own lease
+        keeps the balance of its own take: exact spends of the usual key run unguarded,
+        and their answers may come back out of order."""
+        if row in self._sharers:
+            self._restate(row, balance)
+
+    def _restate(self, row: str, balance: int) -> None:
         for lease in self._leases_of(row):
             lease.balance = balance
 
@@ -231,8 +237,8 @@ class LeasedCredits:
         self._taking[row] = ("", done)  # no key's own take: a waiter takes for itself after
         try:
             balance = await self._store.give_back(row, lease.left, lease.generation)
-            if balance is not None:
-                self._stored(row, balance)
+            if balance is not None:  # every lease left of the balance, shared or not now
+                self._restate(row, balance)
         finally:
             del self._taking[row]
             done.set()
