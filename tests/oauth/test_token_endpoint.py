@@ -410,13 +410,40 @@ async def test_the_feed_lists_a_deleted_client_between_revoked_jtis_and_pages_th
                                              {"jti", "expires_at", "revoked_at"}]
     entry = items[1]
     assert entry["client_id"] == doomed["client_id"]
-    assert datetime.fromisoformat(entry["revoked_at"]) == deleted_at
-    # Kept until any token the client could have held has expired: the longest lifetime.
-    assert datetime.fromisoformat(entry["expires_at"]) == deleted_at + timedelta(days=1)
+    # Every token issued up to a minute after the deletion (requests in flight), kept until
+    # any of them could have expired: that minute plus the longest lifetime.
+    assert datetime.fromisoformat(entry["revoked_at"]) == deleted_at + timedelta(seconds=60)
+    assert datetime.fromisoformat(entry["expires_at"]) == deleted_at + timedelta(seconds=60, days=1)
+    # `since` reads revocations by their `revoked_at`: the deleted client's runs to a
+    # minute past the deletion, so it is listed still a second after it.
     later = (deleted_at + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    assert [i["jti"] for i in (await http.get("/v1/revocations", params={"since": later})).json()["items"]] == [revoked[1]]
-    clock.advance(seconds=86_400)
+    assert [i["jti"] for i in (await http.get("/v1/revocations", params={"since": later})).json()["items"]] == [
+        None, revoked[1]]
+    clock.advance(seconds=86_460)
     assert (await http.get("/v1/revocations")).json()["items"] == []
+
+
+@pytest.mark.parametrize("token_format", ["jwt", "opaque"])
+async def test_a_token_issued_by_a_request_in_flight_as_its_client_is_deleted_is_never_active(
+        served, clock, token_format):
+    # The token request authenticated the client just before the deletion, and issues its
+    # token a moment after it (in a later second: past the deletion's own time).
+    http, services = served
+    discovery = (await http.get("/.well-known/oauth-authorization-server")).json()
+    made = await make_client(http, token_format=token_format)
+    authenticated = await services.clients.get_client(made["client_id"])
+    assert (await http.delete(f"/v1/clients/{made['client_id']}")).status_code == 204
+    clock.advance(seconds=2)
+    issued = await services.tokens.issue(authenticated, subject=authenticated.id,
+                                         scope=("documents.read",), audience=(AUDIENCE,))
+    introspected = await http.post(endpoint(discovery, "introspection_endpoint"),
+                                   data={"token": issued.access_token}, headers=FORM)  # the root key
+    assert introspected.json() == {"active": False}
+    if token_format == "jwt":  # and verifiers following the feed refuse it too
+        [entry] = (await http.get("/v1/revocations")).json()["items"]
+        iat = pyjwt.decode(issued.access_token, options={"verify_signature": False})["iat"]
+        assert entry["client_id"] == made["client_id"]
+        assert datetime.fromisoformat(entry["revoked_at"]).timestamp() >= iat
 
 
 async def test_a_token_introspected_before_is_inactive_once_expired_revoked_or_its_key_withdrawn(http, discovery, clock):

@@ -59,6 +59,10 @@ TOKEN_FORMATS = ("jwt", "opaque")
 ACCESS_TOKEN_TTL_SECONDS = (10, 86_400)
 REFRESH_TOKEN_TTL_SECONDS = (60, 366 * 86_400)
 MAX_GRACE_SECONDS = 30 * 86_400
+# A deleted client's tokens are revoked up to this long after the deletion too: a token
+# request that authenticated the client just before it was deleted may issue its token a
+# moment after (client ids are never reused, so nobody else's tokens are caught).
+TOKENS_IN_FLIGHT_SECONDS = 60
 ASSERTION_PRUNE_SECONDS = 60
 MAX_JTI_LENGTH = 128  # stored as is up to this; longer or odd ones as a digest
 UPDATABLE = ("name", "grant_types", "redirect_uris", "scopes", "audiences", "token_format",
@@ -149,9 +153,10 @@ class ClientRepository(Protocol):
         no longer authenticates with a secret."""
         ...
 
-    async def delete(self, client_id: str, event: AuditEvent, *, tokens_expire_by: datetime) -> None:
+    async def delete(self, client_id: str, event: AuditEvent, *, revoked_until: datetime,
+                     tokens_expire_by: datetime) -> None:
         """Deletes the client with its assertion records, opaque tokens and refresh token
-        families, and revokes every access token it was issued at or before `event.time`
+        families, and revokes every access token it was issued at or before `revoked_until`
         (a deny-list entry of the whole client, kept until `tokens_expire_by`); raises
         NotFound."""
         ...
@@ -319,13 +324,16 @@ class ClientService:
         NotFound."""
         client = await self.get_client(client_id)
         now = self._clock.now()
-        # How long its JWTs may live: the ceiling its own lifetime and the server default
-        # are both held to, not today's values, which a PATCH or a restart with another
-        # setting may have shortened after longer-lived tokens were issued.
-        tokens_expire_by = now + timedelta(seconds=ACCESS_TOKEN_TTL_SECONDS[1])
+        # Revoked: every token issued up to a little after now (requests in flight). How
+        # long those may live: the ceiling its own lifetime and the server default are both
+        # held to, not today's values, which a PATCH or a restart with another setting may
+        # have shortened after longer-lived tokens were issued.
+        revoked_until = now + timedelta(seconds=TOKENS_IN_FLIGHT_SECONDS)
+        tokens_expire_by = revoked_until + timedelta(seconds=ACCESS_TOKEN_TTL_SECONDS[1])
         event = AuditEvent.of(actor, events.CLIENT_DELETE, client.id, now, name=client.name,
                               tokens_revoked_until=tokens_expire_by.isoformat())
-        await self._clients.delete(client.id, event, tokens_expire_by=tokens_expire_by)
+        await self._clients.delete(client.id, event, revoked_until=revoked_until,
+                                   tokens_expire_by=tokens_expire_by)
 
     async def roll_secret(self, actor: Actor, client_id: str, *, grace_seconds: int = 0) -> IssuedClient:
         """A new secret, shown only in the answer; the current one keeps working for

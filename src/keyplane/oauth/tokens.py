@@ -137,8 +137,12 @@ class TokenService:
         now = self._clock.now()
         if is_opaque(token):
             claims = await self._repository.opaque(self._hasher.hash(token))
-            return claims if claims is not None and claims.expires_at > now else None
-        claims = await self._verified(token, now)
+            if claims is None or claims.expires_at <= now:
+                return None
+        else:
+            claims = await self._verified(token, now)
+        # The deny-list: a revoked JWT; and either format of a deleted client's tokens,
+        # an opaque one too when a request in flight stored it after the deletion.
         if claims is None or await self._repository.is_revoked(claims.jti, claims.client_id,
                                                                 claims.issued_at):
             return None

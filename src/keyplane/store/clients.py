@@ -222,7 +222,8 @@ class SqlClientRepository:
         self._forget(client_id)
         return rolled
 
-    async def delete(self, client_id: str, event: AuditEvent, *, tokens_expire_by: datetime) -> None:
+    async def delete(self, client_id: str, event: AuditEvent, *, revoked_until: datetime,
+                     tokens_expire_by: datetime) -> None:
         async with self._db.transaction() as conn:
             result = await conn.execute(clients.delete().where(clients.c.id == client_id))
             if result.rowcount == 0:
@@ -235,10 +236,12 @@ class SqlClientRepository:
             await conn.execute(refresh_tokens.delete().where(refresh_tokens.c.family_id.in_(families)))
             await conn.execute(refresh_families.delete().where(refresh_families.c.client_id == client_id))
             # JWTs cannot be recalled: one deny-list entry for the whole client (no `jti`)
-            # covers every token issued at or before now, until the last could expire.
+            # covers every token issued at or before `revoked_until` (a little after now:
+            # requests in flight), until the last could expire. Opaque tokens stored by a
+            # request in flight after this transaction are caught by it too.
             await conn.execute(revocations.insert().values(
                 id=new_id("rvk", event.time), jti=None, client_id=client_id,
-                expires_at=tokens_expire_by, revoked_at=event.time))
+                expires_at=tokens_expire_by, revoked_at=revoked_until))
             await audit.record(conn, event)
         self._forget(client_id)
         if self._on_revoked is not None:
