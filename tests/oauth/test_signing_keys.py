@@ -48,8 +48,8 @@ async def services(tuned: Settings, clock: FakeClock) -> AsyncIterator[Services]
 async def sign(keys: SigningKeyService, clock: FakeClock, *, ttl: int = TTL) -> str:
     now = int(clock.now().timestamp())
     active = await keys.active()
-    return active.sign_jwt({"iss": "https://issuer", "sub": "client", "aud": "https://api",
-                            "iat": now, "exp": now + ttl}, typ="at+jwt")
+    return active.jwt_signer("at+jwt").sign({"iss": "https://issuer", "sub": "client",
+                                             "aud": "https://api", "iat": now, "exp": now + ttl})
 
 
 async def verifies(keys: SigningKeyService, clock: FakeClock, token: str) -> bool:

@@ -131,13 +131,9 @@ class ActiveKey:
     # A prepared signer by `typ`: the same ActiveKey signs until the keys change.
     _signers: dict[str, JwtSigner] = field(default_factory=dict, repr=False, compare=False)
 
-    def sign_jwt(self, claims: Mapping[str, Any], *, typ: str) -> str:
-        """`claims` as a compact JWS with header `{"alg", "kid", "typ"}` (RFC 9068 §2.1:
-        `typ="at+jwt"` for access tokens)."""
-        return self.jwt_signer(typ).sign(claims)
-
     def jwt_signer(self, typ: str) -> JwtSigner:
-        """The prepared signer of `sign_jwt` for `typ` (safe to call from any thread)."""
+        """The prepared signer of compact JWS with header `{"alg", "kid", "typ"}` (RFC 9068
+        §2.1: `typ="at+jwt"` for access tokens); safe to call from any thread."""
         signer = self._signers.get(typ)
         if signer is None:
             signer = self._signers[typ] = JwtSigner(self.private_key, self.alg, kid=self.kid, typ=typ)
