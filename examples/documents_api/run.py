@@ -1,6 +1,6 @@
 """One command: keyplane, the documents API, and calls with an API key and a token.
 
-    python examples/documents_api/run.py
+    .venv/bin/python examples/documents_api/run.py
 
 Starts `keyplane serve` on a free port with a temporary data directory, creates an API, a
 verifier root key, an API key (a machine) and an OAuth client, gets a token

@@ -11,12 +11,12 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from keyplane.cli.errors import BadConfiguration, CliError
-from keyplane.cli.output import JsonOption, print_json, show_secret
+from keyplane.cli.output import print_json, show_secret
 
 if TYPE_CHECKING:
     from keyplane.config import Settings
@@ -129,26 +129,46 @@ def migrate() -> None:
     typer.echo(describe_migration(settings, before, after))
 
 
-async def _bootstrap(settings: Settings) -> tuple[str, str]:
+async def _bootstrap(settings: Settings, *, force: bool) -> tuple[int, tuple[str, str] | None]:
+    """The root keys there were, and the new one's id and key (None when some existed and
+    `force` is false: nothing is created then)."""
     from keyplane.services import open_services
 
     services = await open_services(settings)
     try:
-        issued = await services.root_keys.bootstrap()
+        existing = await services.root_keys.count()
+        if existing and not force:
+            return existing, None
+        issued = await services.root_keys.bootstrap()  # recorded in the audit log
     finally:
         await services.close()
-    return issued.stored.id, issued.key
+    return existing, (issued.stored.id, issued.key)
 
 
-def bootstrap(json_output: JsonOption = False) -> None:
-    """Create a root key with permission * and print it, once.
+def bootstrap(
+    force: Annotated[bool, typer.Option(
+        "--force", help="Create one even though root keys exist already.")] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help='Print {"id": ..., "key": ...} as JSON (for scripts).')] = False,
+) -> None:
+    """Create the first root key, with permission *, and print it once.
 
     Works on the store directly (the service need not run); applies migrations first
-    unless KEYPLANE_AUTO_MIGRATE=false.
+    unless KEYPLANE_AUTO_MIGRATE=false. Refuses when root keys exist already, unless
+    --force; `keyplane root-keys create` makes more (and narrower) ones.
     """
     settings = load()
     with warnings_on_stderr(), store_errors(settings):
-        key_id, key = asyncio.run(_bootstrap(settings))
+        existing, issued = asyncio.run(_bootstrap(settings, force=force))
+    if issued is None:
+        raise CliError(f"{_root_keys(existing)} already in {display_url(settings)}; "
+                       "created none", [
+                           "keyplane root-keys list                  lists them",
+                           "keyplane root-keys create NAME -p ...    makes another, narrower one",
+                           "keyplane bootstrap --force               makes another with * anyway"])
+    key_id, key = issued
+    if existing:
+        typer.echo(f"warning: {_root_keys(existing)} already; created one more (--force)", err=True)
     if json_output:
         print_json({"id": key_id, "key": key})
         return
@@ -157,3 +177,7 @@ def bootstrap(json_output: JsonOption = False) -> None:
         "Use it with the CLI:  export KEYPLANE_ROOT_KEY=<the key above>\n"
         "or over HTTP:         Authorization: Bearer <the key above>\n"
         "Narrower root keys:   keyplane root-keys create NAME --permission keys.read ..."))
+
+
+def _root_keys(count: int) -> str:
+    return "1 root key exists" if count == 1 else f"{count} root keys exist"

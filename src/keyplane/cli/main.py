@@ -35,7 +35,7 @@ class KeyplaneGroup(TyperGroup):
 
 
 app = typer.Typer(
-    cls=KeyplaneGroup, name="keyplane", no_args_is_help=True, add_completion=False,
+    cls=KeyplaneGroup, name="keyplane", no_args_is_help=True,
     pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Self-hosted API keys. Management commands talk to the service at KEYPLANE_URL "
          "with KEYPLANE_ROOT_KEY; add --json for scripts.",

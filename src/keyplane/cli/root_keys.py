@@ -23,10 +23,21 @@ from keyplane.cli.output import (
     print_page,
     show_secret,
 )
+from keyplane.keys.format import has_key_shape
 
 app = typer.Typer(help="Root keys: the credentials of the management API.", no_args_is_help=True)
 
-RootKeyId = Annotated[str, typer.Argument(help="The root key's id (key_...).", show_default=False)]
+
+def _not_a_root_key(value: str) -> str:
+    # A pasted secret is never sent (it would sit in a URL, the server's access log) nor echoed.
+    if has_key_shape(value):
+        raise typer.BadParameter("that is a root key itself, not its id (key_...); it was not "
+                                 "sent anywhere. `keyplane root-keys list` shows the ids.")
+    return value
+
+
+RootKeyId = Annotated[str, typer.Argument(help="The root key's id (key_...).", show_default=False,
+                                          callback=_not_a_root_key)]
 
 ROOT_KEY_FIELDS: list[Column] = [("id", "id"), ("name", "name"), ("start", "start"),
                                  ("permissions", "permissions"), ("created_at", "created_at")]

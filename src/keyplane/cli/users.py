@@ -6,6 +6,7 @@ asked for, hidden and twice, or read from standard input with `--password-stdin`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from keyplane.cli.client import (
     connect,
     resource,
 )
+from keyplane.cli.errors import BadConfiguration
 from keyplane.cli.output import (
     Column,
     JsonOption,
@@ -65,6 +67,13 @@ def _password(from_stdin: bool) -> str:
         if not password:
             raise typer.BadParameter("standard input held no password", param_hint="--password-stdin")
         return password
+    if not sys.stdin.isatty():
+        # Without a terminal the prompt could neither hide the password nor be answered;
+        # fail now rather than with a warning and "Aborted!".
+        raise BadConfiguration("no terminal to ask for the password on: pipe it in with "
+                               "--password-stdin", [
+                                   "e.g.  printf '%s\\n' \"$PASSWORD\" | keyplane users ... "
+                                   "--password-stdin"])
     value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     return value
 

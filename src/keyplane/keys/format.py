@@ -78,6 +78,15 @@ def is_well_formed(key: str) -> bool:
     return hmac.compare_digest(checksum(key[: -CHECKSUM_LENGTH]), body[RANDOM_LENGTH:])
 
 
+def has_key_shape(text: str) -> bool:
+    """Whether `text` is laid out as a key (`<prefix>_` and 28 base62 characters), checksum
+    aside: a key with a typo in it, which must be treated as the secret it nearly is."""
+    if len(text) > MAX_KEY_LENGTH:
+        return False
+    prefix, sep, body = text.rpartition("_")
+    return bool(sep) and _BODY_RE.fullmatch(body) is not None and _PREFIX_RE.fullmatch(prefix) is not None
+
+
 def display_start(key: str) -> str:
     """The part of a key kept in clear for display: prefix, `_`, first characters.
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from keyplane.audit import events
 from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.clock import Clock
-from keyplane.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from keyplane.errors import Conflict, Forbidden, Invalid, Unauthenticated
 from keyplane.ids import is_id, new_id
 from keyplane.keys.decide import decide
 from keyplane.keys.hashing import KeyHasher
@@ -26,7 +26,7 @@ from keyplane.keys.model import (
 )
 from keyplane.keys.permissions import Grants
 from keyplane.keys.repository import KeyRepository
-from keyplane.keys.service import mint_key
+from keyplane.keys.service import mint_key, no_key
 from keyplane.pagination import Page, page_of
 
 ROOT_PERMISSIONS = (
@@ -124,7 +124,7 @@ class RootKeyService:
     async def get(self, key_id: str) -> StoredKey:
         key = await self._keys.get(key_id) if is_id(key_id, "key") else None
         if key is None or key.api_id != ADMIN_API_ID:
-            raise NotFound(f"no root key {key_id}")
+            raise no_key(key_id, "root key", "root keys are listed with GET /v1/root-keys")
         return key
 
     async def list(self, *, after: str | None, limit: int) -> Page[StoredKey]:
@@ -135,6 +135,16 @@ class RootKeyService:
         key = await self.get(key_id)
         now = self._clock.now()
         await self._keys.delete(key.id, _event(caller.actor, events.ROOT_KEY_DELETE, key, now))
+
+    async def count(self) -> int:
+        """How many root keys exist (a handful: counted a page at a time)."""
+        total, after, size = 0, None, 1000
+        while True:
+            rows = await self._keys.page(api_id=ADMIN_API_ID, owner_id=None, after=after, limit=size)
+            total += len(rows)
+            if len(rows) < size:
+                return total
+            after = rows[-1].id
 
     async def any_exist(self) -> bool:
         return bool(await self._keys.page(api_id=ADMIN_API_ID, owner_id=None, after=None, limit=1))

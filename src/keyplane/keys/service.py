@@ -13,7 +13,7 @@ from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
 from keyplane.keys.changes import KeyChange, KeyChangePublisher
 from keyplane.keys.decide import decide
-from keyplane.keys.format import display_start, generate_key, is_well_formed
+from keyplane.keys.format import display_start, generate_key, has_key_shape, is_well_formed
 from keyplane.keys.hashing import KeyHasher
 from keyplane.keys.metering import Metering
 from keyplane.keys.model import (
@@ -96,7 +96,7 @@ class KeyService:
     async def _stored(self, key_id: str) -> StoredKey:
         key = await self._keys.get(key_id) if is_id(key_id, "key") else None
         if key is None or key.api_id == ADMIN_API_ID:
-            raise NotFound(f"no key {key_id}")
+            raise no_key(key_id, "key", "verify it with POST /v1/keys/verify")
         return key
 
     async def _to_change(self, key_id: str) -> StoredKey:
@@ -203,6 +203,16 @@ def mint_key(api_id: str, prefix: str, config: KeyConfig, now: datetime) -> Issu
                        config=config, created_at=now, updated_at=now,
                        grants=Grants.of(config.permissions))
     return IssuedKey(stored=stored, key=plaintext)
+
+
+def no_key(key_id: str, kind: str, instead: str) -> NotFound:
+    """The 404 for an unknown `kind` ("key", "root key") id. A key where its id belongs is
+    a secret pasted in the wrong place: it is never echoed back, and `instead` says what
+    the caller may have meant."""
+    if has_key_shape(key_id):
+        return NotFound(f"that is a key itself, not a {kind} id (key_...): never put a key in "
+                        f"a URL; {instead}")
+    return NotFound(f"no {kind} {key_id}")
 
 
 def _no_api(api_id: str, field: str, status: int) -> Invalid | NotFound:
