@@ -13,7 +13,7 @@ ROOT_KEY = re.compile(r"kp_root_[0-9A-Za-z]{28}")
 
 
 def test_bootstrap_prints_a_root_key_that_works_against_the_running_service(keyplane) -> None:
-    made = keyplane("bootstrap", env={"KEYPLANE_ROOT_KEY": None})
+    made = keyplane("bootstrap", "--force", env={"KEYPLANE_ROOT_KEY": None})
     assert made.exit_code == 0, made.stderr
     keys = ROOT_KEY.findall(made.stdout)
     assert len(keys) == 1, "the key is printed exactly once"
@@ -24,7 +24,7 @@ def test_bootstrap_prints_a_root_key_that_works_against_the_running_service(keyp
 
 
 def test_bootstrap_json_prints_the_id_and_the_key_only(keyplane) -> None:
-    made = keyplane("bootstrap", "--json", env={"KEYPLANE_ROOT_KEY": None})
+    made = keyplane("bootstrap", "--json", "--force", env={"KEYPLANE_ROOT_KEY": None})
     assert made.exit_code == 0, made.stderr
     body = json.loads(made.stdout)
     assert set(body) == {"id", "key"}
@@ -34,6 +34,58 @@ def test_bootstrap_json_prints_the_id_and_the_key_only(keyplane) -> None:
     by_id = {k["id"]: k for k in json.loads(listed.stdout)["items"]}
     assert by_id[body["id"]]["permissions"] == ["*"]
     assert body["key"] not in listed.stdout
+
+
+def _root_key_ids(keyplane) -> set[str]:
+    listed = keyplane("root-keys", "list", "--all", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    return {k["id"] for k in json.loads(listed.stdout)["items"]}
+
+
+def test_bootstrap_refuses_when_root_keys_exist_saying_how_many_and_how_to_list_them(
+        keyplane) -> None:
+    before = _root_key_ids(keyplane)
+    for args in (("bootstrap",), ("bootstrap", "--json")):
+        refused = keyplane(*args, env={"KEYPLANE_ROOT_KEY": None})
+        assert refused.exit_code == 1
+        assert refused.stdout == "" and not ROOT_KEY.search(refused.stderr)
+        count = "1 root key exists" if len(before) == 1 else f"{len(before)} root keys exist"
+        assert refused.stderr.startswith(f"error: {count} already in "), refused.stderr
+        assert "keyplane root-keys list" in refused.stderr
+        assert "keyplane bootstrap --force" in refused.stderr
+    assert _root_key_ids(keyplane) == before
+
+
+def test_bootstrap_with_force_adds_one_and_the_audit_log_records_it(keyplane) -> None:
+    before = _root_key_ids(keyplane)
+    made = keyplane("bootstrap", "--force", "--json", env={"KEYPLANE_ROOT_KEY": None})
+    assert made.exit_code == 0, made.stderr
+    new_id = json.loads(made.stdout)["id"]
+    assert _root_key_ids(keyplane) == before | {new_id}
+    assert f"warning: {len(before)} root key" in made.stderr and "(--force)" in made.stderr
+    audit = keyplane("audit", "--action", "root_key.create", "--json")
+    [entry] = [e for e in json.loads(audit.stdout)["items"] if e["target"] == new_id]
+    assert entry["actor"] == "system"
+    assert entry["details"] == {"name": "bootstrap", "permissions": ["*"]}
+
+
+def test_bootstrap_help_says_what_json_prints_and_what_force_does(keyplane) -> None:
+    shown = keyplane("bootstrap", "--help").stdout
+    assert 'Print {"id": ..., "key": ...} as JSON' in shown
+    assert "service's JSON response" not in shown
+    assert "--force" in shown
+
+
+def test_the_console_script_completes_commands_and_options_for_the_shell(keyplane_process) -> None:
+    assert "--install-completion" in keyplane_process("--help").stdout
+    for words, cword, expected in (("keyplane ke", "1", "keys"), ("keyplane keys cr", "2", "create"),
+                                   ("keyplane keys create --ref", "3", "--refill")):
+        ran = keyplane_process(env={"_KEYPLANE_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                                    "COMP_CWORD": cword})
+        assert ran.exit_code == 0, ran.stderr
+        assert ran.stdout.split() == [expected], words
+    script = keyplane_process("--show-completion", "bash")
+    assert "complete -o default -F _keyplane_completion keyplane" in script.stdout
 
 
 def test_bootstrap_works_before_the_service_ever_ran(keyplane_alone) -> None:

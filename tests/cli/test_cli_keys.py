@@ -202,3 +202,121 @@ def test_keys_usage_events_and_expose_report_what_a_key_did(keyplane, api) -> No
     assert "VALID 2" in usage.stdout
     summed = keyplane("usage", "--api-id", api["id"], "--granularity", "day", "--json")
     assert sum(b["counts"].get("VALID", 0) for b in json.loads(summed.stdout)["items"]) >= 2
+
+
+@pytest.mark.parametrize(("refill", "expected", "shown"), [
+    ("1000:daily", {"amount": 1000, "interval": "daily", "interval_seconds": None}, "refill 1000 daily"),
+    ("50:monthly", {"amount": 50, "interval": "monthly", "interval_seconds": None}, "refill 50 monthly"),
+    ("7:3600s", {"amount": 7, "interval": None, "interval_seconds": 3600}, "refill 7 every 3600s"),
+])
+def test_keys_create_sets_a_refill_as_the_http_api_does(keyplane, api, refill, expected, shown) -> None:
+    key = _create(keyplane, api["id"], "--credits", "3", "--refill", refill)
+    assert key["credits"] == {"remaining": 3, "refill": expected}
+    assert f"credits       3 ({shown})" in keyplane("keys", "get", key["id"]).stdout
+
+
+def test_a_refill_without_credits_starts_with_a_full_balance(keyplane, api) -> None:
+    key = _create(keyplane, api["id"], "--refill", "20:daily")
+    assert key["credits"]["remaining"] == 20 and key["credits"]["refill"]["amount"] == 20
+
+
+def test_keys_update_sets_keeps_and_stops_a_refill(keyplane, api) -> None:
+    key = _create(keyplane, api["id"], "--credits", "10")
+
+    def update(*args: str) -> dict:
+        ran = keyplane("keys", "update", key["id"], *args, "--json")
+        assert ran.exit_code == 0, ran.stderr
+        return json.loads(ran.stdout)["credits"]
+
+    assert update("--credits", "9", "--refill", "100:60s") == {
+        "remaining": 9, "refill": {"amount": 100, "interval": None, "interval_seconds": 60}}
+    kept = update("--credits", "4")  # the balance alone changes; the refill stays
+    assert kept["remaining"] == 4 and kept["refill"]["interval_seconds"] == 60
+    assert update("--credits", "4", "--no-refill") == {"remaining": 4, "refill": None}
+
+
+def test_a_refill_the_cli_cannot_send_is_a_usage_error_naming_the_forms(keyplane, api) -> None:
+    for refill in ("1000:weekly", "1000", "daily", "1000:60", "x:daily"):
+        ran = keyplane("keys", "create", "--api-id", api["id"], "--refill", refill)
+        assert ran.exit_code == 2, refill
+        assert "AMOUNT:daily, AMOUNT:monthly or AMOUNT:<N>s" in ran.stderr
+    key = _create(keyplane, api["id"])
+    alone = keyplane("keys", "update", key["id"], "--refill", "5:daily")
+    assert alone.exit_code == 2 and "give --credits too" in alone.stderr
+    zero = keyplane("keys", "create", "--api-id", api["id"], "--refill", "0:daily")
+    assert zero.exit_code == 1 and "credits.refill.amount" in zero.stderr  # the service's rule
+
+
+def test_keys_create_help_explains_refill_and_the_owner_part_of_a_rate_limit(keyplane) -> None:
+    shown = " ".join(keyplane("keys", "create", "--help").stdout.split())
+    assert "--refill AMOUNT:daily|monthly|<N>s" in shown
+    assert "NAME:LIMIT:WINDOW_SECONDS[:owner]" in shown
+    assert "shares the limit among all keys of the same --owner-id" in shown
+
+
+def test_a_rate_limit_naming_an_owner_says_the_4th_part_can_only_be_owner(keyplane, api) -> None:
+    ran = keyplane("keys", "create", "--api-id", api["id"], "--ratelimit", "requests:100:60:team_42")
+    assert ran.exit_code == 2
+    message = " ".join(ran.stderr.split())
+    assert "the 4th part can only be `owner`" in message and "--owner-id" in message
+    short = keyplane("keys", "create", "--api-id", api["id"], "--ratelimit", "requests:100")
+    assert short.exit_code == 2 and "requests:1000:60:owner" in " ".join(short.stderr.split())
+
+
+def test_an_owner_rate_limit_is_shared_by_the_owners_keys(keyplane, api) -> None:
+    one = _create(keyplane, api["id"], "--owner-id", "team_shared", "--ratelimit", "calls:1:3600:owner")
+    two = _create(keyplane, api["id"], "--owner-id", "team_shared", "--ratelimit", "calls:1:3600:owner")
+    assert one["ratelimits"][0]["scope"] == "owner"
+    assert _verify(keyplane, one["key"]).exit_code == 0
+    assert _verify(keyplane, two["key"]).stdout.startswith("RATE_LIMITED")
+
+
+def test_roll_says_until_when_the_old_key_keeps_working(keyplane, api) -> None:
+    old = _create(keyplane, api["id"])
+    rolled = keyplane("keys", "roll", old["id"], "--grace-seconds", "3600")
+    assert rolled.exit_code == 0, rolled.stderr
+    expires_at = json.loads(keyplane("keys", "get", old["id"], "--json").stdout)["expires_at"]
+    assert (f"The old key {old['id']} keeps working until {expires_at}, then expires"
+            in rolled.stdout)
+    assert f"keyplane keys revoke {old['id']}" in rolled.stdout
+
+    other = _create(keyplane, api["id"])
+    at_once = keyplane("keys", "roll", other["id"])
+    assert f"The old key {other['id']} no longer works (expired)." in at_once.stdout
+    assert _verify(keyplane, other["key"]).stdout.startswith("EXPIRED")
+
+
+def _typo(key: str) -> str:
+    i = len(key) - 10
+    return key[:i] + ("A" if key[i] != "A" else "B") + key[i + 1:]
+
+
+def test_verify_says_what_makes_a_string_malformed(keyplane, api) -> None:
+    key = _create(keyplane, api["id"])
+    for given, reason in ((_typo(key["key"]), "checksum does not match: a typo?"),
+                          (key["id"], "this is a key id, not a key; `keyplane keys get` takes ids"),
+                          (key["key"][:-3], "cut short"),
+                          ("hello", "not a key")):
+        ran = _verify(keyplane, given)
+        assert ran.exit_code == 1
+        assert ran.stdout.splitlines()[0] == "MALFORMED"
+        assert reason in ran.stdout.splitlines()[1], ran.stdout
+        assert key["key"][-20:] not in ran.stdout + ran.stderr
+    scripted = _verify(keyplane, _typo(key["key"]), "--json")
+    assert json.loads(scripted.stdout)["code"] == "MALFORMED"
+    assert "checksum does not match: a typo?" in scripted.stderr
+
+
+def test_a_key_given_where_an_id_belongs_is_never_sent_nor_printed(keyplane, api, server) -> None:
+    key = _create(keyplane, api["id"])
+    for args in (("keys", "get"), ("keys", "revoke"), ("keys", "usage"), ("root-keys", "get")):
+        for secret in (key["key"], _typo(key["key"])):
+            ran = keyplane(*args, secret)
+            assert ran.exit_code == 2, args
+            assert secret not in ran.stdout + ran.stderr
+            assert key["key"][-20:] not in ran.stdout + ran.stderr
+            assert "not its id" in ran.stderr
+    assert "keyplane keys verify -" in " ".join(keyplane("keys", "get", key["key"]).stderr.split())
+    served, _ = server
+    assert key["key"] not in served.log()  # not even in the access log: nothing was sent
+    assert _verify(keyplane, key["key"]).exit_code == 0

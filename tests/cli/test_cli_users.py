@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import secrets
+import select
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
+from live.serving import isolated_env, keyplane_command
 
 pytestmark = pytest.mark.live
 
@@ -16,13 +23,59 @@ def _name() -> str:
     return "user-" + secrets.token_hex(4)
 
 
-def test_users_create_asks_for_the_password_and_never_prints_it(keyplane) -> None:
+def _in_a_terminal(args: list[str], env: dict[str, str], answers: list[str],
+                   tmp_path: Path) -> tuple[int, str]:
+    """The console script with a terminal (a pseudo-terminal) as its standard input and
+    output, answering each `Password` prompt in turn: (exit status, what the terminal showed)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([*keyplane_command(), *args], stdin=follower, stdout=follower,
+                               stderr=follower, env=isolated_env(tmp_path, **env), cwd=tmp_path,
+                               start_new_session=True)  # no other terminal to prompt on
+    os.close(follower)
+    shown, pending, deadline = b"", list(answers), time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # the process ended and closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+                if pending and shown.count(b": ") > len(answers) - len(pending):
+                    os.write(leader, pending.pop(0).encode() + b"\n")
+            elif process.poll() is not None:
+                break
+        return process.wait(timeout=10), shown.decode(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+
+
+def test_users_create_asks_for_the_password_in_a_terminal_and_never_shows_it(
+        user_env, tmp_path) -> None:
     name = _name()
-    made = keyplane("users", "create", name, stdin=f"{PASSWORD}\n{PASSWORD}\n")
-    assert made.exit_code == 0, made.stderr
-    assert "Created user usr_" in made.stdout  # after the prompts' line ends
-    assert f"username       {name}" in made.stdout and "status         active" in made.stdout
-    assert PASSWORD not in made.stdout and PASSWORD not in made.stderr
+    status, shown = _in_a_terminal(["users", "create", name], user_env, [PASSWORD, PASSWORD],
+                                   tmp_path)
+    assert status == 0, shown
+    assert "Password: " in shown and "Repeat for confirmation: " in shown
+    assert "Created user usr_" in shown and f"username       {name}" in shown
+    assert PASSWORD not in shown  # asked for hidden: the terminal did not echo it
+
+
+def test_users_create_without_a_terminal_fails_at_once_naming_password_stdin(keyplane) -> None:
+    started = time.monotonic()
+    made = keyplane("users", "create", _name())
+    assert made.exit_code == 2
+    assert time.monotonic() - started < 5
+    assert made.stderr.startswith("error: no terminal to ask for the password on: pipe it in "
+                                  "with --password-stdin")
+    assert "Aborted" not in made.stderr and "Warning" not in made.stderr
+    assert keyplane("users", "update", "usr_00000000000000000000000000", "--password").exit_code == 2
 
 
 def test_a_user_is_managed_from_the_shell_with_json_for_scripts(keyplane) -> None:

@@ -119,6 +119,22 @@ async def test_unknown_key_ids_of_any_shape_are_404(http, subtests):
             assert_problem(await http.post(f"/v1/keys/{key_id}/roll"), 404)
 
 
+async def test_a_key_where_its_id_belongs_is_404_without_echoing_it(http, api, subtests):
+    created = await create_key(http, api)
+    typo = created["key"][:-1] + ("A" if created["key"][-1] != "A" else "B")
+    for secret in (created["key"], typo):
+        with subtests.test(typo=secret == typo):
+            for response in (await http.get(f"/v1/keys/{secret}"),
+                             await http.patch(f"/v1/keys/{secret}", json={"name": "x"}),
+                             await http.post(f"/v1/keys/{secret}/revoke"),
+                             await http.get(f"/v1/keys/{secret}/usage")):
+                problem = assert_problem(response, 404)
+                assert secret not in response.text
+                assert created["key"][-20:] not in response.text
+                assert "POST /v1/keys/verify" in problem["detail"]
+    assert (await verify(http, created["key"]))["code"] == "VALID"  # nothing happened to it
+
+
 async def test_keys_are_listed_by_api_page_by_page(http, api, clock):
     other = (await http.post("/v1/apis", json={"name": "other"})).json()
     mine = []

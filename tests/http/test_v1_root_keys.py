@@ -178,3 +178,14 @@ async def test_root_keys_never_appear_among_user_keys(http, api, make_root_key):
     response = await http.get("/v1/keys")
     assert response.status_code == 200
     assert all(k["api_id"] == api["id"] for k in response.json()["items"])
+
+
+async def test_a_root_key_where_its_id_belongs_is_404_without_echoing_it(http, make_root_key):
+    made = await make_root_key("keys.read")
+    for response in (await http.get(f"/v1/root-keys/{made['key']}"),
+                     await http.delete(f"/v1/root-keys/{made['key']}")):
+        problem = assert_problem(response, 404)
+        assert made["key"] not in response.text
+        assert "GET /v1/root-keys" in problem["detail"]
+    listed = (await http.get("/v1/root-keys")).json()["items"]
+    assert made["id"] in {k["id"] for k in listed}

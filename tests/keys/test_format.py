@@ -18,6 +18,7 @@ from keyplane.keys.format import (
     checksum,
     display_start,
     generate_key,
+    has_key_shape,
     is_valid_prefix,
     is_well_formed,
     parse_key,
@@ -214,3 +215,21 @@ def test_well_formed_is_parse_key_without_its_answer() -> None:
     key = generate_key("sk_test")
     for text in (key, key[:-1], key.upper(), "sk_test_" + "0" * 28, "", "_" * 40):
         assert is_well_formed(text) == (parse_key(text) is not None)
+
+
+@PURE
+@given(keys, st.data())
+def test_a_key_with_a_typo_in_its_alphabet_keeps_the_shape_of_a_key(key: str, data: st.DataObject) -> None:
+    # What `keys get` and the 404s refuse to send or echo: the secret, nearly.
+    position = data.draw(st.integers(len(key) - RANDOM_LENGTH - CHECKSUM_LENGTH, len(key) - 1))
+    replacement = data.draw(st.sampled_from(BASE62).filter(lambda c: c != key[position]))
+    mistyped = key[:position] + replacement + key[position + 1 :]
+    assert has_key_shape(key) and has_key_shape(mistyped)
+    assert not is_well_formed(mistyped)
+
+
+def test_ids_and_short_strings_do_not_have_the_shape_of_a_key() -> None:
+    key = generate_key("sk_live")
+    for text in ("key_01m974ak48cf685wr7rkgbr13a", "key_unknown", key[:-1], key + "0", "",
+                 "sk_live_" + "0" * 27 + "-", "Sk_live_" + "0" * 28, "_" + "0" * 28):
+        assert not has_key_shape(text), text
