@@ -107,6 +107,11 @@ def test_verify_checks_the_ip_allow_list(keyplane, api) -> None:
     assert _verify(keyplane, key["key"], "--ip", "198.51.100.7").exit_code == 0
     outside = _verify(keyplane, key["key"], "--ip", "192.0.2.1")
     assert outside.exit_code == 1 and outside.stdout.startswith("FORBIDDEN_IP")
+    unsaid = _verify(keyplane, key["key"])
+    assert unsaid.exit_code == 1
+    assert unsaid.stdout.splitlines()[:2] == [
+        "FORBIDDEN_IP", "the key allows only some networks (its ip_allowlist): give the end "
+                        "client's address with --ip"]
 
 
 def test_update_disables_and_enables_a_key(keyplane, api) -> None:

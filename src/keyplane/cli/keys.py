@@ -396,11 +396,16 @@ def verify_key(
             body[field] = value
     with connect(url, root_key) as client:
         verdict = client.post("/v1/keys/verify", body)
-    reason = why_malformed(body["key"]) if verdict.get("code") == "MALFORMED" else None
+    reason = None
+    if verdict.get("code") == "MALFORMED":
+        reason = why_malformed(body["key"])
+    elif verdict.get("code") == "FORBIDDEN_IP" and ip is None:
+        reason = ("the key allows only some networks (its ip_allowlist): give the end "
+                  "client's address with --ip")
     if json_output:
         print_json(verdict)
         if reason:
-            typer.echo(f"MALFORMED: {reason}", err=True)
+            typer.echo(f"{verdict['code']}: {reason}", err=True)
     else:
         typer.echo(verdict["code"])
         if reason:
