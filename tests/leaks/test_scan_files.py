@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from keyplane.keys.format import generate_key
 from keyplane.leaks.recognise import recognise
@@ -86,3 +87,10 @@ def test_expose_needs_a_root_key_before_anything_is_scanned(keyplane_alone, tmp_
     assert ran.exit_code == 2
     assert ran.stderr.startswith("error: no root key")
     assert ran.stdout == ""
+
+
+def test_a_fifo_is_skipped_not_waited_on(keyplane_alone, tmp_path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    ran = keyplane_alone("scan", str(tmp_path))
+    assert ran.exit_code == 0
+    assert f"note: skipped {tmp_path / 'pipe'}: not a regular file" in ran.stderr

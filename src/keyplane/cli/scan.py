@@ -20,7 +20,7 @@ import typer
 
 from keyplane.cli.client import DEFAULT_URL, RootKeyOption, UrlOption, connect
 from keyplane.cli.errors import BadConfiguration, CliError
-from keyplane.cli.output import JsonOption, print_json, print_table
+from keyplane.cli.output import Column, JsonOption, print_json, print_table
 from keyplane.leaks.git_history import GitError, repository_top
 from keyplane.leaks.scan import DEFAULT_MAX_BYTES, Finding, Tally, scan_files, scan_history
 
@@ -40,7 +40,7 @@ ExposeOption = Annotated[bool, typer.Option(
 MaxBytesOption = Annotated[int, typer.Option(
     "--max-bytes", min=1, help="Skip files and blobs larger than this, with a note.")]
 
-COLUMNS = [("path", "path"), ("line", "line"), ("commit", lambda f: (f["commit"] or "")[:12]),
+COLUMNS: list[Column] = [("path", "path"), ("line", "line"), ("commit", lambda f: (f["commit"] or "")[:12]),
            ("kind", "kind"), ("preview", "preview"),
            ("live", lambda f: "unknown" if f["live"] is None else f["live"]),
            ("key id", "key_id")]
@@ -61,7 +61,7 @@ def scan(paths: Paths, git: GitOption = False, json_output: JsonOption = False,
     if json_output:
         print_json({"items": rows, "skipped": [{"path": s.path, "reason": s.reason}
                                                for s in tally.skipped],
-                    "scanned": {"files": tally.files, "bytes": tally.bytes}})
+                    "scanned": {"files": tally.files, "bytes": tally.byte_count}})
     else:
         print_table(rows, [c for c in COLUMNS if git or c[0] != "commit"],
                     empty="(no keyplane secrets found)")
@@ -78,17 +78,20 @@ def _scan(paths: Sequence[Path], tally: Tally, *, git: bool, max_bytes: int
         for path in paths:
             try:
                 top = repository_top(path)
-                if top in tops:
-                    continue
-                tops.add(top)
-                for finding in scan_history(path, tally, max_bytes=max_bytes):
+            except GitError as exc:
+                raise BadConfiguration(str(exc), ["--git needs a path inside a git "
+                                                  "repository, and git on PATH."]) from None
+            if top in tops:
+                continue
+            tops.add(top)
+            try:
+                for finding in scan_history(top, tally, max_bytes=max_bytes):
                     assert finding.repository is not None
                     seen.add((finding.match.token_hash,
                               os.path.abspath(finding.repository / finding.path)))
                     yield finding
             except GitError as exc:
-                raise BadConfiguration(str(exc), ["--git needs a path inside a git "
-                                                  "repository, and git on PATH."]) from None
+                raise CliError(str(exc)) from None
     for finding in scan_files(paths, tally, max_bytes=max_bytes):
         if (finding.match.token_hash, os.path.abspath(finding.path)) not in seen:
             yield finding
@@ -134,5 +137,5 @@ def _summary(tally: Tally, rows: list[dict[str, Any]]) -> None:
         typer.echo(f"note: skipped {binary} binary file{'s' * (binary != 1)}", err=True)
     live = sum(1 for row in rows if row["live"] is not False)
     typer.echo(f"scanned {tally.files} file{'s' * (tally.files != 1)} "
-               f"({tally.bytes / 1e6:.1f} MB): {len(rows)} secret{'s' * (len(rows) != 1)} "
+               f"({tally.byte_count / 1e6:.1f} MB): {len(rows)} secret{'s' * (len(rows) != 1)} "
                f"found, {live} live or possibly live", err=True)

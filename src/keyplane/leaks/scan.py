@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,12 +127,12 @@ class Tally:
     """What a scan read and what it left out, for the summary and the skip notes."""
 
     files: int = 0
-    bytes: int = 0
+    byte_count: int = 0
     skipped: list[Skipped] = field(default_factory=list)
 
     def add(self, data: bytes) -> None:
         self.files += 1
-        self.bytes += len(data)
+        self.byte_count += len(data)
 
 
 def files_under(paths: Iterable[Path]) -> Iterator[Path]:
@@ -152,14 +153,16 @@ def files_under(paths: Iterable[Path]) -> Iterator[Path]:
 def read_text(path: Path, max_bytes: int) -> bytes | Skipped:
     """A file's content, or why it is skipped (huge, binary, unreadable)."""
     try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO or a device would block or never end
+            return Skipped(str(path), "not a regular file")
+        if status.st_size > max_bytes:
+            return Skipped(str(path), f"huge ({status.st_size} bytes)")
         with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > max_bytes:
-                return Skipped(str(path), f"huge ({size} bytes)")
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         return Skipped(str(path), f"unreadable ({exc.strerror or type(exc).__name__})")
-    if len(data) > max_bytes:  # grew while read, or not a regular file
+    if len(data) > max_bytes:  # it grew while read
         return Skipped(str(path), f"huge (over {max_bytes} bytes)")
     if is_binary(data):
         return Skipped(str(path), "binary")
