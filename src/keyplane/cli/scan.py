@@ -18,9 +18,9 @@ from typing import Annotated, Any
 
 import typer
 
-from keyplane.cli.client import DEFAULT_URL, RootKeyOption, UrlOption, connect
+from keyplane.cli.client import DEFAULT_URL, Client, RootKeyOption, UrlOption, connect
 from keyplane.cli.errors import BadConfiguration, CliError
-from keyplane.cli.output import Column, JsonOption, print_json, print_table
+from keyplane.cli.output import Column, JsonOption, print_json, print_table, text
 from keyplane.leaks.git_history import GitError, repository_top
 from keyplane.leaks.scan import DEFAULT_MAX_BYTES, Finding, Tally, scan_files, scan_history
 
@@ -40,10 +40,10 @@ ExposeOption = Annotated[bool, typer.Option(
 MaxBytesOption = Annotated[int, typer.Option(
     "--max-bytes", min=1, help="Skip files and blobs larger than this, with a note.")]
 
-COLUMNS: list[Column] = [("path", "path"), ("line", "line"), ("commit", lambda f: (f["commit"] or "")[:12]),
-           ("kind", "kind"), ("preview", "preview"),
-           ("live", lambda f: "unknown" if f["live"] is None else f["live"]),
-           ("key id", "key_id")]
+COLUMNS: list[Column] = [
+    ("path", "path"), ("line", "line"), ("commit", lambda f: (f["commit"] or "")[:12]),
+    ("kind", "kind"), ("preview", "preview"),
+    ("live", lambda f: "unknown" if f["live"] is None else f["live"]), ("key id", "key_id")]
 
 
 def scan(paths: Paths, git: GitOption = False, json_output: JsonOption = False,
@@ -59,7 +59,7 @@ def scan(paths: Paths, git: GitOption = False, json_output: JsonOption = False,
         with client:
             _expose(client, found, rows)
     if json_output:
-        print_json({"items": rows, "skipped": [{"path": s.path, "reason": s.reason}
+        print_json({"items": rows, "skipped": [{"path": _shown(s.path), "reason": s.reason}
                                                for s in tally.skipped],
                     "scanned": {"files": tally.files, "bytes": tally.byte_count}})
     else:
@@ -99,12 +99,18 @@ def _scan(paths: Sequence[Path], tally: Tally, *, git: bool, max_bytes: int
 
 def _row(finding: Finding) -> dict[str, Any]:
     match = finding.match
-    return {"path": finding.path, "line": match.line, "commit": finding.commit,
+    return {"path": _shown(finding.path), "line": match.line, "commit": finding.commit,
             "kind": match.kind, "preview": match.preview, "token_hash": match.token_hash,
             "live": None, "key_id": None}
 
 
-def _expose(client: Any, found: list[Finding], rows: list[dict[str, Any]]) -> None:
+def _shown(path: str) -> str:
+    """A path as text: bytes that are not UTF-8 (kept by the file system's surrogate
+    escapes) become U+FFFD, so printing it cannot fail."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _expose(client: Client, found: list[Finding], rows: list[dict[str, Any]]) -> None:
     """Report each distinct secret once; mark every row with the service's verdict."""
     tokens: dict[str, Finding] = {}
     for finding in found:
@@ -132,7 +138,7 @@ def _summary(tally: Tally, rows: list[dict[str, Any]]) -> None:
     binary = sum(1 for s in tally.skipped if s.reason == "binary")
     for skipped in tally.skipped:
         if skipped.reason != "binary":
-            typer.echo(f"note: skipped {skipped.path}: {skipped.reason}", err=True)
+            typer.echo(f"note: skipped {text(_shown(skipped.path))}: {skipped.reason}", err=True)
     if binary:
         typer.echo(f"note: skipped {binary} binary file{'s' * (binary != 1)}", err=True)
     live = sum(1 for row in rows if row["live"] is not False)
