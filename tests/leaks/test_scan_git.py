@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Git
+from leaks.git_repo import Git
 
 from keyplane.keys.format import BASE62, generate_key, is_well_formed
 from keyplane.leaks.recognise import recognise
