@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from keyplane import __version__
 from keyplane.cli import admin, apis, audit, keys, root_keys, serve, usage
+from keyplane.cli import scan as scan_cli
 from keyplane.cli import clients as clients_cli
 from keyplane.cli import login as login_cli
 from keyplane.cli import roles as roles_cli
@@ -67,6 +68,7 @@ app.add_typer(roles_cli.app, name="roles")
 app.command("audit")(audit.audit)
 app.command("usage")(usage.usage)
 app.command("login")(login_cli.login)
+app.command("scan")(scan_cli.scan)
 
 
 def main() -> None:
