@@ -106,9 +106,10 @@ class RootKeyService:
         return await self._issue(SYSTEM, "bootstrap", ("*",))
 
     async def ensure(self, token: str) -> bool:
-        """Make `token` (KEYPLANE_ROOT_KEY) a root key with `*` unless it is one already;
-        returns whether it was created."""
-        if await self._keys.by_hash(self._hasher.hash(token)) is not None:
+        """Make `token` (KEYPLANE_ROOT_KEY) a root key with `*` on a store without root keys
+        (the first start); returns whether it was created. Once any root key exists nothing
+        is created, so a deleted KEYPLANE_ROOT_KEY stays deleted across restarts."""
+        if await self.any_exist():
             return False
         now = self._clock.now()
         stored = StoredKey(id=new_id("key", now), api_id=ADMIN_API_ID, start="KEYPLANE_ROOT_KEY",
@@ -121,6 +122,10 @@ class RootKeyService:
             return False  # another replica starting at the same moment made it first
         return True
 
+    async def is_root_key(self, token: str) -> bool:
+        stored = await self._keys.by_hash(self._hasher.hash(token))
+        return stored is not None and stored.api_id == ADMIN_API_ID
+
     async def get(self, key_id: str) -> StoredKey:
         key = await self._keys.get(key_id) if is_id(key_id, "key") else None
         if key is None or key.api_id != ADMIN_API_ID:
@@ -132,12 +137,22 @@ class RootKeyService:
         return page_of(rows, limit, lambda k: k.id)
 
     async def delete(self, caller: Caller, key_id: str) -> None:
+        """Deletes a root key; raises Forbidden unless `caller` holds every permission of it
+        (a weaker key must not remove a stronger one, such as the `*` key or an SDK's key)."""
         key = await self.get(key_id)
+        _require_covers(caller, key, "delete")
         now = self._clock.now()
         await self._keys.delete(key.id, _event(caller.actor, events.ROOT_KEY_DELETE, key, now))
 
     async def any_exist(self) -> bool:
         return bool(await self._keys.page(api_id=ADMIN_API_ID, owner_id=None, after=None, limit=1))
+
+
+def _require_covers(caller: Caller, key: StoredKey, change: str) -> None:
+    for permission in key.config.permissions:
+        if not caller.grants.covers(permission):
+            raise Forbidden(f"a root key cannot {change} a root key holding {permission}, "
+                            "which it lacks itself")
 
 
 def _event(actor: Actor, action: str, key: StoredKey, at: datetime) -> AuditEvent:
