@@ -12,6 +12,9 @@ process and spawns more. A spawned worker builds the app from `keyplane.app`'s f
 so the settings travel as KEYPLANE_* environment variables (with migrations off: done here
 already).
 
+Both limit a request's head (request line and header fields) to 64 KiB, a field to 16 KiB
+under uvicorn, before the app sees it: 431 and the connection closed (http/head_limits.py).
+
 Both trust `X-Forwarded-For` / `X-Forwarded-Proto` only from the addresses in
 FORWARDED_ALLOW_IPS (default 127.0.0.1), as uvicorn does by default.
 
@@ -161,10 +164,12 @@ def serve(
 
     import uvicorn
 
+    from keyplane.http.head_limits import LimitedHttpToolsProtocol
+
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_config=config, log_level=level,
         lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        server_header=False)
+        server_header=False, http=LimitedHttpToolsProtocol)
     if workers == 1:
         from keyplane.app import create_app
 
@@ -186,7 +191,10 @@ def _settings_for_workers(settings: Settings, workers: int, level: str) -> None:
 def _serve_granian(settings: Settings, workers: int, level: str, config: dict[str, Any]) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
+
+    from keyplane.http.head_limits import MAX_HEAD_BYTES
 
     _settings_for_workers(settings, workers, level)
     # granian's levels stop at debug; its access log costs a few µs a request even when
@@ -194,6 +202,8 @@ def _serve_granian(settings: Settings, workers: int, level: str, config: dict[st
     granian_level = LogLevels("debug" if level == "trace" else level)
     Granian(SERVED_APP_FACTORY, factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, http=HTTPModes.http1,
-            websockets=False, log_level=granian_level, log_dictconfig=config,
+            websockets=False, log_level=granian_level,
+            # hyper answers 431 itself when a request's head outgrows its read buffer.
+            http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES), log_dictconfig=config,
             log_access=level in ("info", "debug", "trace"),
             workers_kill_timeout=GRACEFUL_SHUTDOWN_SECONDS + 5).serve()
