@@ -88,6 +88,12 @@ class TokenClaims:
     expires_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def introspectable_by(self, client: Client) -> bool:
+        """RFC 7662 §4: a token is described only to the client it was issued to, or to one
+        registered for an audience of it (the resource server it is meant for); to any
+        other client it reads as inactive."""
+        return self.client_id == client.id or any(aud in client.audiences for aud in self.audience)
+
 
 @dataclass(frozen=True, slots=True)
 class Revocation:
