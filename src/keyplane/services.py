@@ -174,6 +174,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         tokens = TokenService(signing_keys, token_repo, hasher, clock,
                               issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
                               audit=audit_writer, signing=SigningThread(workers=settings.workers))
+        api_service = ApiService(api_repo, clock, changes=key_changes)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
         refresh_tokens = RefreshTokenService(
@@ -184,9 +185,9 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             audit=audit_writer, users=users)
         services = Services(
             settings=settings, clock=clock, db=db,
-            apis=ApiService(api_repo, clock, changes=key_changes),
+            apis=api_service,
             keys=keys,
-            root_keys=RootKeyService(key_repo, hasher, clock),
+            root_keys=RootKeyService(key_repo, hasher, clock, apis=api_service),
             audit=SqlAuditLog(db),
             usage=usage, recorder=recorder, metering=metering, limiter=limiter,
             exposure=Exposure(keys, recorder, usage),
