@@ -46,6 +46,7 @@ ROOT_PERMISSIONS = (
     "signing_keys.read", "signing_keys.write",
     "tokens.introspect", "tokens.read",
     "users.read", "users.write",
+    "metrics.read",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 
