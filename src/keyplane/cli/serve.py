@@ -29,6 +29,7 @@ import copy
 import logging
 import logging.config
 import os
+import re
 import signal
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -52,18 +53,39 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 SERVERS = ("granian", "uvicorn")
 
 
+# A device's user code is a short-lived credential (RFC 8628 §5.1) that travels in URLs:
+# `/device?user_code=...` (verification_uri_complete), and encoded in `/login?next=...`.
+_USER_CODE = re.compile(r"(user_code(?:=|%3D|%253D))(?:(?!&|%26|%2526)[^\s\"])*", re.IGNORECASE)
+
+
+def redact_target(target: str) -> str:
+    """A request target as the access log shows it: the value of `user_code`, at any depth
+    of URL encoding, replaced."""
+    return _USER_CODE.sub(r"\1[redacted]", target) if "user_code" in target.lower() else target
+
+
+class AccessRedaction(logging.Filter):
+    """uvicorn's access records with `redact_target` applied to the path and query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact_target(args[2]), args[3], args[4])
+        return True
+
+
 class AccessFormatter(logging.Formatter):
     """granian's access records in uvicorn's shape: `addr - "GET /path?query HTTP/1.1" 200 OK`.
 
-    granian logs each request with its fields as a mapping; no keyplane endpoint takes a
-    secret in its URL, so the query string is shown as uvicorn shows it.
+    granian logs each request with its fields as a mapping; the query string is shown as
+    uvicorn shows it, with the same redaction (`redact_target`).
     """
 
     def format(self, record: logging.LogRecord) -> str:
         if not isinstance(record.args, Mapping):
             return super().format(record)
         fields: Mapping[str, Any] = record.args
-        target = fields["path"] + ("?" + fields["query_string"] if fields["query_string"] else "")
+        target = redact_target(fields["path"] + ("?" + fields["query_string"] if fields["query_string"] else ""))
         status = fields["status"]
         try:
             phrase = HTTPStatus(status).phrase
@@ -76,12 +98,15 @@ class AccessFormatter(logging.Formatter):
 def logging_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, plus keyplane's own loggers on the same handler.
 
-    The access log keeps uvicorn's format: method, path and query, status. No keyplane
-    endpoint takes a secret in its URL (keys and tokens travel in headers and bodies).
+    The access log keeps uvicorn's format: method, path and query, status. Keys and tokens
+    travel in headers and bodies; the one credential that comes in a URL, a device's user
+    code, is redacted (`redact_target`).
     """
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["access_redaction"] = {"()": AccessRedaction}
+    config["handlers"]["access"]["filters"] = ["access_redaction"]
     ours = "DEBUG" if level == "trace" else level.upper()
     config["loggers"]["keyplane"] = {"handlers": ["default"], "level": ours, "propagate": False}
     # Alembic narrates every start at INFO; keyplane says what changed instead.
