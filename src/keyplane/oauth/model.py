@@ -39,6 +39,9 @@ class Client:
     updated_at: datetime
     # How long a refresh token may go unused before it expires (None: the service's setting).
     refresh_token_idle_seconds: int | None = None
+    # Whether an authorization request must carry a PKCE challenge; always for a public
+    # client, by default for a confidential one (RFC 9700 §2.1.1).
+    pkce_required: bool = True
 
     @property
     def is_public(self) -> bool:
