@@ -85,7 +85,8 @@ class AccessFormatter(logging.Formatter):
         if not isinstance(record.args, Mapping):
             return super().format(record)
         fields: Mapping[str, Any] = record.args
-        target = redact_target(fields["path"] + ("?" + fields["query_string"] if fields["query_string"] else ""))
+        query = fields["query_string"]
+        target = redact_target(fields["path"] + ("?" + query if query else ""))
         status = fields["status"]
         try:
             phrase = HTTPStatus(status).phrase
