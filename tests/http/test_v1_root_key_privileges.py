@@ -124,3 +124,10 @@ async def test_a_root_key_bound_to_an_api_holds_only_key_and_token_permissions(h
     listed = (await http.get("/v1/root-keys")).json()["items"]
     assert {k["id"]: k["api_id"] for k in listed}[made["id"]] == api["id"]
     assert all("api_id" in k for k in listed)
+
+
+async def test_a_root_key_bound_to_an_api_cannot_follow_another_apis_key_changes(http, two_apis):
+    mine, theirs = two_apis
+    sdk = bearer((await scoped_root_key(http, mine["id"], "keys.verify"))["key"])
+    refused = await http.get("/v1/keys/changes", params={"api_id": theirs["id"]}, headers=sdk)
+    assert_problem(refused, 403)

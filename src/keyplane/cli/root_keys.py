@@ -42,7 +42,8 @@ def create_root_key(
     permissions: Annotated[list[str], typer.Option(
         "--permission", "-p", metavar="PERMISSION", show_default=False,
         help="keys.read, keys.write, keys.verify, apis.read, apis.write, root_keys.read, "
-             "root_keys.write, audit.read, a group such as keys.*, or * (repeat for more).")],
+             "root_keys.write, audit.read, metrics.read, a group such as keys.*, or * "
+             "(repeat for more).")],
     api_id: Annotated[str | None, typer.Option(
         "--api-id", metavar="API_ID", show_default=False,
         help="Bind the key to one API: it reaches only that API's keys and holds only keys.* "
