@@ -174,6 +174,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         tokens = TokenService(signing_keys, token_repo, hasher, clock,
                               issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
                               audit=audit_writer, signing=SigningThread(workers=settings.workers))
+        api_service = ApiService(api_repo, clock, changes=key_changes)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
         refresh_tokens = RefreshTokenService(
@@ -184,9 +185,9 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             audit=audit_writer, users=users)
         services = Services(
             settings=settings, clock=clock, db=db,
-            apis=ApiService(api_repo, clock, changes=key_changes),
+            apis=api_service,
             keys=keys,
-            root_keys=RootKeyService(key_repo, hasher, clock),
+            root_keys=RootKeyService(key_repo, hasher, clock, apis=api_service),
             audit=SqlAuditLog(db),
             usage=usage, recorder=recorder, metering=metering, limiter=limiter,
             exposure=Exposure(keys, recorder, usage),
@@ -221,11 +222,16 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
 
 
 async def greet(services: Services) -> None:
-    """At start: make KEYPLANE_ROOT_KEY a root key, or say how to get one."""
+    """At start: make KEYPLANE_ROOT_KEY a root key on a store without one, or say how to
+    get one."""
     root_key = services.settings.root_key
     if root_key is not None:
         if await services.root_keys.ensure(root_key.get_secret_value()):
             log.info("KEYPLANE_ROOT_KEY is now a root key with permission *")
+        elif not await services.root_keys.is_root_key(root_key.get_secret_value()):
+            log.warning("KEYPLANE_ROOT_KEY is not a root key: it becomes one only on the first "
+                        "start (a store without root keys), and it was deleted since; create "
+                        "root keys with `keyplane root-keys create` instead.")
     elif not await services.root_keys.any_exist():
         log.warning("No root key exists yet. Create one with `keyplane bootstrap` (it prints the "
                     "key once), or set KEYPLANE_ROOT_KEY (32+ characters) before starting.")

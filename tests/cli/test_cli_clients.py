@@ -208,3 +208,14 @@ def test_delete_removes_the_client(keyplane) -> None:
     gone = keyplane("clients", "get", client["client_id"])
     assert gone.exit_code == 1 and "404" in gone.stderr
     assert keyplane("clients", "delete", client["client_id"], "--json").exit_code == 1
+
+
+def test_pkce_is_required_unless_a_confidential_client_is_made_optional(keyplane) -> None:
+    made = _create(keyplane, "web app", "-g", "authorization_code", "--redirect-uri", "https://app.example.com/cb")
+    assert made["pkce_required"] is True
+    optional = keyplane("clients", "update", made["client_id"], "--pkce-optional", "--json")
+    assert optional.exit_code == 0, optional.stderr
+    assert json.loads(optional.stdout)["pkce_required"] is False
+    public = keyplane("clients", "create", "spa", "--type", "public", "-g", "authorization_code",
+                      "--redirect-uri", "https://app.example.com/cb", "--pkce-optional")
+    assert public.exit_code == 1 and "pkce_required" in public.stderr

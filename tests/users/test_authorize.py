@@ -201,15 +201,22 @@ async def test_pkce_methods_other_than_s256_are_refused_at_the_redirect_uri(http
     assert answer["state"] == "xyz-123" and answer["iss"] == ISSUER
 
 
-async def test_a_public_client_must_use_pkce_and_a_confidential_one_may(http, browser):
+async def test_every_client_must_use_pkce_unless_a_confidential_one_opted_out(http, browser):
     await create_user(http)
     public = await create_client(http)
-    response = await browser.get("/oauth/authorize", params=authorize_params(
-        public, None, code_challenge_method=None))
-    assert response.status_code == 302
-    assert query_of(response.headers["location"])["error"] == "invalid_request"
+    assert public["pkce_required"] is True
+    by_default = await create_client(http, type="confidential")
+    assert by_default["pkce_required"] is True
+    for client in (public, by_default):
+        response = await browser.get("/oauth/authorize", params=authorize_params(
+            client, None, code_challenge_method=None))
+        assert response.status_code == 302
+        refused = query_of(response.headers["location"])
+        assert refused["error"] == "invalid_request" and "PKCE" in refused["error_description"]
 
-    confidential = await create_client(http, type="confidential")
+    opted_out = await http.patch(f"/v1/clients/{by_default['client_id']}", json={"pkce_required": False})
+    assert opted_out.status_code == 200 and opted_out.json()["pkce_required"] is False
+    confidential = {**by_default, **opted_out.json()}
     await log_in(browser)
     consent = await browser.get("/oauth/authorize", params=authorize_params(
         confidential, None, code_challenge_method=None))
@@ -394,3 +401,15 @@ async def test_racing_redemptions_of_one_code_give_one_token_and_then_revoke_it(
     auth = {"Authorization": f"Bearer {introspector.json()['key']}", **FORM}
     token = winners[0].json()["access_token"]
     assert (await http.post("/oauth/introspect", data={"token": token}, headers=auth)).json() == {"active": False}
+
+
+async def test_a_public_client_cannot_opt_out_of_pkce(http):
+    response = await http.post("/v1/clients", json={
+        "name": "spa", "type": "public", "grant_types": ["authorization_code"],
+        "redirect_uris": [REDIRECT_URI], "pkce_required": False})
+    assert response.status_code == 422
+    assert any(e["field"] == "pkce_required" for e in response.json()["errors"])
+    public = await create_client(http)
+    patched = await http.patch(f"/v1/clients/{public['client_id']}", json={"pkce_required": False})
+    assert patched.status_code == 422
+    assert (await http.patch(f"/v1/clients/{public['client_id']}", json={"pkce_required": None})).status_code == 422

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 import pytest
 
 from users.browser import PASSWORD, create_user, csrf_of, log_in
@@ -90,18 +92,18 @@ async def test_disabling_a_user_ends_their_session(http, browser):
     assert (await log_in(browser)).status_code == 303
 
 
-async def test_logins_are_throttled_per_account(http, browser, services):
+async def test_logins_are_throttled_per_account_and_network(http, browser, services):
     await create_user(http)
-    for _ in range(10):
+    for _ in range(5):
         assert (await log_in(browser, password="wrong password!")).status_code == 401
-    response = await log_in(browser)  # even the right password: the account is throttled
+    response = await log_in(browser)  # even the right password: throttled from this network
     assert response.status_code == 429 and "Too many attempts" in response.text
     await services.audit_writer.flush()
     events = (await http.get("/v1/audit", params={"action": "user.login_throttled"})).json()["items"]
     assert events
 
 
-async def test_logins_are_throttled_per_address(http, browser):
+async def test_logins_are_throttled_per_network(http, browser):
     for i in range(50):
         assert (await log_in(browser, f"user{i}", "wrong password!")).status_code == 401
     assert (await log_in(browser, "someone-else", "wrong password!")).status_code == 429
@@ -109,11 +111,30 @@ async def test_logins_are_throttled_per_address(http, browser):
 
 async def test_throttled_attempts_come_back_after_the_window(http, browser, clock):
     await create_user(http)
-    for _ in range(10):
+    for _ in range(5):
         await log_in(browser, password="wrong password!")
     assert (await log_in(browser)).status_code == 429
     clock.advance(seconds=900)
     assert (await log_in(browser)).status_code == 303
+
+
+async def test_a_stranger_failing_logins_does_not_lock_the_owner_out(http, browser, clock):
+    await create_user(http)
+    transport = httpx.ASGITransport(app=http._transport.app, client=("203.0.113.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as stranger:
+        answers = []
+        for _ in range(30):
+            answers.append((await log_in(stranger, password="wrong password!")).status_code)
+            clock.advance(seconds=1)
+        assert answers[:5] == [401] * 5 and 429 in answers
+        # An account that does not exist is throttled alike: nothing to enumerate.
+        for _ in range(5):
+            assert (await log_in(stranger, "nobody-at-all", "wrong password!")).status_code == 401
+        unknown = await log_in(stranger, "nobody-at-all", "wrong password!")
+        throttled = await log_in(stranger, password="wrong password!")
+        assert unknown.status_code == throttled.status_code == 429
+        assert "Too many attempts" in unknown.text and "Too many attempts" in throttled.text
+    assert (await log_in(browser)).status_code == 303  # the owner, from their own network
 
 
 @pytest.mark.parametrize("next_path", ["https://evil.example/", "//evil.example/x", "/\\evil.example",

@@ -60,6 +60,10 @@ def create_api(
     with connect(url, root_key) as client:
         api = client.post("/v1/apis", body)
     print_object(api, API_FIELDS, json_output=json_output, headline=f"Created API {api['id']}")
+    if not json_output:
+        typer.echo(f"\nThe root key for this API's SDK (it can verify this API's keys, nothing "
+                   f"else):\n  keyplane root-keys create {name!r} --api-id {api['id']} "
+                   f"--permission keys.verify")
 
 
 @app.command("list")

@@ -63,6 +63,9 @@ RefreshTtl = Annotated[int | None, typer.Option(
 RefreshIdle = Annotated[int | None, typer.Option(
     "--refresh-token-idle-seconds", metavar="SECONDS", help="How long a refresh token may go "
     "unused before it expires (default: the service's).")]
+PkceRequired = Annotated[bool | None, typer.Option(
+    "--pkce-required/--pkce-optional", show_default=False, help="Whether authorization requests "
+    "must carry PKCE (default: required; only a confidential client may make it optional).")]
 Jwks = Annotated[str | None, typer.Option(
     "--jwks", metavar="JSON|@FILE", help='The public keys of a private_key_jwt client: a JWK Set '
     'as JSON, or @path to read it from a file ("@-": standard input).')]
@@ -130,7 +133,8 @@ CLIENT_FIELDS: list[Column] = [
     ("auth_method", "token_endpoint_auth_method"),
     ("access_token_ttl", _ttl("access_token_ttl_seconds")),
     ("refresh_token_ttl", _ttl("refresh_token_ttl_seconds")),
-    ("refresh_idle", _ttl("refresh_token_idle_seconds")), ("jwks", _keys),
+    ("refresh_idle", _ttl("refresh_token_idle_seconds")), ("pkce_required", "pkce_required"),
+    ("jwks", _keys),
     ("secret_start", "client_secret_start"), ("created_at", "created_at"),
     ("updated_at", "updated_at"),
 ]
@@ -178,7 +182,7 @@ def create_client(
     grant_types: GrantTypes = None, redirect_uris: RedirectUris = None, scopes: Scopes = None,
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
-    refresh_idle: RefreshIdle = None,
+    refresh_idle: RefreshIdle = None, pkce_required: PkceRequired = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Register a client; its secret, if it has one, is printed once, never again."""
@@ -188,6 +192,8 @@ def create_client(
         refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle)}
     if client_type is not None:
         body["type"] = client_type
+    if pkce_required is not None:
+        body["pkce_required"] = pkce_required
     with connect(url, root_key) as client:
         created = client.post("/v1/clients", body)
     _show(created, json_output, f"Created client {created['client_id']}")
@@ -220,7 +226,7 @@ def update_client(
     grant_types: GrantTypes = None, redirect_uris: RedirectUris = None, scopes: Scopes = None,
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
-    refresh_idle: RefreshIdle = None,
+    refresh_idle: RefreshIdle = None, pkce_required: PkceRequired = None,
     clear: Annotated[list[str] | None, typer.Option(
         "--clear", metavar="FIELD", help=f"Empty or reset a field: {', '.join(CLEARABLE)} "
         "(repeat for more).")] = None,
@@ -233,6 +239,8 @@ def update_client(
                    refresh_idle=refresh_idle)
     if name is not None:
         body["name"] = name
+    if pkce_required is not None:
+        body["pkce_required"] = pkce_required
     for field in clear or []:
         if field not in CLEARABLE:
             raise typer.BadParameter(f"{field!r} is not one of {', '.join(CLEARABLE)}",

@@ -40,9 +40,11 @@ RootKeyId = Annotated[str, typer.Argument(help="The root key's id (key_...).", s
                                           callback=_not_a_root_key)]
 
 ROOT_KEY_FIELDS: list[Column] = [("id", "id"), ("name", "name"), ("start", "start"),
-                                 ("permissions", "permissions"), ("created_at", "created_at")]
+                                 ("permissions", "permissions"), ("api_id", "api_id"),
+                                 ("created_at", "created_at")]
 ROOT_KEY_COLUMNS: list[Column] = [("id", "id"), ("name", "name"), ("start", "start"),
-                                  ("permissions", "permissions"), ("created", "created_at")]
+                                  ("permissions", "permissions"), ("api", "api_id"),
+                                  ("created", "created_at")]
 
 
 @app.command("create")
@@ -51,12 +53,25 @@ def create_root_key(
     permissions: Annotated[list[str], typer.Option(
         "--permission", "-p", metavar="PERMISSION", show_default=False,
         help="keys.read, keys.write, keys.verify, apis.read, apis.write, root_keys.read, "
-             "root_keys.write, audit.read, a group such as keys.*, or * (repeat for more).")],
+             "root_keys.write, audit.read, metrics.read, a group such as keys.*, or * "
+             "(repeat for more).")],
+    api_id: Annotated[str | None, typer.Option(
+        "--api-id", metavar="API_ID", show_default=False,
+        help="Bind the key to one API: it reaches only that API's keys and holds only keys.* "
+             "and tokens.* permissions. The key of an API's SDK: --api-id api_... "
+             "--permission keys.verify.")] = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
-    """Create a root key; it is printed once, never again."""
+    """Create a root key; it is printed once, never again.
+
+    Give each key only what its user needs. For the SDK in an API, a key bound to that API
+    with keys.verify: keyplane root-keys create documents-sdk --api-id api_... -p keys.verify
+    """
+    body: dict[str, object] = {"name": name, "permissions": permissions}
+    if api_id is not None:
+        body["api_id"] = api_id
     with connect(url, root_key) as client:
-        issued = client.post("/v1/root-keys", {"name": name, "permissions": permissions})
+        issued = client.post("/v1/root-keys", body)
     print_object(issued, ROOT_KEY_FIELDS, json_output=json_output,
                  headline=f"Created root key {issued['id']}")
     if json_output:  # the key is in the JSON already

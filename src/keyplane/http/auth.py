@@ -33,6 +33,13 @@ async def authenticate(conn: HTTPConnection, permission: str) -> Caller:
     return caller
 
 
+async def require_key_in_reach(conn: HTTPConnection, caller: Caller, key_id: str) -> None:
+    """Raises NotFound when the key `key_id` is out of the reach of a root key bound to an
+    API (another API's key reads as absent); nothing to read for a root key of every API."""
+    if caller.api_id is not None:
+        caller.require_key(await services_of(conn).keys.get_key(key_id))
+
+
 # Declares the scheme in the OpenAPI document; the header is parsed by `bearer_token`.
 _bearer_scheme = HTTPBearer(auto_error=False, description="A root key", bearerFormat="root key")
 

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyplane.http.auth import authenticate
 from keyplane.http.context import services_of
 from keyplane.http.errors import problem
 from keyplane.http.json import JSONResponse
@@ -20,8 +21,13 @@ async def healthz(_request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus exposition of this process's metrics."""
-    body = generate_latest(services_of(request).metrics.registry)
+    """Prometheus exposition of this process's metrics. They name API ids and counts: with
+    KEYPLANE_METRICS_ROOT_KEY_REQUIRED the scraper sends a root key holding `metrics.read`
+    (401 / 403 otherwise)."""
+    services = services_of(request)
+    if services.settings.metrics_root_key_required:
+        await authenticate(request, "metrics.read")
+    body = generate_latest(services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

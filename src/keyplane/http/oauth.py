@@ -149,7 +149,8 @@ class TokenEndpoint:
 
 async def _introspecting_caller(scope: Scope, services: Services, form: TokenRequest) -> Client | None:
     """RFC 7662 §2.1: the caller authenticates — a client (not a public one: anyone may
-    name a public client), or a root key holding `tokens.introspect` (None)."""
+    name a public client), or a root key holding `tokens.introspect` (None), which sees
+    every token; a client sees only its own and those meant for its audiences (§4)."""
     authorization = header(scope, b"authorization")
     if authorization is not None and authorization[:7].lower() == "bearer ":
         # `http.auth.authenticate`, on the ASGI scope: the same header, rules and errors.
@@ -213,6 +214,8 @@ class IntrospectionEndpoint:
                         if grant is not None else {"active": False})
             return
         claims = await services.tokens.introspect(token_value)
+        if claims is not None and caller is not None and not claims.introspectable_by(caller):
+            claims = None
         services.metrics.observe_introspection(claims is not None)
         await _send(send, introspection_body(claims))
 

@@ -3,7 +3,10 @@
 The lean path exists for speed (PERF-NOTES: general JOSE libraries add 13-40 µs to a 93 µs
 ES256 verification) and for a small, auditable set of refusals, each an RFC 8725 rule:
 
-- the size is capped before anything is decoded or verified (§3.2 spirit: bound the work);
+- the size is capped before anything is decoded or verified (§3.2 spirit: bound the work):
+  the whole token, and the JOSE header on its own (a header is a few flat members);
+- any failure to decode JSON is a refusal, a nesting too deep for the decoder
+  (`RecursionError`) included: hostile input is never a server error;
 - base64url is strict: the URL-safe alphabet only, no padding, no whitespace, and the
   canonical encoding only (unused trailing bits zero), so one token has one spelling;
 - the header's `alg` must be in the caller's explicit allow-list and in keyplane's own
@@ -35,6 +38,14 @@ MAX_TOKEN_LENGTH = 8192
 """Characters. An RS256 access token with a few scopes is ~700; a cap keeps a hostile
 token from costing more than its rejection."""
 
+MAX_HEADER_SEGMENT_LENGTH = 1024
+"""Characters of the JOSE header's segment: keyplane's headers (`alg`, `typ`, `kid`) take
+~100; decoding stops short of anything bigger."""
+
+_JSON_FAILURES = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError)
+"""What decoding hostile JSON can raise: `RecursionError` for deep nesting (`[` x 3000),
+`ValueError` (of which DecodeError and UnicodeDecodeError are kinds) for the rest."""
+
 VerificationKeys = Mapping[str, tuple[str, PublicKey]]
 """Trusted public keys by `kid`, each with the one algorithm it may verify."""
 
@@ -56,6 +67,8 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(segment: str) -> bytes:
     """Strict unpadded base64url; raises InvalidToken for anything else."""
+    if len(segment) > MAX_TOKEN_LENGTH:
+        raise InvalidToken(f"segment longer than {MAX_TOKEN_LENGTH} characters")
     if _SEGMENT.fullmatch(segment) is None:
         raise InvalidToken("not base64url")
     return _decode_segment(segment)
@@ -126,9 +139,11 @@ def verify_compact(token: str | bytes, keys: VerificationKeys, *, algorithms: se
     if match is None:
         raise InvalidToken("not a compact JWS (three base64url segments joined by dots)")
     header_segment, payload_segment, signature_segment = match.groups()
+    if len(header_segment) > MAX_HEADER_SEGMENT_LENGTH:
+        raise InvalidToken(f"JOSE header longer than {MAX_HEADER_SEGMENT_LENGTH} characters")
     try:
         header = _decoder.decode(_decode_segment(header_segment))
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except _JSON_FAILURES:
         raise InvalidToken("the JOSE header is not JSON") from None
     if type(header) is not dict:
         raise InvalidToken("the JOSE header is not a JSON object")
@@ -173,10 +188,13 @@ def _typ_matches(found: object, expected: str) -> bool:
 
 
 def decode_json_object(payload: bytes) -> dict[str, Any]:
-    """`payload` as a JSON object; raises InvalidToken otherwise."""
+    """`payload` as a JSON object; raises InvalidToken otherwise (anything longer than a
+    token may be included)."""
+    if len(payload) > MAX_TOKEN_LENGTH:
+        raise InvalidToken(f"payload longer than {MAX_TOKEN_LENGTH} bytes")
     try:
         value = _decoder.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except _JSON_FAILURES:
         raise InvalidToken("the payload is not JSON") from None
     if type(value) is not dict:
         raise InvalidToken("the payload is not a JSON object")

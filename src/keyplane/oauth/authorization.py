@@ -161,7 +161,9 @@ async def check_request(clients: Clients, pairs: Sequence[tuple[str, str]]) -> A
     if challenge is None:
         if method is not None:
             raise fail("invalid_request", "code_challenge is missing")
-        if client.is_public:  # RFC 9700 §2.1.1: public clients MUST use PKCE
+        # RFC 9700 §2.1.1: public clients MUST use PKCE, and confidential ones should: it
+        # is required unless the client was registered with pkce_required: false.
+        if client.is_public or client.pkce_required:
             raise fail("invalid_request", "PKCE is required: send code_challenge with "
                                           "code_challenge_method=S256")
     else:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
 from keyplane.errors import Invalid, InvalidClient, InvalidRequest, InvalidToken, NotFound
 from keyplane.jose.jwk import public_keys_from_jwks
+from keyplane.jose.jws import b64url_decode, decode_json_object
 from keyplane.jose.jwt import decode_jwt
 from keyplane.oauth.model import Client
 
@@ -137,9 +137,10 @@ class ClientAuthenticator:
             raise InvalidClient("the client assertion's aud must name this server")
         if claims.get("sub") != client.id or not isinstance(claims.get("jti"), str):
             raise InvalidClient("the client assertion needs sub = client_id and a jti")
-        exp = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        if (exp - now).total_seconds() > MAX_ASSERTION_LIFETIME_SECONDS:
+        # Compared as numbers first: a far `exp` (year 10000) must be refused, not overflow.
+        if float(claims["exp"]) - now.timestamp() > MAX_ASSERTION_LIFETIME_SECONDS:
             raise InvalidClient(f"the client assertion must expire within {MAX_ASSERTION_LIFETIME_SECONDS} s")
+        exp = datetime.fromtimestamp(int(claims["exp"]), UTC)
         if not await self._clients.use_assertion_jti(client.id, claims["jti"], exp):
             raise InvalidClient("the client assertion was used already")
         return client
@@ -159,10 +160,14 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 
 def _unverified_issuer(assertion: str) -> str | None:
     """The `iss` of an assertion, read before verification only to find whose keys verify it."""
+    segments = assertion.split(".")
+    if len(segments) != 3:
+        return None
     try:
-        payload = assertion.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        # The JOSE decoders: strict, size-capped, and any failure (deep nesting included)
+        # is InvalidToken, never a server error.
+        claims = decode_json_object(b64url_decode(segments[1]))
+    except InvalidToken:
         return None
     issuer = claims.get("iss") if isinstance(claims, dict) else None
     return issuer if isinstance(issuer, str) and issuer == claims.get("sub") else None

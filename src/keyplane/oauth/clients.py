@@ -67,7 +67,7 @@ ASSERTION_PRUNE_SECONDS = 60
 MAX_JTI_LENGTH = 128  # stored as is up to this; longer or odd ones as a digest
 UPDATABLE = ("name", "grant_types", "redirect_uris", "scopes", "audiences", "token_format",
              "auth_method", "access_token_ttl_seconds", "refresh_token_ttl_seconds", "jwks",
-             "refresh_token_idle_seconds")
+             "refresh_token_idle_seconds", "pkce_required")
 # Client field names as the wire spells them, for error messages.
 _WIRE = {"auth_method": "token_endpoint_auth_method"}
 
@@ -109,6 +109,7 @@ class ClientFields:
     refresh_token_ttl_seconds: int | None = None
     jwks: dict[str, Any] | None = None
     refresh_token_idle_seconds: int | None = None
+    pkce_required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +234,12 @@ def check_client(fields: ClientFields) -> ClientFields:
         if ttl is not None and (type(ttl) is not int or not low <= ttl <= high):
             bad(field, f"must be an integer from {low} to {high}")
 
+    if type(fields.pkce_required) is not bool:
+        bad("pkce_required", "must be true or false")
+    elif kind == "public" and not fields.pkce_required:
+        bad("pkce_required", "a public client always uses PKCE: it has no secret to bind its "
+                             "codes to (RFC 9700 §2.1.1)")
+
     if fields.jwks is not None:
         if method != "private_key_jwt":
             bad("jwks", "only a private_key_jwt client has a JWKS; send null to remove it")
@@ -277,7 +284,8 @@ class ClientService:
             access_token_ttl_seconds=valid.access_token_ttl_seconds,
             refresh_token_ttl_seconds=valid.refresh_token_ttl_seconds, jwks=valid.jwks,
             secret_start=display_start(secret) if secret else None, created_at=now, updated_at=now,
-            refresh_token_idle_seconds=valid.refresh_token_idle_seconds)
+            refresh_token_idle_seconds=valid.refresh_token_idle_seconds,
+            pkce_required=valid.pkce_required)
         event = AuditEvent.of(actor, events.CLIENT_CREATE, client.id, now, name=client.name,
                               type=client.type, grant_types=list(client.grant_types),
                               token_endpoint_auth_method=client.auth_method,

@@ -39,6 +39,9 @@ class Client:
     updated_at: datetime
     # How long a refresh token may go unused before it expires (None: the service's setting).
     refresh_token_idle_seconds: int | None = None
+    # Whether an authorization request must carry a PKCE challenge; always for a public
+    # client, by default for a confidential one (RFC 9700 §2.1.1).
+    pkce_required: bool = True
 
     @property
     def is_public(self) -> bool:
@@ -87,6 +90,12 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def introspectable_by(self, client: Client) -> bool:
+        """RFC 7662 §4: a token is described only to the client it was issued to, or to one
+        registered for an audience of it (the resource server it is meant for); to any
+        other client it reads as inactive."""
+        return self.client_id == client.id or any(aud in client.audiences for aud in self.audience)
 
 
 @dataclass(frozen=True, slots=True)

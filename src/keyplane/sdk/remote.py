@@ -109,10 +109,26 @@ class Remote:
         endpoint = metadata.get("introspection_endpoint")
         if not isinstance(endpoint, str):
             raise ServiceUnavailable("the metadata has no introspection_endpoint")
+        if not self._trusted_origin(endpoint):
+            # The root key goes with the request: only to the issuer (or the URL this
+            # verifier was given), never wherever a metadata document points.
+            log.error("the metadata's introspection_endpoint %r is not on the issuer's origin: "
+                      "the verifier's root key is not sent there", endpoint[:200])
+            raise ServiceUnavailable("the introspection_endpoint is not on the issuer's origin")
         answer = await self._json("POST", endpoint, data={"token": token}, headers=self._auth())
         if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
             raise ServiceUnavailable("introspection answered something else than RFC 7662")
         return answer
+
+    def _trusted_origin(self, url: str) -> bool:
+        try:
+            origin = _origin(url)
+        except (httpx.InvalidURL, ValueError):
+            return False
+        trusted = {_origin(self.base_url)}
+        if self.issuer is not None:
+            trusted.add(_origin(self.issuer))
+        return origin in trusted
 
     async def revocations(self, *, since: str | None, cursor: str | None,
                           limit: int) -> tuple[dict[str, Any], float | None]:
@@ -166,3 +182,13 @@ class Remote:
                             data.append(value)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"/v1/keys/changes: {type(exc).__name__}: {exc}") from None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """RFC 6454 origin: scheme, host and port (the scheme's default when none is named)."""
+    parsed = httpx.URL(url)
+    scheme = parsed.scheme.lower()
+    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS.get(scheme)

@@ -166,14 +166,17 @@ class Verifier:
         (a permission query, `"a AND (b OR c)"`) must hold: both are checked against a
         token's scopes and a key's permissions (403 `insufficient_scope` otherwise).
         """
-        kind, credential = self._credential(authorization_header, x_api_key)
-        now = self._now()
-        principal = self._offline(kind, credential, ip, now)
-        if principal is None:
-            if self._embedded is not None:
-                principal = await self._resolve(kind, credential, ip)
-            else:
-                principal = await self._engine.run_async(self._resolve(kind, credential, ip))
+        try:
+            kind, credential = self._credential(authorization_header, x_api_key)
+            now = self._now()
+            principal = self._offline(kind, credential, ip, now)
+            if principal is None:
+                if self._embedded is not None:
+                    principal = await self._resolve(kind, credential, ip)
+                else:
+                    principal = await self._engine.run_async(self._resolve(kind, credential, ip))
+        except _UNREADABLE as exc:
+            raise self._unreadable(exc) from None
         self._authorize(principal, scopes, permissions, now)
         return principal
 
@@ -184,15 +187,17 @@ class Verifier:
         if self._embedded is not None:
             raise RuntimeError("a verifier embedded with services= answers `await verify(...)` "
                                "only; build it with settings= for verify_sync")
-        kind, credential = self._credential(authorization_header, x_api_key)
-        now = self._now()
-        principal = self._offline(kind, credential, ip, now)
-        if principal is None:
-            try:
+        try:
+            kind, credential = self._credential(authorization_header, x_api_key)
+            now = self._now()
+            principal = self._offline(kind, credential, ip, now)
+            if principal is None:
                 principal = self._engine.run_sync(self._resolve(kind, credential, ip),
                                                   timeout=4 * self._timeout + 1)
-            except TimeoutError:
-                raise errors.unavailable("keyplane did not answer in time") from None
+        except TimeoutError:
+            raise errors.unavailable("keyplane did not answer in time") from None
+        except _UNREADABLE as exc:
+            raise self._unreadable(exc) from None
         self._authorize(principal, scopes, permissions, now)
         return principal
 
@@ -241,6 +246,12 @@ class Verifier:
         self._verified_lock = threading.Lock()
         self._verified.clear()
         self._background.forked()
+
+    def _unreadable(self, exc: BaseException) -> errors.AuthError:
+        # Whatever a caller sends is answered: a credential no decoder can read (nested
+        # 3000 deep, lone surrogates...) is an invalid token, never an exception for the app.
+        log.info("refused an unreadable credential (%s)", type(exc).__name__)
+        return errors.invalid_token("the credential could not be read", self.realm)
 
     # -- the I/O-free core ---------------------------------------------------------------
 
@@ -398,6 +409,10 @@ class Verifier:
         if kind == _JWT:
             return await embedded.verify_jwt(self, services, credential, self._now())
         return await embedded.verify_opaque(self, services, credential, self._now())
+
+_UNREADABLE = (ValueError, RecursionError, InvalidToken)
+"""What decoding a hostile credential can raise below `verify`: ValueError covers
+UnicodeError and msgspec's DecodeError; InvalidToken is the JOSE layer's refusal."""
 
 _NOTHING: frozenset[str] = frozenset()
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})  # shared, so read-only

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -104,6 +105,21 @@ def sqlite_time_or_none(when: datetime | None) -> str | None:
     return None if when is None else sqlite_time(when)
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make `path` a SQLite file only its owner can read: it holds key hashes, argon2
+    password hashes and the audit log. A missing directory is created 0700; the file is
+    created (or narrowed) to 0600 before SQLite opens it, and SQLite gives its `-wal` and
+    `-shm` files the database file's mode; ones left from before are narrowed too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for sibling in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if sibling.stat().st_mode & 0o077:
+                sibling.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Database:
     """Owns the engine; hands out transactions and, on SQLite, the raw hot-path connections."""
 
@@ -114,7 +130,7 @@ class Database:
         if self.is_sqlite:
             self.sqlite_path = self.url.database or ""
             if self.sqlite_path and self.sqlite_path != ":memory:":
-                Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite_file(Path(self.sqlite_path))
         else:
             # No pre-ping: with asyncpg it costs three round trips on every checkout (BEGIN,
             # a ping, ROLLBACK), more than the lookup it guards. A connection that died (a

@@ -197,6 +197,7 @@ clients = sa.Table(
     sa.Column("access_token_ttl_seconds", sa.Integer),
     sa.Column("refresh_token_ttl_seconds", sa.Integer),
     sa.Column("refresh_token_idle_seconds", sa.Integer),  # 0005
+    sa.Column("pkce_required", sa.Boolean, nullable=False, server_default=sa.true()),  # 0011
     sa.Column("jwks", sa.Text),  # JSON object (private_key_jwt clients)
     sa.Column("secret_hash", sa.LargeBinary(64)),
     sa.Column("secret_start", sa.String(40)),

@@ -68,6 +68,10 @@ class ClientCreate(Strict):
         default=None, description="How long a refresh token may go unused before it expires "
                                   "(capped by refresh_token_ttl_seconds). Default: the service's "
                                   "setting.")
+    pkce_required: bool = Field(default=True, description=(
+        "Authorization requests must carry a PKCE challenge (S256). Always true for a public "
+        "client; a confidential client may opt out with false (RFC 9700 §2.1.1 recommends "
+        "PKCE for every client)."))
 
 
 class ClientPatch(Strict):
@@ -86,6 +90,7 @@ class ClientPatch(Strict):
     refresh_token_ttl_seconds: RefreshTtl | None = None
     jwks: dict[str, Any] | None = None
     refresh_token_idle_seconds: RefreshTtl | None = None
+    pkce_required: bool | None = None
 
 
 class RollIn(Strict):
@@ -106,6 +111,7 @@ class ClientOut(BaseModel):
     access_token_ttl_seconds: int | None
     refresh_token_ttl_seconds: int | None
     refresh_token_idle_seconds: int | None = None
+    pkce_required: bool = True
     jwks: dict[str, Any] | None
     client_secret_start: str | None = Field(description=(
         "The first characters of the current secret, to tell secrets apart; null without one."))
@@ -128,7 +134,8 @@ def client_to_wire(client: Client) -> dict[str, Any]:
         "token_format": client.token_format, "token_endpoint_auth_method": client.auth_method,
         "access_token_ttl_seconds": client.access_token_ttl_seconds,
         "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
-        "refresh_token_idle_seconds": client.refresh_token_idle_seconds, "jwks": client.jwks,
+        "refresh_token_idle_seconds": client.refresh_token_idle_seconds,
+        "pkce_required": client.pkce_required, "jwks": client.jwks,
         "client_secret_start": client.secret_start,
         "created_at": rfc3339(client.created_at), "updated_at": rfc3339(client.updated_at),
     }

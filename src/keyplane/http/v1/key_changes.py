@@ -54,7 +54,7 @@ class KeyChangesEndpoint:
         caller = await services.root_keys.authenticate(
             bearer_token(authorization), ip=client[0] if client is not None else None)
         caller.require("keys.verify")
-        api_id = _api_id(scope)
+        api_id = caller.require_api(_api_id(scope))
         hub = services.key_changes
         settings = services.settings
         if settings.workers > 1 and settings.redis_url is None:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 
 from keyplane.clock import Clock, rfc3339
 from keyplane.errors import Invalid
-from keyplane.http.auth import require
+from keyplane.http.auth import require, require_key_in_reach
 from keyplane.http.context import services_of
 from keyplane.http.fields import (
     ExternalId,
@@ -209,15 +209,17 @@ async def create_key(body: KeyCreate, request: Request,
     services = services_of(request)
     fields = body.model_fields_set - {"api_id"}
     config = KeyConfig(**_config_values(body, fields, services.clock))
+    caller.require_api(body.api_id)
     issued = await services.keys.issue_key(caller.actor, body.api_id, config)
     return {**key_to_wire(issued.stored), "key": issued.key}
 
 
 @router.get("", response_model=ListOf[KeyOut], summary="List keys by API and/or owner")
-async def list_keys(request: Request, _: Caller = Depends(require("keys.read")),
+async def list_keys(request: Request, caller: Caller = Depends(require("keys.read")),
                     page: PageParams = Depends(),
                     api_id: Annotated[str | None, Query(max_length=64)] = None,
                     owner_id: OwnerParam = None) -> dict[str, Any]:
+    api_id = caller.require_api(api_id)
     found = await services_of(request).keys.list_keys(api_id=api_id, owner_id=owner_id,
                                                       after=page.after, limit=page.limit)
     return render_page(found, key_to_wire)
@@ -232,8 +234,10 @@ async def verify_with_a_wrong_method() -> Response:
 
 @router.get("/{key_id}", response_model=KeyOut, summary="Get a key")
 async def get_key(key_id: str, request: Request,
-                  _: Caller = Depends(require("keys.read"))) -> dict[str, Any]:
-    return key_to_wire(await services_of(request).keys.get_key(key_id))
+                  caller: Caller = Depends(require("keys.read"))) -> dict[str, Any]:
+    key = await services_of(request).keys.get_key(key_id)
+    caller.require_key(key)
+    return key_to_wire(key)
 
 
 @router.patch("/{key_id}", response_model=KeyOut, summary="Update a key",
@@ -241,6 +245,7 @@ async def get_key(key_id: str, request: Request,
 async def update_key(key_id: str, body: KeyPatch, request: Request,
                      caller: Caller = Depends(require("keys.write"))) -> dict[str, Any]:
     services = services_of(request)
+    await require_key_in_reach(request, caller, key_id)
     changes = _config_values(body, set(body.model_fields_set), services.clock)
     key = await services.keys.update_key(caller.actor, key_id, changes)
     return key_to_wire(key)
@@ -249,6 +254,7 @@ async def update_key(key_id: str, body: KeyPatch, request: Request,
 @router.delete("/{key_id}", status_code=204, summary="Delete a key")
 async def delete_key(key_id: str, request: Request,
                      caller: Caller = Depends(require("keys.write"))) -> Response:
+    await require_key_in_reach(request, caller, key_id)
     await services_of(request).keys.delete_key(caller.actor, key_id)
     return Response(status_code=204)
 
@@ -257,6 +263,7 @@ async def delete_key(key_id: str, request: Request,
              description="Immediate; revoking a revoked key changes nothing.")
 async def revoke_key(key_id: str, request: Request,
                      caller: Caller = Depends(require("keys.write"))) -> dict[str, Any]:
+    await require_key_in_reach(request, caller, key_id)
     return key_to_wire(await services_of(request).keys.revoke_key(caller.actor, key_id))
 
 
@@ -265,6 +272,7 @@ async def revoke_key(key_id: str, request: Request,
                          "`grace_seconds`.")
 async def roll_key(key_id: str, request: Request, body: RollIn | None = None,
                    caller: Caller = Depends(require("keys.write"))) -> dict[str, Any]:
+    await require_key_in_reach(request, caller, key_id)
     grace = body.grace_seconds if body is not None else 0
     issued = await services_of(request).keys.roll_key(caller.actor, key_id, grace_seconds=grace)
     return {**key_to_wire(issued.stored), "key": issued.key}

@@ -21,7 +21,7 @@ from keyplane.http.v1.common import (
     render_page,
 )
 from keyplane.keys.model import StoredKey
-from keyplane.keys.root_keys import Caller
+from keyplane.keys.root_keys import Caller, bound_api_id
 
 router = APIRouter(prefix="/v1/root-keys", tags=["Root keys"], responses=ERRORS)
 
@@ -29,6 +29,10 @@ router = APIRouter(prefix="/v1/root-keys", tags=["Root keys"], responses=ERRORS)
 class RootKeyCreate(Strict):
     name: Name
     permissions: list[str] = Field(min_length=1, max_length=50)
+    api_id: str | None = Field(default=None, max_length=64, description=(
+        "Bind the key to this API: it then reaches only this API's keys (verify, keys, "
+        "usage) and holds only keys.* and tokens.* permissions. For an API's SDK: "
+        "`keys.verify` bound to that API."))
 
 
 class RootKeyOut(BaseModel):
@@ -36,6 +40,7 @@ class RootKeyOut(BaseModel):
     name: str | None
     start: str
     permissions: list[str]
+    api_id: str | None = Field(description="The API this key is bound to; null: every API")
     created_at: Time
 
 
@@ -45,14 +50,17 @@ class IssuedRootKeyOut(RootKeyOut):
 
 def root_key_to_wire(key: StoredKey) -> dict[str, Any]:
     return {"id": key.id, "name": key.config.name, "start": key.start,
-            "permissions": list(key.config.permissions), "created_at": rfc3339(key.created_at)}
+            "permissions": list(key.config.permissions), "api_id": bound_api_id(key),
+            "created_at": rfc3339(key.created_at)}
 
 
 @router.post("", status_code=201, response_model=IssuedRootKeyOut, summary="Create a root key",
-             description="It can hold no permission the calling root key lacks.")
+             description="It can hold no permission the calling root key lacks; with `api_id` "
+                         "it reaches that API's keys alone.")
 async def create_root_key(body: RootKeyCreate, request: Request,
                           caller: Caller = Depends(require("root_keys.write"))) -> dict[str, Any]:
-    issued = await services_of(request).root_keys.create(caller, body.name, dedupe(body.permissions))
+    issued = await services_of(request).root_keys.create(caller, body.name, dedupe(body.permissions),
+                                                         api_id=body.api_id)
     return {**root_key_to_wire(issued.stored), "key": issued.key}
 
 
@@ -70,7 +78,8 @@ async def get_root_key(key_id: str, request: Request,
 
 
 @router.delete("/{key_id}", status_code=204, summary="Delete a root key",
-               description="The key stops working at once.")
+               description="The key stops working at once. 403 unless the calling root key "
+                           "holds every permission of it.")
 async def delete_root_key(key_id: str, request: Request,
                           caller: Caller = Depends(require("root_keys.write"))) -> Response:
     await services_of(request).root_keys.delete(caller, key_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from keyplane.clock import rfc3339
-from keyplane.http.auth import require
+from keyplane.http.auth import require, require_key_in_reach
 from keyplane.http.context import services_of
 from keyplane.http.fields import Timestamp
 from keyplane.http.v1.common import (
@@ -88,21 +88,23 @@ def activity_to_wire(activity: Activity) -> dict[str, Any]:
 @router.get("/v1/keys/{key_id}/usage", response_model=UsageOut, summary="A key's usage",
             description="Counts by outcome for every hour or day in [since, until) "
                         "(default: the last 24 hours by hour, the last 30 days by day).")
-async def key_usage(key_id: str, request: Request, _: Caller = Depends(require("keys.read")),
+async def key_usage(key_id: str, request: Request, caller: Caller = Depends(require("keys.read")),
                     since: Since = None, until: Until = None,
                     granularity: GranularityParam = "hour") -> dict[str, Any]:
     services = services_of(request)
     key = await services.keys.get_key(key_id)
+    caller.require_key(key)
     return _buckets(await services.usage.series(key_id=key.id, since=since, until=until,
                                                 granularity=granularity))
 
 
 @router.get("/v1/keys/{key_id}/events", response_model=ListOf[UsageEventOut],
             summary="A key's verifications, newest first")
-async def key_events(key_id: str, request: Request, _: Caller = Depends(require("keys.read")),
+async def key_events(key_id: str, request: Request, caller: Caller = Depends(require("keys.read")),
                      page: PageParams = Depends(), since: Since = None) -> dict[str, Any]:
     services = services_of(request)
     key = await services.keys.get_key(key_id)
+    caller.require_key(key)
     found = await services.usage.events(key.id, since=since, after=page.after, limit=page.limit)
     return render_page(found, event_to_wire)
 
@@ -110,10 +112,11 @@ async def key_events(key_id: str, request: Request, _: Caller = Depends(require(
 @router.get("/v1/usage", response_model=UsageOut, summary="Usage summed over keys",
             description="Counts over the keys of an API and/or an owner; without filters, "
                         "over every key. Verifications of unknown keys count under their API.")
-async def usage(request: Request, _: Caller = Depends(require("keys.read")),
+async def usage(request: Request, caller: Caller = Depends(require("keys.read")),
                 api_id: IdFilter = None, owner_id: OwnerParam = None, since: Since = None,
                 until: Until = None, granularity: GranularityParam = "hour") -> dict[str, Any]:
     services = services_of(request)
+    api_id = caller.require_api(api_id)
     if api_id is not None:
         await services.apis.get_api(api_id)
     return _buckets(await services.usage.series(api_id=api_id, owner_id=owner_id, since=since,
@@ -128,5 +131,6 @@ async def usage(request: Request, _: Caller = Depends(require("keys.read")),
 async def expose_key(key_id: str, request: Request,
                      caller: Caller = Depends(require("keys.write")),
                      since: Since = None) -> dict[str, Any]:
+    await require_key_in_reach(request, caller, key_id)
     report = await services_of(request).exposure.expose(caller.actor, key_id, since=since)
     return {"key": key_to_wire(report.key), "activity": activity_to_wire(report.activity)}

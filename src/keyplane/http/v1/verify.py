@@ -136,7 +136,9 @@ class VerifyEndpoint:
             return  # the client went away: nothing to verify, nobody to answer
         req = decode_request(body)
         started = time.perf_counter()
-        verdict = await services.keys.verify(req.key, api_id=req.api_id, need=_need(req), ip=_ip(req),
+        # A root key bound to an API verifies that API's keys only: any other is NOT_FOUND.
+        api_id = req.api_id if caller.api_id is None else caller.require_api(req.api_id)
+        verdict = await services.keys.verify(req.key, api_id=api_id, need=_need(req), ip=_ip(req),
                                              cost=req.cost, user_agent=_user_agent(req))
         services.metrics.observe_verification(verdict, time.perf_counter() - started)
         body = dumps(render(verdict))

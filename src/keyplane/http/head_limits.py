@@ -1,0 +1,112 @@
+"""Limits on a request's head (request line and header fields), enforced by the server.
+
+An ASGI app sees a request only once the server has buffered all of its head, so a limit
+there comes too late: a 50 MB header would already be in memory. `keyplane serve` sets the
+limits in the server itself, for either server it runs:
+
+- uvicorn: `LimitedHttpToolsProtocol`, its httptools protocol counting the head as it
+  arrives (httptools buffers a header field whole before handing it on);
+- granian: hyper's read buffer (`HTTP1Settings.max_buffer_size`), which answers 431 itself.
+
+Past a limit the answer is 431 Request Header Fields Too Large (RFC 6585 §5) and the
+connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEADER_LINE_BYTES = 16 * 1024
+"""A header field (name and value), or the request line."""
+MAX_HEAD_BYTES = 64 * 1024
+"""The request line and every header field together."""
+
+_MESSAGE = b"Request header fields too large"
+_RESPONSE_431 = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                 b"content-type: text/plain; charset=utf-8\r\n"
+                 b"content-length: " + str(len(_MESSAGE)).encode() + b"\r\n"
+                 b"connection: close\r\n\r\n" + _MESSAGE)
+
+
+class HeadTooLarge(Exception):
+    """Raised in a parser callback: httptools stops parsing, and the 431 goes out."""
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with `MAX_HEADER_LINE_BYTES` and `MAX_HEAD_BYTES`.
+
+    Two counts: the exact size of what the parser hands on (URL, each header field),
+    checked field by field; and the bytes received while a head is still incomplete, so a
+    head that never ends is cut off after `MAX_HEAD_BYTES` plus at most one read, instead
+    of growing inside the parser.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._head_bytes = 0  # exact: what the callbacks saw of the current head
+        self._unfinished_bytes = 0  # received while the head was incomplete after a read
+        self._head_too_large = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_too_large or self.transport.is_closing():
+            return
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._unfinished_bytes += len(data)
+            if self._unfinished_bytes > MAX_HEAD_BYTES:
+                self._refuse()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._unfinished_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)  # the URL may come in pieces: count each once
+        if len(self.url) > MAX_HEADER_LINE_BYTES:
+            self._head_too_large = True
+            raise HeadTooLarge
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        line = len(name) + len(value) + 4  # ": " and CRLF
+        if line > MAX_HEADER_LINE_BYTES:
+            self._head_too_large = True
+            raise HeadTooLarge
+        self._count(line)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._unfinished_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # whatever comes next on this connection is a new head
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers any error of the parser, a callback's raise included, with 400;
+        # ours says which limit it was.
+        if self._head_too_large:
+            self._refuse()
+        else:
+            super().send_400_response(msg)
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            raise HeadTooLarge
+
+    def _refuse(self) -> None:
+        self._head_too_large = True
+        transport: asyncio.Transport = self.transport
+        if not transport.is_closing():
+            transport.write(_RESPONSE_431)
+            transport.close()

@@ -1,0 +1,33 @@
+"""The access log of `keyplane serve` never shows a device's user code, on either server:
+not in `/device?user_code=...` (verification_uri_complete), nor URL-encoded in the
+`next` of the login page it redirects to."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from live.serving import start
+
+USER_CODE = "WXYZ-BCDF"
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_user_codes_stay_out_of_the_access_log(tmp_path, server):
+    served = start(tmp_path, args=("--server", server))
+    try:
+        with httpx.Client(base_url=served.url, follow_redirects=False) as browser:
+            entry = browser.get("/device", params={"user_code": USER_CODE})
+            assert entry.status_code in (200, 303)
+            if entry.status_code == 303:
+                assert browser.get(entry.headers["location"]).status_code == 200
+            assert browser.get("/healthz").status_code == 200
+        deadline = time.monotonic() + 5
+        while "/healthz" not in served.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        served.stop()
+    log = served.log()
+    assert "GET /device?user_code=[redacted]" in log, log
+    assert "WXYZ" not in log and "BCDF" not in log
