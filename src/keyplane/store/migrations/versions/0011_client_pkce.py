@@ -1,8 +1,10 @@
 """Clients say whether their authorization requests must carry PKCE (`pkce_required`).
 
-True for every client, existing ones included: RFC 9700 §2.1.1 asks PKCE of confidential
-clients too. A confidential client that cannot send it is opted out with
-`PATCH /v1/clients/{id} {"pkce_required": false}`; a public client always uses it.
+True for every new client: RFC 9700 §2.1.1 asks PKCE of confidential clients too. A
+confidential client registered before this revision keeps working as it did (false: an
+upgrade must not lock out a web app that never sent PKCE); `PATCH /v1/clients/{id}
+{"pkce_required": true}` asks it of that client too (docs/clients.md). A public client
+always uses PKCE, whatever this column says.
 
 Revision ID: 0011
 Revises: 0010
@@ -23,6 +25,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("clients", sa.Column("pkce_required", sa.Boolean, nullable=False,
                                        server_default=sa.true()))
+    op.execute("UPDATE clients SET pkce_required = false WHERE type = 'confidential'")
 
 
 def downgrade() -> None:
