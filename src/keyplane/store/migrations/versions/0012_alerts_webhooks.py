@@ -27,8 +27,7 @@ ACTIVE = sa.text("state != 'resolved'")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("apis") as batch:
-        batch.add_column(sa.Column("rotation_days", sa.Integer))
+    op.add_column("apis", sa.Column("rotation_days", sa.Integer))
     op.create_table(
         "alerts",
         sa.Column("id", ID, primary_key=True),
@@ -107,5 +106,6 @@ def downgrade() -> None:
     op.drop_table("webhook_events")
     op.drop_table("webhooks")
     op.drop_table("alerts")
-    with op.batch_alter_table("apis") as batch:
-        batch.drop_column("rotation_days")
+    # Plain ALTER TABLE on both (SQLite 3.35+): a batch rebuild of `apis` would cascade
+    # the deletion of its old table to every key.
+    op.execute("ALTER TABLE apis DROP COLUMN rotation_days")
