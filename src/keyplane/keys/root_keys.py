@@ -38,6 +38,9 @@ ROOT_PERMISSIONS = (
     "signing_keys.read", "signing_keys.write",
     "tokens.introspect", "tokens.read",
     "users.read", "users.write",
+    "alerts.read", "alerts.write",
+    "webhooks.read", "webhooks.write",
+    "leaks.report",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 
