@@ -21,6 +21,8 @@ from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
+from keyplane.leaks.github import ScanningKeys
+from keyplane.leaks.service import LeakService
 from keyplane.metrics import Metrics
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
@@ -49,6 +51,7 @@ from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.devices import SqlDeviceRepository
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
+from keyplane.store.leaks import SqlLeakRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
 from keyplane.store.outbox import SqlOutbox
@@ -102,6 +105,8 @@ class Services:
     alerts: AlertService
     webhooks: WebhookService
     deliveries: DeliveryWorker
+    leaks: LeakService
+    scanning_keys: ScanningKeys
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -202,14 +207,16 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                 default_idle_seconds=settings.refresh_token_idle_seconds,
                 reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
             audit=audit_writer, users=users)
+        root_keys = RootKeyService(key_repo, hasher, clock)
+        exposure = Exposure(keys, recorder, usage)
         services = Services(
             settings=settings, clock=clock, db=db,
             apis=ApiService(api_repo, clock, changes=key_changes),
             keys=keys,
-            root_keys=RootKeyService(key_repo, hasher, clock),
+            root_keys=root_keys,
             audit=SqlAuditLog(db),
             usage=usage, recorder=recorder, metering=metering, limiter=limiter,
-            exposure=Exposure(keys, recorder, usage),
+            exposure=exposure,
             metrics=Metrics(recorder, metering, alerts),
             signing_keys=signing_keys,
             clients=clients,
@@ -236,6 +243,9 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             webhooks=WebhookService(webhook_repo, outbox, box, clock,
                                     allow_private=settings.webhooks_allow_private),
             deliveries=DeliveryWorker(outbox, webhook_repo, box, clock, delivery_policy(settings)),
+            leaks=LeakService(SqlLeakRepository(db), key_repo, hasher, exposure, root_keys, clients,
+                              ClientSecretHasher(secret_key), refresh_tokens, alerts, clock),
+            scanning_keys=ScanningKeys(settings.github_scanning_keys),
         )
         await services.apis.ensure_admin_api()
     except BaseException:
