@@ -40,6 +40,7 @@ class AuditEvent:
 # Action names, `<object>.<verb>`; the audit filter `?action=` matches them exactly.
 API_CREATE = "api.create"
 API_DELETE = "api.delete"
+API_UPDATE = "api.update"
 ROLE_PUT = "role.put"
 ROLE_DELETE = "role.delete"
 KEY_CREATE = "key.create"
