@@ -57,7 +57,8 @@ class Receiver:
 
 
 @contextmanager
-def receiving() -> Iterator[Receiver]:
+def receiving(port: int = 0) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 (on `port`, or a free one)."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -74,7 +75,7 @@ def receiving() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
