@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from keyplane.alerts.model import Alert, Signal
+from keyplane.audit.events import AuditEvent
 
 
 class AlertRepository(Protocol):
@@ -19,7 +20,8 @@ class AlertRepository(Protocol):
 
     async def get(self, alert_id: str) -> Alert | None: ...
 
-    async def set_state(self, alert_id: str, state: str, now: datetime) -> Alert | None: ...
+    async def set_state(self, alert_id: str, state: str, now: datetime, event: AuditEvent) -> Alert | None:
+        """Conflict when reopening beside another active alert of its type and subject."""
 
     async def totals(self) -> list[tuple[str, int, int]]: ...
 

@@ -28,6 +28,8 @@ from keyplane.alerts.model import (
     Signal,
 )
 from keyplane.alerts.repository import AlertRepository
+from keyplane.audit import events as actions
+from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock, rfc3339
 from keyplane.errors import Invalid, NotFound
 from keyplane.ids import is_id
@@ -186,10 +188,12 @@ class AlertService:
             raise NotFound(f"no alert {alert_id}")
         return alert
 
-    async def set_state(self, alert_id: str, state: str) -> Alert:
+    async def set_state(self, actor: Actor, alert_id: str, state: str) -> Alert:
         if state not in STATES:
             raise Invalid.field("state", f"one of {', '.join(STATES)}")
-        alert = (await self._repository.set_state(alert_id, state, self._clock.now())
+        now = self._clock.now()
+        event = AuditEvent.of(actor, actions.ALERT_UPDATE, alert_id, now, state=state)
+        alert = (await self._repository.set_state(alert_id, state, now, event)
                  if is_id(alert_id, "alr") else None)
         if alert is None:
             raise NotFound(f"no alert {alert_id}")

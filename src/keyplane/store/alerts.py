@@ -15,9 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.alerts.model import OPEN, SEVERITY, Alert, Signal
+from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict
 from keyplane.ids import new_id
 from keyplane.keys.model import ADMIN_API_ID
+from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
 from keyplane.store.outbox import enqueue
@@ -95,7 +97,7 @@ class SqlAlertRepository:
             row = (await conn.execute(sa.select(alerts).where(alerts.c.id == alert_id))).first()
         return None if row is None else _alert(row)
 
-    async def set_state(self, alert_id: str, state: str, now: datetime) -> Alert | None:
+    async def set_state(self, alert_id: str, state: str, now: datetime, event: AuditEvent) -> Alert | None:
         """None when there is no such alert; Conflict when reopening a resolved alert whose
         type and subject has another one active."""
         try:
@@ -103,6 +105,8 @@ class SqlAlertRepository:
                 row = (await conn.execute(
                     alerts.update().where(alerts.c.id == alert_id)
                     .values(state=state, updated_at=now).returning(alerts))).first()
+                if row is not None:
+                    await audit.record(conn, event)
         except IntegrityError:
             raise Conflict("another alert of this type and subject is active; "
                            "a resolved alert cannot be reopened beside it") from None

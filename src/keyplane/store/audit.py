@@ -14,7 +14,7 @@ from keyplane.alerts.detectors import audit_signals
 from keyplane.audit.events import AuditEvent
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database, execute_rows, sqlite_time
-from keyplane.store.alerts import raise_signals
+from keyplane.store import alerts as alert_store  # which records audit entries too
 from keyplane.store.outbox import enqueue_audit, enqueue_audit_sqlite
 from keyplane.store.tables import as_utc, audit_events
 
@@ -32,7 +32,7 @@ async def record(conn: AsyncConnection, event: AuditEvent) -> None:
     await enqueue_audit(conn, [event])
     signals = audit_signals([event])
     if signals:
-        await raise_signals(conn, signals, event.time, is_sqlite=conn.dialect.name == "sqlite")
+        await alert_store.raise_signals(conn, signals, event.time, is_sqlite=conn.dialect.name == "sqlite")
 
 
 _SQLITE_INSERT = "INSERT INTO audit_events (id, time, actor, action, target, ip, details) VALUES {rows}"

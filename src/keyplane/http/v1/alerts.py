@@ -63,5 +63,6 @@ async def get_alert(alert_id: str, request: Request,
               description="A repeat of an acknowledged alert bumps it; once resolved, a repeat "
                           "opens a new one.")
 async def update_alert(alert_id: str, body: AlertPatch, request: Request,
-                       _: Caller = Depends(require("alerts.write"))) -> dict[str, Any]:
-    return alert_to_wire(await services_of(request).alerts.set_state(alert_id, body.state))
+                       caller: Caller = Depends(require("alerts.write"))) -> dict[str, Any]:
+    alert = await services_of(request).alerts.set_state(caller.actor, alert_id, body.state)
+    return alert_to_wire(alert)
