@@ -180,6 +180,18 @@ class SqlOutbox:
                         delivered_at=at if state == DELIVERED else None))
         return bool(result.rowcount)
 
+    async def prune(self, before: datetime) -> int:
+        """Forget finished deliveries of events older than `before`, and such events with no
+        delivery left; pending ones stay whatever their age."""
+        d, e = webhook_deliveries.c, webhook_events.c
+        async with self._db.transaction() as conn:
+            result = await conn.execute(webhook_deliveries.delete().where(
+                d.state != PENDING, d.created_at < before))
+            await conn.execute(webhook_events.delete().where(
+                e.created_at < before,
+                ~sa.exists(sa.select(d.id).where(d.event_id == e.id))))
+        return int(result.rowcount)
+
     async def page(self, webhook_id: str, *, before: str | None, limit: int) -> list[Delivery]:
         d = webhook_deliveries.c
         query = sa.select(webhook_deliveries).where(d.webhook_id == webhook_id)

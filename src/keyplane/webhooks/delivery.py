@@ -40,6 +40,8 @@ PENDING = "pending"
 FAILED = "failed"
 MAX_ERROR_LENGTH = 500
 WEBHOOKS_A_ROUND = 100
+RETENTION = timedelta(days=30)  # finished deliveries stay in the log this long
+PRUNE_EVERY_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +105,14 @@ class DeliveryWorker:
             await self._client.aclose()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
         while not self._stopping.is_set():
             try:
                 await self.dispatch()
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + PRUNE_EVERY_SECONDS
+                    await self._queue.prune(self._clock.now() - RETENTION)
             except Exception:
                 log.warning("webhook dispatch failed; trying again", exc_info=True)
             with contextlib.suppress(TimeoutError):
