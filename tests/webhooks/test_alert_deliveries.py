@@ -39,7 +39,7 @@ async def test_a_revoked_key_presented_is_delivered_signed_within_five_seconds(
     verdict = await app_client.post("/v1/keys/verify", json={"key": key["key"], "ip": "203.0.113.9"})
     assert verdict.json()["code"] == "REVOKED"
     item = await wait_for_type(receiver, "alert.key.revoked_used", timeout=5.0)
-    assert item.at - started < 5.0 or time.monotonic() - started < 5.0
+    assert item.at - started < 5.0
     payload = verified(subscribed["secret"], item)
     alert = payload["data"]
     assert alert["type"] == "key.revoked_used" and alert["severity"] == "critical"
