@@ -184,6 +184,10 @@ class SqlOutbox:
         """Forget finished deliveries of events older than `before`, and such events with no
         delivery left; pending ones stay whatever their age."""
         d, e = webhook_deliveries.c, webhook_events.c
+        async with self._db.engine.connect() as conn:  # a read first: usually nothing is due
+            due = (await conn.execute(sa.select(e.id).where(e.created_at < before).limit(1))).first()
+        if due is None:
+            return 0
         async with self._db.transaction() as conn:
             result = await conn.execute(webhook_deliveries.delete().where(
                 d.state != PENDING, d.created_at < before))

@@ -42,6 +42,7 @@ MAX_ERROR_LENGTH = 500
 WEBHOOKS_A_ROUND = 100
 RETENTION = timedelta(days=30)  # finished deliveries stay in the log this long
 PRUNE_EVERY_SECONDS = 3600
+PRUNE_FIRST_SECONDS = 60  # not in the middle of starting up
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_prune = loop.time()
+        next_prune = loop.time() + PRUNE_FIRST_SECONDS
         while not self._stopping.is_set():
             try:
                 await self.dispatch()
