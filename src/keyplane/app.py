@@ -20,7 +20,7 @@ from keyplane.http import docs, errors, health, oauth, openapi
 from keyplane.http.headers import SecurityHeaders
 from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
-from keyplane.http.v1 import apis, audit, keys, revocations, root_keys, usage
+from keyplane.http.v1 import alerts, apis, audit, keys, leaks, revocations, root_keys, usage, webhooks
 from keyplane.http.v1.clients import router as clients_router
 from keyplane.http.v1.key_changes import KeyChangesEndpoint
 from keyplane.http.v1.roles import router as roles_router
@@ -89,7 +89,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
                               Route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)]
     # A stream, plain ASGI too; before /v1/keys/{id}, which would take "changes" for an id.
     app.router.routes.append(Route("/v1/keys/changes", KeyChangesEndpoint(), methods=["GET"]))
-    for router in (apis.router, keys.router, usage.router, root_keys.router, audit.router):
+    for router in (apis.router, keys.router, usage.router, root_keys.router, audit.router,
+                   alerts.router, webhooks.router, leaks.router):
         app.include_router(router)
     app.add_route("/healthz", health.healthz, include_in_schema=False)
     app.add_route("/readyz", health.readyz, include_in_schema=False)

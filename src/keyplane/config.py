@@ -69,6 +69,28 @@ class Settings(BaseModel):
     session_absolute_seconds: int = Field(default=12 * 3600, ge=300, le=90 * 86_400)
     # /metrics names API ids and counts: true makes it ask for a root key with metrics.read.
     metrics_root_key_required: bool = False
+    # Security alerts (docs/alerts.md): detectors read the verification batches and the
+    # audit entries; the thresholds below are their defaults.
+    alerts_enabled: bool = True
+    alert_enumeration_threshold: int = Field(default=20, ge=2, le=1_000_000)
+    alert_enumeration_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    alert_tracked_addresses: int = Field(default=100_000, ge=100, le=10_000_000)
+    alert_spike_factor: float = Field(default=10.0, ge=1.5, le=10_000)
+    alert_spike_floor: int = Field(default=1000, ge=1, le=1_000_000_000)
+    alert_spike_baseline_hours: int = Field(default=24, ge=1, le=24 * 30)
+    alert_expiring_days: int = Field(default=7, ge=1, le=365)
+    alert_sweep_seconds: float = Field(default=60.0, ge=0.1, le=86_400)
+    # Webhooks (docs/webhooks.md). Private, loopback and link-local targets are refused
+    # unless allowed (development and tests).
+    webhooks_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0, le=10)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    webhook_retry_for_seconds: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
+    # The code host's secret-scanning keys (`POST /v1/leaks/github`; docs/leaks.md).
+    github_scanning_keys: Path | None = None
 
     @field_validator("root_key", "secret_key")
     @classmethod

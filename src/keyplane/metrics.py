@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from keyplane.alerts.service import AlertService
 from keyplane.keys.metering import Metering
 from keyplane.keys.model import Code, Verdict
 from keyplane.usage.recorder import UsageRecorder
@@ -43,8 +44,31 @@ class _Runtime(Collector):
                                   value=self._metering.limiter_failures)
 
 
+class _Alerts(Collector):
+    """Alerts by type, counted in the store (every replica's, read by the periodic sweep):
+    alerts opened and occurrences (each bump of an open alert adds its count)."""
+
+    def __init__(self, alerts: AlertService) -> None:
+        self._alerts = alerts
+
+    def collect(self) -> Iterator[Metric]:
+        opened = CounterMetricFamily("keyplane_alerts_opened", "Security alerts opened, by type",
+                                     labels=["type"])
+        seen = CounterMetricFamily("keyplane_alert_occurrences",
+                                   "Occurrences counted into security alerts, by type", labels=["type"])
+        for alert_type, (n, total) in sorted(self._alerts.totals.items()):
+            opened.add_metric([alert_type], n)
+            seen.add_metric([alert_type], total)
+        yield opened
+        yield seen
+        yield CounterMetricFamily("keyplane_alert_signals_dropped",
+                                  "Detector findings dropped while the store did not answer",
+                                  value=self._alerts.dropped)
+
+
 class Metrics:
-    def __init__(self, recorder: UsageRecorder, metering: Metering) -> None:
+    def __init__(self, recorder: UsageRecorder, metering: Metering,
+                 alerts: AlertService | None = None) -> None:
         self.registry = CollectorRegistry()
         self._verifications = Counter(
             "keyplane_verifications", "Key verifications by API and outcome code",
@@ -71,6 +95,8 @@ class Metrics:
         self._count_token: dict[str, Callable[[], None]] = {}
         self._count_introspection: dict[bool, Callable[[], None]] = {}
         self.registry.register(_Runtime(recorder, metering))
+        if alerts is not None:
+            self.registry.register(_Alerts(alerts))
 
     def observe_verification(self, verdict: Verdict, seconds: float) -> None:
         # Labelled by the found key's API only: a caller's made-up api_id must not be able

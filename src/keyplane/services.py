@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from keyplane.alerts.service import AlertPolicy, AlertService
 from keyplane.audit.events import AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock, SystemClock
@@ -20,6 +21,8 @@ from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
+from keyplane.leaks.github import ScanningKeys
+from keyplane.leaks.service import LeakService
 from keyplane.metrics import Metrics
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
@@ -38,6 +41,7 @@ from keyplane.ratelimit.base import Limiter
 from keyplane.ratelimit.memory import MemoryLimiter
 from keyplane.ratelimit.redis import RedisLimiter
 from keyplane.secret_key import load_secret_key
+from keyplane.store.alerts import SqlAlertRepository
 from keyplane.store.apis import SqlApiRepository
 from keyplane.store.audit import SqlAuditLog, record_many
 from keyplane.store.authorization_codes import SqlCodeRepository
@@ -47,20 +51,26 @@ from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.devices import SqlDeviceRepository
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
+from keyplane.store.leaks import SqlLeakRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
+from keyplane.store.outbox import SqlOutbox
 from keyplane.store.refresh_tokens import SqlRefreshTokenRepository
 from keyplane.store.sessions import SqlSessionRepository
 from keyplane.store.signing_keys import SqlSigningKeyRepository
 from keyplane.store.tokens import SqlTokenRepository
 from keyplane.store.usage import SqlUsageRepository
 from keyplane.store.users import SqlUserRepository
+from keyplane.store.webhooks import SqlWebhookRepository
 from keyplane.usage.queries import UsageQueries
 from keyplane.usage.recorder import UsageRecorder
 from keyplane.users.passwords import Passwords
 from keyplane.users.service import UserService
 from keyplane.users.sessions import SessionService
 from keyplane.users.throttle import LoginThrottle
+from keyplane.webhooks.delivery import DeliveryPolicy, DeliveryWorker
+from keyplane.webhooks.secrets import SecretBox
+from keyplane.webhooks.service import WebhookService
 
 log = logging.getLogger("keyplane")
 
@@ -92,6 +102,11 @@ class Services:
     codes: AuthorizationCodeService
     refresh_tokens: RefreshTokenService
     devices: DeviceFlow
+    alerts: AlertService
+    webhooks: WebhookService
+    deliveries: DeliveryWorker
+    leaks: LeakService
+    scanning_keys: ScanningKeys
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -106,6 +121,9 @@ class Services:
         if self.change_listener is not None:
             self.change_listener.start()
         self.audit_writer.start()
+        if self.settings.alerts_enabled:
+            self.alerts.start()
+        self.deliveries.start()
 
     async def close(self) -> None:
         """Give back leased credits, flush buffered usage and audit events, then close the
@@ -114,6 +132,8 @@ class Services:
             await self.metering.close()
             await self.recorder.close()
             await self.audit_writer.close()
+            await self.alerts.close()
+            await self.deliveries.close()
         finally:
             self.tokens.close()
             self.key_changes.close_all("the service is stopping")
@@ -151,9 +171,14 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         usage_repo = SqlUsageRepository(db)
         limiter: Limiter = (RedisLimiter.from_url(settings.redis_url) if settings.redis_url
                             else MemoryLimiter())
+        alerts = AlertService(SqlAlertRepository(db), clock, alert_policy(settings))
         recorder = UsageRecorder(usage_repo, clock, capacity=settings.usage_buffer_size,
                                  flush_seconds=settings.usage_flush_seconds,
-                                 retention_days=settings.usage_retention_days)
+                                 retention_days=settings.usage_retention_days,
+                                 observe=alerts.observe_usage if settings.alerts_enabled else None)
+        webhook_repo = SqlWebhookRepository(db)
+        outbox = SqlOutbox(db)
+        box = SecretBox(secret_key)
         metering = Metering(limiter, LeasedCredits(SqlCreditLedger(db, on_balance=key_repo.note_balance), clock))
         key_changes = KeyChangeHub()
         key_changes.watch(key_repo.change_published)
@@ -183,15 +208,17 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                 default_idle_seconds=settings.refresh_token_idle_seconds,
                 reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
             audit=audit_writer, users=users)
+        root_keys = RootKeyService(key_repo, hasher, clock, apis=api_service)
+        exposure = Exposure(keys, recorder, usage)
         services = Services(
             settings=settings, clock=clock, db=db,
             apis=api_service,
             keys=keys,
-            root_keys=RootKeyService(key_repo, hasher, clock, apis=api_service),
+            root_keys=root_keys,
             audit=SqlAuditLog(db),
             usage=usage, recorder=recorder, metering=metering, limiter=limiter,
-            exposure=Exposure(keys, recorder, usage),
-            metrics=Metrics(recorder, metering),
+            exposure=exposure,
+            metrics=Metrics(recorder, metering, alerts),
             signing_keys=signing_keys,
             clients=clients,
             tokens=tokens,
@@ -213,12 +240,39 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                 user_code_attempts=settings.device_user_code_attempts,
                 user_code_window_seconds=settings.device_user_code_window_seconds),
                 audit=audit_writer),
+            alerts=alerts,
+            webhooks=WebhookService(webhook_repo, outbox, box, clock,
+                                    allow_private=settings.webhooks_allow_private),
+            deliveries=DeliveryWorker(outbox, webhook_repo, box, clock, delivery_policy(settings)),
+            leaks=LeakService(SqlLeakRepository(db), key_repo, hasher, exposure, root_keys, clients,
+                              ClientSecretHasher(secret_key), refresh_tokens, alerts, clock),
+            scanning_keys=ScanningKeys(settings.github_scanning_keys),
         )
         await services.apis.ensure_admin_api()
     except BaseException:
         await db.dispose()
         raise
     return services
+
+
+def alert_policy(settings: Settings) -> AlertPolicy:
+    return AlertPolicy(
+        enumeration_threshold=settings.alert_enumeration_threshold,
+        enumeration_window_seconds=settings.alert_enumeration_window_seconds,
+        tracked_addresses=settings.alert_tracked_addresses,
+        spike_factor=settings.alert_spike_factor, spike_floor=settings.alert_spike_floor,
+        spike_baseline_hours=settings.alert_spike_baseline_hours,
+        expiring_days=settings.alert_expiring_days, sweep_seconds=settings.alert_sweep_seconds)
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        retry_base_seconds=settings.webhook_retry_base_seconds,
+        retry_max_seconds=settings.webhook_retry_max_seconds,
+        retry_for_seconds=settings.webhook_retry_for_seconds,
+        poll_seconds=settings.webhook_poll_seconds, concurrency=settings.webhook_concurrency,
+        allow_private=settings.webhooks_allow_private)
 
 
 async def greet(services: Services) -> None:

@@ -23,7 +23,9 @@ def test_apis_create_prints_the_new_api_for_people_and_for_scripts(keyplane) -> 
 
     api = _create_api(keyplane, "invoices", "--key-prefix", "sk_inv")
     assert api["id"].startswith("api_") and api["key_prefix"] == "sk_inv"
-    assert set(api) == {"id", "name", "key_prefix", "created_at"}
+    assert set(api) == {"id", "name", "key_prefix", "created_at", "rotation_days"}
+    policy = _create_api(keyplane, "rotated", "--rotation-days", "90")
+    assert policy["rotation_days"] == 90
 
 
 def test_apis_list_shows_a_table_and_json_with_the_next_cursor(keyplane) -> None:

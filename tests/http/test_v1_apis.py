@@ -15,7 +15,7 @@ async def test_an_api_is_created_with_exactly_the_documented_fields(http, clock)
     response = await http.post("/v1/apis", json={"name": "payments", "key_prefix": "pk_live"})
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"id", "name", "key_prefix", "created_at"}
+    assert set(body) == {"id", "name", "key_prefix", "created_at", "rotation_days"}
     assert body["id"].startswith("api_")
     assert body["name"] == "payments" and body["key_prefix"] == "pk_live"
     assert body["created_at"].startswith("2026-01-01T00:00:00") and body["created_at"].endswith("Z")

@@ -258,7 +258,8 @@ async def test_a_body_that_is_not_json_by_content_type_is_a_problem(http):
 
 WRONG_METHODS = [
     ("PUT", "/v1/apis"), ("PATCH", "/v1/apis"), ("DELETE", "/v1/apis"),
-    ("POST", "/v1/apis/{api}"), ("PATCH", "/v1/apis/{api}"), ("PUT", "/v1/apis/{api}"),
+    ("POST", "/v1/apis/{api}"), ("PUT", "/v1/apis/{api}"),
+    ("PATCH", "/v1/alerts"), ("PUT", "/v1/webhooks"), ("GET", "/v1/leaks"),
     ("POST", "/v1/apis/{api}/roles"), ("POST", "/v1/apis/{api}/roles/reader"),
     ("PUT", "/v1/keys"), ("DELETE", "/v1/keys"), ("PUT", "/v1/keys/{key}"), ("POST", "/v1/keys/{key}"),
     ("GET", "/v1/keys/{key}/revoke"), ("GET", "/v1/keys/{key}/roll"), ("DELETE", "/v1/keys/{key}/revoke"),

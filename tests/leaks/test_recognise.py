@@ -25,7 +25,8 @@ from keyplane.oauth.tokens import OPAQUE_PREFIX
     (REFRESH_PREFIX, "refresh_token")])
 def test_each_kind_is_recognised_by_its_prefix(prefix: str, kind: str) -> None:
     token = generate_key(prefix)
-    assert recognise(token) == Recognised(kind, hashlib.sha256(token.encode()).hexdigest())
+    found = recognise(token)
+    assert found == Recognised(kind, hashlib.sha256(token.encode()).hexdigest(), token[:len(prefix) + 5])
 
 
 @pytest.mark.parametrize("prefix", [OPAQUE_PREFIX, DEVICE_CODE_PREFIX])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -31,8 +32,13 @@ roles = typer.Typer(help="Roles: named sets of permissions that keys of an API c
                     no_args_is_help=True)
 app.add_typer(roles, name="roles")
 
+def _rotation(api: Mapping[str, Any]) -> str:
+    days = api.get("rotation_days")
+    return "-" if days is None else f"every {days} days"
+
+
 API_FIELDS: list[Column] = [("id", "id"), ("name", "name"), ("key_prefix", "key_prefix"),
-                            ("created_at", "created_at")]
+                            ("rotation", _rotation), ("created_at", "created_at")]
 API_COLUMNS: list[Column] = [("id", "id"), ("name", "name"), ("key prefix", "key_prefix"),
                              ("created", "created_at")]
 ROLE_COLUMNS: list[Column] = [("name", "name"), ("permissions", "permissions"),
@@ -51,12 +57,16 @@ def create_api(
     name: Annotated[str, typer.Argument(help="A name for people, e.g. 'documents'.")],
     key_prefix: Annotated[str | None, typer.Option(
         "--key-prefix", help="Prefix of this API's keys, e.g. sk_live (default: the service's).")] = None,
+    rotation_days: Annotated[int | None, typer.Option(
+        "--rotation-days", help="Keys older than this open a key.rotation_due alert.")] = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Create an API."""
     body: dict[str, Any] = {"name": name}
     if key_prefix is not None:
         body["key_prefix"] = key_prefix
+    if rotation_days is not None:
+        body["rotation_days"] = rotation_days
     with connect(url, root_key) as client:
         api = client.post("/v1/apis", body)
     print_object(api, API_FIELDS, json_output=json_output, headline=f"Created API {api['id']}")

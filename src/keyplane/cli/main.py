@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from keyplane import __version__
-from keyplane.cli import admin, apis, audit, keys, root_keys, serve, usage
+from keyplane.cli import admin, alerts, apis, audit, keys, root_keys, serve, usage
 from keyplane.cli import scan as scan_cli
 from keyplane.cli import clients as clients_cli
 from keyplane.cli import login as login_cli
@@ -65,6 +65,7 @@ app.add_typer(signing_keys_cli.app, name="signing-keys")
 app.add_typer(clients_cli.app, name="clients")
 app.add_typer(users_cli.app, name="users")
 app.add_typer(roles_cli.app, name="roles")
+app.add_typer(alerts.app, name="alerts")
 app.command("audit")(audit.audit)
 app.command("usage")(usage.usage)
 app.command("login")(login_cli.login)

@@ -121,10 +121,16 @@ def check_network(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address or CIDR network ({exc})") from None
 
 
+RESERVED_PREFIXES = ("kp_root", "kp_cs", "kp_rt")
+
+
 def check_prefix(value: str) -> str:
     if not is_valid_prefix(value):
         raise ValueError("must be 1 to 20 lower-case letters, digits or inner underscores, "
                          "starting with a letter (e.g. sk_live)")
+    if value in RESERVED_PREFIXES:
+        # Scanners and leak reports tell keyplane's own secrets by these (leaks/recognise.py).
+        raise ValueError("kp_root, kp_cs and kp_rt are keyplane's own prefixes")
     return value
 
 

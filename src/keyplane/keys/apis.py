@@ -32,13 +32,22 @@ class ApiService:
         self._clock = clock
         self._changes = changes
 
-    async def create_api(self, actor: Actor, name: str, key_prefix: str | None) -> Api:
+    async def create_api(self, actor: Actor, name: str, key_prefix: str | None,
+                         rotation_days: int | None = None) -> Api:
         now = self._clock.now()
         api = Api(id=new_id("api", now), name=name, key_prefix=key_prefix or DEFAULT_KEY_PREFIX,
-                  created_at=now)
+                  created_at=now, rotation_days=rotation_days)
         await self._apis.insert(api, AuditEvent.of(actor, events.API_CREATE, api.id, now,
-                                                   name=name, key_prefix=api.key_prefix))
+                                                   name=name, key_prefix=api.key_prefix,
+                                                   rotation_days=rotation_days))
         return api
+
+    async def set_rotation(self, actor: Actor, api_id: str, rotation_days: int | None) -> Api:
+        """Set (or, with None, drop) the API's rotation policy (alerts: `key.rotation_due`)."""
+        api = await self.get_api(api_id)
+        now = self._clock.now()
+        return await self._apis.set_rotation(api.id, rotation_days, AuditEvent.of(
+            actor, events.API_UPDATE, api.id, now, rotation_days=rotation_days))
 
     async def get_api(self, api_id: str) -> Api:
         if api_id == ADMIN_API_ID or not is_id(api_id, "api"):

@@ -40,6 +40,7 @@ class Api:
     name: str
     key_prefix: str
     created_at: datetime
+    rotation_days: int | None = None  # keys older than this open `key.rotation_due`
 
 
 @dataclass(frozen=True, slots=True)

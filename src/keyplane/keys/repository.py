@@ -67,6 +67,9 @@ class ApiRepository(Protocol):
 
     async def page(self, *, after: str | None, limit: int) -> list[Api]: ...
 
+    async def set_rotation(self, api_id: str, rotation_days: int | None, event: AuditEvent) -> Api:
+        """NotFound when there is no such API."""
+
     async def delete(self, api_id: str, *, force: bool, event: AuditEvent) -> int:
         """Deletes the API (and with `force` its keys; returns how many). Raises NotFound,
         or Conflict while it has keys and `force` is false."""

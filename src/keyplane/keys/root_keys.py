@@ -47,6 +47,9 @@ ROOT_PERMISSIONS = (
     "tokens.introspect", "tokens.read",
     "users.read", "users.write",
     "metrics.read",
+    "alerts.read", "alerts.write",
+    "webhooks.read", "webhooks.write",
+    "leaks.report",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 
@@ -209,6 +212,13 @@ class RootKeyService:
             if len(rows) < size:
                 return total
             after = rows[-1].id
+
+    async def delete_leaked(self, actor: Actor, key_id: str) -> None:
+        """Delete a root key reported leaked (leaks/service.py); no caller's permission is
+        asked: the report itself proved the key is out."""
+        key = await self.get(key_id)
+        now = self._clock.now()
+        await self._keys.delete(key.id, _event(actor, events.ROOT_KEY_DELETE, key, now))
 
     async def any_exist(self) -> bool:
         return bool(await self._keys.page(api_id=ADMIN_API_ID, owner_id=None, after=None, limit=1))

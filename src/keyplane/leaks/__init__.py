@@ -1,2 +1,3 @@
-"""Leaked credentials: recognising keyplane's secrets by prefix and checksum, and finding
-them in files and in git history (`keyplane scan`)."""
+"""Leaked credentials: recognising keyplane's secrets by prefix and checksum (recognise.py),
+finding them in files and git history (`keyplane scan`: scan.py, git_history.py), and acting on
+leak reports (`POST /v1/leaks`, `POST /v1/leaks/github`; docs/leaks.md)."""

@@ -21,7 +21,8 @@ from keyplane.store.tables import apis, as_utc, key_roles, keys, roles
 def _api(row: Any) -> Api:
     created_at = as_utc(row.created_at)
     assert created_at is not None
-    return Api(id=row.id, name=row.name, key_prefix=row.key_prefix, created_at=created_at)
+    return Api(id=row.id, name=row.name, key_prefix=row.key_prefix, created_at=created_at,
+               rotation_days=row.rotation_days)
 
 
 def _role(row: Any) -> Role:
@@ -39,7 +40,8 @@ class SqlApiRepository:
         try:
             async with self._db.transaction() as conn:
                 await conn.execute(apis.insert().values(
-                    id=api.id, name=api.name, key_prefix=api.key_prefix, created_at=api.created_at))
+                    id=api.id, name=api.name, key_prefix=api.key_prefix, created_at=api.created_at,
+                    rotation_days=api.rotation_days))
                 if event is not None:
                     await audit.record(conn, event)
         except sa.exc.IntegrityError:
@@ -50,6 +52,15 @@ class SqlApiRepository:
             row = (await conn.execute(sa.select(apis).where(apis.c.id == api_id))).first()
         if row is None:
             raise NotFound(f"no API {api_id}")
+        return _api(row)
+
+    async def set_rotation(self, api_id: str, rotation_days: int | None, event: AuditEvent) -> Api:
+        async with self._db.transaction() as conn:
+            row = (await conn.execute(apis.update().where(apis.c.id == api_id)
+                                      .values(rotation_days=rotation_days).returning(apis))).first()
+            if row is None:
+                raise NotFound(f"no API {api_id}")
+            await audit.record(conn, event)
         return _api(row)
 
     async def page(self, *, after: str | None, limit: int) -> list[Api]:

@@ -10,20 +10,29 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from keyplane.alerts.detectors import audit_signals
 from keyplane.audit.events import AuditEvent
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database, execute_rows, sqlite_time
+from keyplane.store import alerts as alert_store  # which records audit entries too
+from keyplane.store.outbox import enqueue_audit, enqueue_audit_sqlite
 from keyplane.store.tables import as_utc, audit_events
 
 
 async def record(conn: AsyncConnection, event: AuditEvent) -> None:
-    """Insert `event` on `conn`, inside the caller's transaction."""
+    """Insert `event` on `conn`, inside the caller's transaction, with what it causes in the
+    same transaction: its webhook event in the outbox, and the alert it opens (a refresh
+    token reused; alerts/detectors.py)."""
     await conn.execute(
         audit_events.insert().values(
             id=event.id, time=event.time, actor=event.actor, action=event.action,
             target=event.target, ip=event.ip, details=dumps(event.details),
         )
     )
+    await enqueue_audit(conn, [event])
+    signals = audit_signals([event])
+    if signals:
+        await alert_store.raise_signals(conn, signals, event.time, is_sqlite=conn.dialect.name == "sqlite")
 
 
 _SQLITE_INSERT = "INSERT INTO audit_events (id, time, actor, action, target, ip, details) VALUES {rows}"
@@ -43,6 +52,7 @@ async def record_many(db: Database, events: Sequence[AuditEvent]) -> None:
         await conn.execute(audit_events.insert(), [
             {"id": e.id, "time": e.time, "actor": e.actor, "action": e.action,
              "target": e.target, "ip": e.ip, "details": dumps(e.details)} for e in events])
+        await enqueue_audit(conn, events)
 
 
 def _write_sqlite(db: Database, events: Sequence[AuditEvent]) -> None:
@@ -59,6 +69,7 @@ def _write_sqlite(db: Database, events: Sequence[AuditEvent]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         execute_rows(conn, _SQLITE_INSERT, rows)
+        enqueue_audit_sqlite(conn, events)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -67,6 +67,8 @@ apis = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("key_prefix", sa.String(20), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # Rotation policy: a key older than this opens `key.rotation_due` (NULL: no policy).
+    sa.Column("rotation_days", sa.Integer),
 )
 
 roles = sa.Table(
@@ -384,4 +386,91 @@ authorization_codes = sa.Table(
     sa.Column("access_expires_at", UtcDateTime),
     sa.Column("refresh_family_id", sa.String(64)),  # set by the refresh-token grant's issuer
     sa.Index(None, "expires_at"),
+)
+
+# Security alerts (docs/alerts.md). At most one alert per (type, subject) is open or
+# acknowledged at a time: the partial unique index is what every worker and replica upserts
+# against, so a repeat bumps `count` and `last_seen` of that one instead of opening another.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # alr_..., time-ordered: newest first is id desc
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("subject_kind", sa.String(16), nullable=False),
+    sa.Column("subject_id", sa.String(200), nullable=False),
+    sa.Column("api_id", ID),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),  # JSON object
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("uq_alerts_active", "type", "subject_kind", "subject_id", unique=True,
+             sqlite_where=sa.text("state != 'resolved'"),
+             postgresql_where=sa.text("state != 'resolved'")),
+    sa.Index(None, "type", "id"),
+    sa.Index(None, "state", "id"),
+)
+
+# Webhook targets (docs/webhooks.md). Secrets sign every delivery, so they are kept
+# encrypted (AES-GCM under a key derived from KEYPLANE_SECRET_KEY), not hashed; during a
+# roll the previous one signs beside the new one until `previous_secret_expires_at`.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # whk_...
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),  # JSON list of patterns
+    sa.Column("description", sa.Text),
+    sa.Column("secret", sa.LargeBinary, nullable=False),  # sealed
+    sa.Column("previous_secret", sa.LargeBinary),  # sealed
+    sa.Column("previous_secret_expires_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The durable outbox: an event is inserted in the transaction of what caused it (an alert
+# opening, an audit entry), with one delivery row per webhook subscribed to it then.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # the `webhook-id` header: evt_... or alr_...-based
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the exact JSON payload every attempt sends
+    sa.Index(None, "created_at"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # dlv_...
+    sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", ID, sa.ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_type", sa.String(80), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    # A worker owns an attempt until then (its claim); a crashed worker's claim lapses.
+    sa.Column("claimed_until", UtcDateTime),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "webhook_id", "id"),
+)
+
+# Leak reports (docs/leaks.md): one row a reported token, by the SHA-256 of the token, so a
+# repeated report answers as the first one did and exposes nothing twice.
+leak_reports = sa.Table(
+    "leak_reports",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 hex
+    sa.Column("token_type", sa.String(40), nullable=False),
+    sa.Column("label", sa.String(20), nullable=False),
+    sa.Column("key_id", ID),  # the key, client or refresh family the token belonged to
+    sa.Column("url", sa.Text),
+    sa.Column("reported_at", UtcDateTime, nullable=False),
 )

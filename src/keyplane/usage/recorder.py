@@ -10,6 +10,7 @@ older than the retention.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from keyplane.batching import BatchWriter
@@ -30,18 +31,31 @@ WRITE_PAUSE_SECONDS = 0.001
 
 class UsageRecorder(BatchWriter[UsageEvent]):
     def __init__(self, repository: UsageRepository, clock: Clock, *, capacity: int = 100_000,
-                 flush_seconds: float = 1.0, retention_days: int = 90) -> None:
-        super().__init__(repository.write, name="usage", capacity=capacity,
+                 flush_seconds: float = 1.0, retention_days: int = 90,
+                 observe: Callable[[Sequence[UsageEvent]], Awaitable[None]] | None = None) -> None:
+        # `observe` reads each batch once it is written (the alert detectors): off the
+        # request path, and a batch is never written twice because of it.
+        super().__init__(repository.write if observe is None else self._write_observed,
+                         name="usage", capacity=capacity,
                          flush_seconds=flush_seconds, maintain=self._prune,
                          maintain_seconds=PRUNE_EVERY_SECONDS, batch_size=WRITE_BATCH,
                          pause_seconds=WRITE_PAUSE_SECONDS)
         self._repository = repository
+        self._observe = observe
         self._clock = clock
         self._retention = timedelta(days=retention_days)
 
     def record(self, event: UsageEvent) -> None:
         """Queue one verification; drops (and counts) it when the buffer is full."""
         self.add(event)
+
+    async def _write_observed(self, batch: Sequence[UsageEvent]) -> None:
+        await self._repository.write(batch)
+        assert self._observe is not None
+        try:
+            await self._observe(batch)
+        except Exception:
+            log.warning("the usage observer failed on a batch of %d", len(batch), exc_info=True)
 
     @property
     def recorded(self) -> int:

@@ -29,9 +29,18 @@ router = APIRouter(prefix="/v1/apis", tags=["APIs"], responses=ERRORS)
 RoleNamePath = Annotated[str, Path(description="A dotted name such as `editor` or `docs.reader`")]
 
 
+RotationDays = Annotated[int, Field(ge=1, le=3650, description="Keys older than this many days "
+                                    "open a `key.rotation_due` alert")]
+
+
 class ApiCreate(Strict):
     name: Name
     key_prefix: KeyPrefix | None = None
+    rotation_days: RotationDays | None = None
+
+
+class ApiPatch(Strict):
+    rotation_days: RotationDays | None
 
 
 class ApiOut(BaseModel):
@@ -39,6 +48,7 @@ class ApiOut(BaseModel):
     name: str
     key_prefix: str
     created_at: Time
+    rotation_days: int | None
 
 
 class RolePut(Strict):
@@ -55,7 +65,7 @@ class RoleOut(BaseModel):
 
 def api_to_wire(api: Api) -> dict[str, Any]:
     return {"id": api.id, "name": api.name, "key_prefix": api.key_prefix,
-            "created_at": rfc3339(api.created_at)}
+            "created_at": rfc3339(api.created_at), "rotation_days": api.rotation_days}
 
 
 def role_to_wire(role: Role) -> dict[str, Any]:
@@ -66,7 +76,16 @@ def role_to_wire(role: Role) -> dict[str, Any]:
 @router.post("", status_code=201, response_model=ApiOut, summary="Create an API")
 async def create_api(body: ApiCreate, request: Request,
                      caller: Caller = Depends(require("apis.write"))) -> dict[str, Any]:
-    api = await services_of(request).apis.create_api(caller.actor, body.name, body.key_prefix)
+    api = await services_of(request).apis.create_api(caller.actor, body.name, body.key_prefix,
+                                                     body.rotation_days)
+    return api_to_wire(api)
+
+
+@router.patch("/{api_id}", response_model=ApiOut, summary="Change an API's rotation policy",
+              description="`rotation_days: null` drops the policy.")
+async def update_api(api_id: str, body: ApiPatch, request: Request,
+                     caller: Caller = Depends(require("apis.write"))) -> dict[str, Any]:
+    api = await services_of(request).apis.set_rotation(caller.actor, api_id, body.rotation_days)
     return api_to_wire(api)
 
 
