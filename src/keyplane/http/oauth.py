@@ -37,7 +37,9 @@ from keyplane.services import Services
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 50
-REPEATABLE = {"resource"}  # RFC 8707 §2: the only parameter that may appear more than once
+# The parameters that may appear more than once: RFC 8707 §2 `resource`, and RFC 8693 §2.1
+# `audience` (token exchange).
+REPEATABLE = {"resource", "audience"}
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _NO_STORE_RAW = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _NO_STORE.items())
 
@@ -67,16 +69,17 @@ def parse_form(body: bytes) -> TokenRequest:
         raise InvalidRequest("the body is not a valid form") from None
     params: dict[str, str] = {}
     resources: list[str] = []
+    audiences: list[str] = []
     for name, value in pairs:
         if not value:
             continue
         if name in REPEATABLE:
-            resources.append(value)
+            (resources if name == "resource" else audiences).append(value)
         elif name in params:
             raise InvalidRequest(f"the parameter {name} is given more than once")
         else:
             params[name] = value
-    return TokenRequest(params=params, resources=tuple(resources))
+    return TokenRequest(params=params, resources=tuple(resources), audiences=tuple(audiences))
 
 
 def _plain_pairs(text: str) -> list[tuple[str, str]]:
@@ -144,6 +147,8 @@ class TokenEndpoint:
             body["scope"] = " ".join(issued.scope)
         if issued.refresh_token:
             body["refresh_token"] = issued.refresh_token
+        if issued.issued_token_type:
+            body["issued_token_type"] = issued.issued_token_type
         await _send(send, body)
 
 
@@ -187,7 +192,15 @@ def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
     }
     if claims.scope:
         body["scope"] = " ".join(claims.scope)
+    for name in INTROSPECTED_EXTRA:
+        if name in claims.extra:
+            body[name] = claims.extra[name]
     return body
+
+
+# Claims beyond RFC 9068's a token may carry, shown by introspection: who acts for the
+# subject (RFC 8693 §4.1) and the key the token is bound to (RFC 9449 §6.2).
+INTROSPECTED_EXTRA = ("act", "cnf")
 
 
 class IntrospectionEndpoint:

@@ -112,6 +112,7 @@ class IssuedToken:
     claims: TokenClaims
     token_type: str = "Bearer"
     refresh_token: str | None = None
+    issued_token_type: str | None = None  # RFC 8693 §2.2.1: token exchange answers it
 
     def __repr__(self) -> str:
         return f"IssuedToken(jti={self.claims.jti!r}, client_id={self.claims.client_id!r})"

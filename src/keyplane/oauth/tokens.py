@@ -93,11 +93,17 @@ class TokenService:
 
     async def issue(self, client: Client, *, subject: str, scope: tuple[str, ...],
                     audience: tuple[str, ...], extra: dict[str, Any] | None = None,
-                    ip: str | None = None, jti: str | None = None) -> IssuedToken:
+                    ip: str | None = None, jti: str | None = None,
+                    expires_by: datetime | None = None, action: str = events.TOKEN_ISSUE,
+                    details: dict[str, Any] | None = None) -> IssuedToken:
         """Mint an access token for `client` in its registered format. `jti` is chosen by
-        the caller when it must record it before the token exists (refresh rotation)."""
+        the caller when it must record it before the token exists (refresh rotation);
+        `expires_by` caps its lifetime (an exchanged token outlives not its subject token);
+        `action` and `details` name the audit event that records it."""
         now = self._clock.now().replace(microsecond=0)  # NumericDate: whole seconds
         ttl = self.ttl_for(client)
+        if expires_by is not None:
+            ttl = max(0, min(ttl, int((expires_by - now).total_seconds())))
         claims = TokenClaims(jti=jti or new_jti(now), issuer=self._issuer, subject=subject,
                              client_id=client.id, audience=audience, scope=scope, issued_at=now,
                              expires_at=now + timedelta(seconds=ttl), extra=extra or {})
@@ -109,11 +115,11 @@ class TokenService:
         # `AuditEvent.of(Actor(client.id, ip), ...)` spelt out: the same event, a little less
         # work on the path every token takes.
         self._audit.add(AuditEvent(
-            id=new_id("evt", now), time=now, actor=client.id, action=events.TOKEN_ISSUE,
+            id=new_id("evt", now), time=now, actor=client.id, action=action,
             target=claims.jti, ip=ip, details={
                 "client_id": client.id, "subject": subject, "scope": " ".join(scope),
                 "aud": list(audience), "format": client.token_format,
-                "expires_at": claims.expires_at.isoformat()}))
+                "expires_at": claims.expires_at.isoformat(), **(details or {})}))
         return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims)
 
     async def _sign(self, claims: TokenClaims) -> str:
