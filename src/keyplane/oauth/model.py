@@ -39,6 +39,10 @@ class Client:
     updated_at: datetime
     # How long a refresh token may go unused before it expires (None: the service's setting).
     refresh_token_idle_seconds: int | None = None
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
+    # RFC 9126 §6: authorization requests only through the PAR endpoint.
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_public(self) -> bool:

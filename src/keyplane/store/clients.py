@@ -37,6 +37,7 @@ _COLUMNS = (
     clients.c.auth_method, clients.c.access_token_ttl_seconds,
     clients.c.refresh_token_ttl_seconds, clients.c.jwks, clients.c.secret_start,
     clients.c.created_at, clients.c.updated_at, clients.c.refresh_token_idle_seconds,
+    clients.c.dpop_bound_access_tokens, clients.c.require_pushed_authorization_requests,
 )
 _SELECT = sa.select(*_COLUMNS)
 _CREDENTIALS = sa.select(
@@ -56,13 +57,14 @@ def _client(row: Sequence[Any]) -> Client:
         access_token_ttl_seconds=row[9], refresh_token_ttl_seconds=row[10],
         jwks=None if row[11] is None else loads(row[11]), secret_start=row[12],
         created_at=created_at, updated_at=updated_at, refresh_token_idle_seconds=row[15],
+        dpop_bound_access_tokens=bool(row[16]), require_pushed_authorization_requests=bool(row[17]),
     )
 
 
 def _credentials(row: Sequence[Any]) -> ClientCredentials:
-    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[16]),
-                             previous_secret_hash=_bytes(row[17]),
-                             previous_secret_expires_at=as_utc(row[18]))
+    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[18]),
+                             previous_secret_hash=_bytes(row[19]),
+                             previous_secret_expires_at=as_utc(row[20]))
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -79,6 +81,8 @@ def _settings(client: Client) -> dict[str, Any]:
         "access_token_ttl_seconds": client.access_token_ttl_seconds,
         "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
         "refresh_token_idle_seconds": client.refresh_token_idle_seconds,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "jwks": None if client.jwks is None else dumps(client.jwks),
         "updated_at": client.updated_at,
     }

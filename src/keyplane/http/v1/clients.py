@@ -68,6 +68,10 @@ class ClientCreate(Strict):
         default=None, description="How long a refresh token may go unused before it expires "
                                   "(capped by refresh_token_ttl_seconds). Default: the service's "
                                   "setting.")
+    dpop_bound_access_tokens: bool = Field(default=False, description=(
+        "RFC 9449 §5.2: every token request must carry a DPoP proof; tokens are bound to its key."))
+    require_pushed_authorization_requests: bool = Field(default=False, description=(
+        "RFC 9126 §6: authorization requests only by reference to a pushed request."))
 
 
 class ClientPatch(Strict):
@@ -86,6 +90,8 @@ class ClientPatch(Strict):
     refresh_token_ttl_seconds: RefreshTtl | None = None
     jwks: dict[str, Any] | None = None
     refresh_token_idle_seconds: RefreshTtl | None = None
+    dpop_bound_access_tokens: bool | None = None
+    require_pushed_authorization_requests: bool | None = None
 
 
 class RollIn(Strict):
@@ -106,6 +112,8 @@ class ClientOut(BaseModel):
     access_token_ttl_seconds: int | None
     refresh_token_ttl_seconds: int | None
     refresh_token_idle_seconds: int | None = None
+    dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
     jwks: dict[str, Any] | None
     client_secret_start: str | None = Field(description=(
         "The first characters of the current secret, to tell secrets apart; null without one."))
@@ -129,6 +137,8 @@ def client_to_wire(client: Client) -> dict[str, Any]:
         "access_token_ttl_seconds": client.access_token_ttl_seconds,
         "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
         "refresh_token_idle_seconds": client.refresh_token_idle_seconds, "jwks": client.jwks,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "client_secret_start": client.secret_start,
         "created_at": rfc3339(client.created_at), "updated_at": rfc3339(client.updated_at),
     }
