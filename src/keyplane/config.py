@@ -67,6 +67,8 @@ class Settings(BaseModel):
     device_user_code_window_seconds: int = Field(default=60, ge=1, le=86_400)
     session_idle_seconds: int = Field(default=1800, ge=60, le=30 * 86_400)
     session_absolute_seconds: int = Field(default=12 * 3600, ge=300, le=90 * 86_400)
+    # RFC 9449 §8: require a server-issued nonce in every DPoP proof at the token endpoint.
+    dpop_nonce_required: bool = False
 
     @field_validator("root_key", "secret_key")
     @classmethod

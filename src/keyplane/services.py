@@ -25,6 +25,7 @@ from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
 from keyplane.oauth.codes import AuthorizationCodeService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
+from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
 from keyplane.oauth.refresh_tokens import (
     CodeReplayRevoker,
@@ -45,6 +46,7 @@ from keyplane.store.change_notices import ChangeListener
 from keyplane.store.clients import SqlClientRepository
 from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.devices import SqlDeviceRepository
+from keyplane.store.dpop_proofs import SqlProofReplayCache
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
@@ -92,6 +94,7 @@ class Services:
     codes: AuthorizationCodeService
     refresh_tokens: RefreshTokenService
     devices: DeviceFlow
+    dpop: DpopService
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -122,6 +125,7 @@ class Services:
             if self.change_listener is not None:
                 await self.change_listener.close()
             await self.limiter.close()
+            await self.dpop.close()
             await self.db.dispose()
 
 
@@ -182,8 +186,12 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                 default_idle_seconds=settings.refresh_token_idle_seconds,
                 reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
             audit=audit_writer, users=users)
+        replay: ProofReplayCache = (RedisProofReplayCache(settings.redis_url) if settings.redis_url
+                                    else SqlProofReplayCache(db))
+        dpop = DpopService(replay, clock, nonce_key=derive_subkey(secret_key, "keyplane dpop-nonce v1"),
+                           nonce_required=settings.dpop_nonce_required)
         services = Services(
-            settings=settings, clock=clock, db=db,
+            settings=settings, clock=clock, db=db, dpop=dpop,
             apis=ApiService(api_repo, clock, changes=key_changes),
             keys=keys,
             root_keys=RootKeyService(key_repo, hasher, clock),

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from keyplane.errors import (
     InvalidClient,
+    InvalidDpopProof,
     InvalidRequest,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -112,6 +113,17 @@ async def _receive_form(scope: Scope, receive: Receive, services: Services) -> T
     return None if body is None else parse_form(body)
 
 
+def headers_named(scope: Scope, name: bytes) -> list[str]:
+    """Every header `name` (lower-case) of a request, decoded as Latin-1."""
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+
+
+def request_url(scope: Scope) -> str:
+    """The URL a request was sent to as its client wrote it (scheme, `Host`, path)."""
+    host = header(scope, b"host") or ""
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
+
+
 async def _send(send: Send, body: dict[str, Any]) -> None:
     await send_json(send, dumps(body), headers=_NO_STORE_RAW)
 
@@ -137,8 +149,14 @@ class TokenEndpoint:
         grant = GRANTS.get(grant_type)
         if grant is None:  # after authentication: an unknown grant tells a stranger nothing
             raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
+        proof = await services.dpop.check(
+            headers_named(scope, b"dpop"), method="POST",
+            urls=(services.settings.resolved_issuer + metadata.TOKEN_PATH, request_url(scope)))
+        if proof is None and authenticated.client.dpop_bound_access_tokens:
+            raise InvalidDpopProof("this client must send a DPoP proof with every token request")
         context = GrantContext(tokens=services.tokens, ip=ip, codes=services.codes,
-                               refresh_tokens=services.refresh_tokens, devices=services.devices)
+                               refresh_tokens=services.refresh_tokens, devices=services.devices,
+                               dpop_jkt=proof.jkt if proof is not None else None)
         issued = await grant(context, authenticated.client, form)
         services.metrics.observe_token(grant_type)
         body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
@@ -149,7 +167,11 @@ class TokenEndpoint:
             body["refresh_token"] = issued.refresh_token
         if issued.issued_token_type:
             body["issued_token_type"] = issued.issued_token_type
-        await _send(send, body)
+        if proof is None:
+            await _send(send, body)
+        else:  # RFC 9449 §8.2: a nonce for the next proof
+            await send_json(send, dumps(body), headers=(
+                *_NO_STORE_RAW, (b"dpop-nonce", services.dpop.nonce().encode("ascii"))))
 
 
 async def _introspecting_caller(scope: Scope, services: Services, form: TokenRequest) -> Client | None:
@@ -184,7 +206,8 @@ def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
     if claims is None:
         return {"active": False}  # §2.2: nothing more about an inactive token
     body: dict[str, Any] = {
-        "active": True, "token_type": "Bearer", "client_id": claims.client_id,
+        "active": True, "token_type": "DPoP" if "cnf" in claims.extra else "Bearer",
+        "client_id": claims.client_id,
         "sub": claims.subject, "iss": claims.issuer,
         "aud": claims.audience[0] if len(claims.audience) == 1 else list(claims.audience),
         "exp": int(claims.expires_at.timestamp()), "iat": int(claims.issued_at.timestamp()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.jose.algorithms import ALGORITHMS
+from keyplane.jose.dpop import SIGNING_ALGORITHMS as DPOP_ALGORITHMS
 from keyplane.oauth.grants import GRANTS
 from keyplane.oauth.pkce import CODE_CHALLENGE_METHODS
 
@@ -46,4 +47,5 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
         "access_token_signing_alg_values_supported": algorithms,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }

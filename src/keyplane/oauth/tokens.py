@@ -95,18 +95,21 @@ class TokenService:
                     audience: tuple[str, ...], extra: dict[str, Any] | None = None,
                     ip: str | None = None, jti: str | None = None,
                     expires_by: datetime | None = None, action: str = events.TOKEN_ISSUE,
-                    details: dict[str, Any] | None = None) -> IssuedToken:
+                    details: dict[str, Any] | None = None,
+                    dpop_jkt: str | None = None) -> IssuedToken:
         """Mint an access token for `client` in its registered format. `jti` is chosen by
         the caller when it must record it before the token exists (refresh rotation);
         `expires_by` caps its lifetime (an exchanged token outlives not its subject token);
-        `action` and `details` name the audit event that records it."""
+        `action` and `details` name the audit event that records it. With `dpop_jkt` the
+        token is bound to that DPoP key (RFC 9449 §6: `cnf.jkt`, token type DPoP)."""
         now = self._clock.now().replace(microsecond=0)  # NumericDate: whole seconds
         ttl = self.ttl_for(client)
         if expires_by is not None:
             ttl = max(0, min(ttl, int((expires_by - now).total_seconds())))
         claims = TokenClaims(jti=jti or new_jti(now), issuer=self._issuer, subject=subject,
                              client_id=client.id, audience=audience, scope=scope, issued_at=now,
-                             expires_at=now + timedelta(seconds=ttl), extra=extra or {})
+                             expires_at=now + timedelta(seconds=ttl),
+                             extra={**(extra or {}), **({"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {})})
         if client.token_format == "opaque":
             token = generate_key(OPAQUE_PREFIX)
             await self._repository.store_opaque(self._hasher.hash(token), claims)
@@ -120,7 +123,8 @@ class TokenService:
                 "client_id": client.id, "subject": subject, "scope": " ".join(scope),
                 "aud": list(audience), "format": client.token_format,
                 "expires_at": claims.expires_at.isoformat(), **(details or {})}))
-        return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims)
+        return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims,
+                           token_type="DPoP" if dpop_jkt else "Bearer")
 
     async def _sign(self, claims: TokenClaims) -> str:
         key = await self._signing_keys.active()

@@ -38,6 +38,7 @@ class GrantContext:
     codes: AuthorizationCodeService
     refresh_tokens: RefreshTokenService
     devices: DeviceFlow
+    dpop_jkt: str | None = None  # the key of the request's DPoP proof: tokens bind to it
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ async def handle(context: GrantContext, client: Client, request: TokenRequest) -
     issued = await context.tokens.issue(
         client, subject=subject.subject, scope=scope, audience=audience, extra={"act": act},
         ip=context.ip, expires_by=subject.expires_at, action=events.TOKEN_EXCHANGE,
+        dpop_jkt=context.dpop_jkt,
         details={"subject_jti": subject.jti, "subject_client_id": subject.client_id,
                  "actor": acting["sub"]})
     return dataclasses.replace(issued, issued_token_type=ISSUED_TOKEN_TYPE)
