@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ PROOF_TYPE = "dpop+jwt"
 SIGNING_ALGORITHMS = tuple(sorted(ALGORITHMS))  # asymmetric, all of them
 MAX_PROOF_LENGTH = 4096
 MAX_AGE_SECONDS = 300  # how old a proof's `iat` may be
+NONCE_WINDOW_SECONDS = 300
 LEEWAY_SECONDS = 5  # how far ahead of our clock its `iat` may be
 _MAX_JTI_LENGTH = 256
 _KEY_MEMBERS = {"EC": ("crv", "x", "y"), "OKP": ("crv", "x"), "RSA": ("e", "n")}
@@ -131,3 +133,32 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
 def replay_key(proof: DpopProof) -> bytes:
     """What the replay cache stores for a proof: its `jti`, scoped to its key."""
     return hashlib.sha256(f"{proof.jkt}\0{proof.jti}".encode("utf-8", "surrogatepass")).digest()
+
+
+class DpopNonces:
+    """Server-issued nonces (RFC 9449 §8), stateless: the number of the current window and
+    an HMAC of it under `key`, so every process holding the key issues and accepts the same
+    ones with nothing stored. The current and the previous window's nonces are accepted."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def current(self, now: float) -> str:
+        return self._for(int(now) // NONCE_WINDOW_SECONDS)
+
+    def _for(self, window: int) -> str:
+        packed = struct.pack(">Q", window)
+        return b64url_encode(packed + hmac.new(self._key, packed, hashlib.sha256).digest()[:16])
+
+    def is_fresh(self, nonce: str, now: float) -> bool:
+        try:
+            raw = b64url_decode(nonce)
+        except InvalidToken:
+            return False
+        if len(raw) != 24:
+            return False
+        (window,) = struct.unpack(">Q", raw[:8])
+        current = int(now) // NONCE_WINDOW_SECONDS
+        return window in (current, current - 1) and hmac.compare_digest(nonce, self._for(window))

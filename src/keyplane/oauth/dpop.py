@@ -14,10 +14,7 @@ each answer (`DPoP-Nonce`) and checked only when a proof carries one.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import struct
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -29,15 +26,14 @@ from keyplane.errors import InvalidDpopProof, InvalidToken, StoreUnavailable, Us
 from keyplane.jose.dpop import (
     LEEWAY_SECONDS,
     MAX_AGE_SECONDS,
+    DpopNonces,
     DpopProof,
     replay_key,
     verify_proof,
 )
-from keyplane.jose.jws import b64url_decode, b64url_encode
 
 log = logging.getLogger("keyplane.dpop")
 
-NONCE_WINDOW_SECONDS = 300
 PRUNE_SECONDS = 60
 
 
@@ -78,7 +74,7 @@ class DpopService:
                  nonce_required: bool) -> None:
         self._replay = replay
         self._clock = clock
-        self._nonce_key = nonce_key
+        self._nonces = DpopNonces(nonce_key)
         self.nonce_required = nonce_required
         self._next_prune_at: datetime | None = None
 
@@ -87,22 +83,7 @@ class DpopService:
 
     def nonce(self) -> str:
         """The nonce of the current window, for a `DPoP-Nonce` header."""
-        return self._nonce_for(int(self._clock.now().timestamp()) // NONCE_WINDOW_SECONDS)
-
-    def _nonce_for(self, window: int) -> str:
-        packed = struct.pack(">Q", window)
-        return b64url_encode(packed + hmac.new(self._nonce_key, packed, hashlib.sha256).digest()[:16])
-
-    def _nonce_is_fresh(self, nonce: str) -> bool:
-        try:
-            raw = b64url_decode(nonce)
-        except InvalidToken:
-            return False
-        if len(raw) != 24:
-            return False
-        (window,) = struct.unpack(">Q", raw[:8])
-        current = int(self._clock.now().timestamp()) // NONCE_WINDOW_SECONDS
-        return window in (current, current - 1) and hmac.compare_digest(nonce, self._nonce_for(window))
+        return self._nonces.current(self._clock.now().timestamp())
 
     async def check(self, proofs: list[str], *, method: str, urls: tuple[str, ...],
                     access_token: str | None = None) -> DpopProof | None:
@@ -120,7 +101,7 @@ class DpopService:
         except InvalidToken as exc:
             raise InvalidDpopProof(str(exc)) from None
         if proof.nonce is not None or self.nonce_required:
-            if proof.nonce is None or not self._nonce_is_fresh(proof.nonce):
+            if proof.nonce is None or not self._nonces.is_fresh(proof.nonce, now.timestamp()):
                 raise UseDpopNonce("send the DPoP proof again with the nonce this server issued",
                                    nonce=self.nonce())
         expires_at = now + timedelta(seconds=MAX_AGE_SECONDS + 2 * LEEWAY_SECONDS)

@@ -21,7 +21,7 @@ def credential_of(authorization: str | None, x_api_key: str | None, *, realm: st
     token = None
     if authorization:
         scheme, _, rest = authorization.partition(" ")
-        if scheme.lower() != "bearer":
+        if scheme.lower() not in ("bearer", "dpop"):  # DPoP: RFC 9449 §7.1 (sdk/dpop.py)
             raise errors.no_credentials(realm)
         token = rest.strip()
         if not token or " " in token:

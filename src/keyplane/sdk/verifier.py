@@ -34,6 +34,7 @@ from keyplane.sdk.credentials import JWT as _JWT
 from keyplane.sdk.credentials import KEY as _KEY
 from keyplane.sdk.credentials import OPAQUE as _OPAQUE
 from keyplane.sdk.credentials import credential_of
+from keyplane.sdk.dpop import ProofChecker
 from keyplane.sdk.engine import Engine
 from keyplane.sdk.introspection import IntrospectionCache, principal_of_introspection
 from keyplane.sdk.jwks import JwksCache
@@ -89,7 +90,8 @@ class Verifier:
     an unknown `kid` can cause a fetch), `jwks_max_age_seconds` [3600]; `key_cache_seconds`
     [30], `key_cache_size` [10000]; `introspection_cache_seconds` [10]; `timeout_seconds`
     [2] for every call to keyplane; `algorithms` (narrows the JWKS's); `realm` for the
-    `WWW-Authenticate` challenge; `clock` (tests).
+    `WWW-Authenticate` challenge; `clock` (tests); `dpop_nonce_key` (bytes shared by the
+    API's processes: DPoP proofs must then carry a nonce the API issued, sdk/dpop.py).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class Verifier:
         key_cache_size: int = 10_000, introspection_cache_seconds: float = 10.0,
         timeout_seconds: float = 2.0,
         clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None,
+        dpop_nonce_key: bytes | None = None,
     ) -> None:
         if services is not None and settings is not None:
             raise ValueError("give services= or settings=, not both")
@@ -150,6 +153,7 @@ class Verifier:
             timeout_seconds=timeout_seconds, transport=transport, api_id=api_id, audience=audience,
             follow_revocations=self.follow_revocations, settings=settings, jwks=self.jwks,
             revocations=self.revocations, keys=self.keys, now=self._now)
+        self._proofs = ProofChecker(realm=realm, nonce_key=dpop_nonce_key)
         self._engine = Engine(name="keyplane-verifier", on_start=self._background.start,
                               on_stop=self._background.stop, on_fork=self._forked)
 
@@ -157,7 +161,8 @@ class Verifier:
 
     async def verify(self, authorization_header: str | None, *, x_api_key: str | None = None,
                      ip: str | None = None, scopes: Iterable[str] | None = None,
-                     permissions: str | None = None) -> Principal:
+                     permissions: str | None = None, method: str | None = None,
+                     url: str | None = None, dpop: str | None = None) -> Principal:
         """The caller of this request, or AuthError.
 
         `authorization_header` is the `Authorization` value as received; `x_api_key` the
@@ -165,6 +170,8 @@ class Verifier:
         (for keys with an IP allow-list). `scopes` must all be granted and `permissions`
         (a permission query, `"a AND (b OR c)"`) must hold: both are checked against a
         token's scopes and a key's permissions (403 `insufficient_scope` otherwise).
+        `method`, `url` and `dpop` (the request's method, full URL and `DPoP` header) prove
+        a DPoP-bound token (RFC 9449 §7); such a token is refused without them.
         """
         kind, credential = self._credential(authorization_header, x_api_key)
         now = self._now()
@@ -174,12 +181,14 @@ class Verifier:
                 principal = await self._resolve(kind, credential, ip)
             else:
                 principal = await self._engine.run_async(self._resolve(kind, credential, ip))
+        self._check_binding(principal, credential, authorization_header, method, url, dpop, now)
         self._authorize(principal, scopes, permissions, now)
         return principal
 
     def verify_sync(self, authorization_header: str | None, *, x_api_key: str | None = None,
                     ip: str | None = None, scopes: Iterable[str] | None = None,
-                    permissions: str | None = None) -> Principal:
+                    permissions: str | None = None, method: str | None = None,
+                    url: str | None = None, dpop: str | None = None) -> Principal:
         """`verify` for synchronous code (Flask, Django, any WSGI app); thread-safe."""
         if self._embedded is not None:
             raise RuntimeError("a verifier embedded with services= answers `await verify(...)` "
@@ -193,6 +202,7 @@ class Verifier:
                                                   timeout=4 * self._timeout + 1)
             except TimeoutError:
                 raise errors.unavailable("keyplane did not answer in time") from None
+        self._check_binding(principal, credential, authorization_header, method, url, dpop, now)
         self._authorize(principal, scopes, permissions, now)
         return principal
 
@@ -306,6 +316,14 @@ class Verifier:
         principal = self._check_jwt(token, now, refetch_possible=False)
         assert principal is not None
         return principal
+
+    def _check_binding(self, principal: Principal, credential: str, authorization: str | None,
+                       method: str | None, url: str | None, dpop: str | None, now: float) -> None:
+        if principal.kind != ACCESS_TOKEN:
+            return
+        dpop_scheme = authorization is not None and authorization[:5].lower() == "dpop "
+        self._proofs.check(principal, credential, dpop_scheme=dpop_scheme, method=method, url=url,
+                           proof=dpop, now=now)
 
     def _authorize(self, principal: Principal, scopes: Iterable[str] | None,
                    permissions: str | None, now: float) -> None:
