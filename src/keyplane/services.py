@@ -27,6 +27,7 @@ from keyplane.oauth.codes import AuthorizationCodeService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
 from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
+from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.refresh_tokens import (
     CodeReplayRevoker,
     RefreshPolicy,
@@ -52,6 +53,7 @@ from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
 from keyplane.store.refresh_tokens import SqlRefreshTokenRepository
+from keyplane.store.resource_servers import SqlResourceServerRepository
 from keyplane.store.sessions import SqlSessionRepository
 from keyplane.store.signing_keys import SqlSigningKeyRepository
 from keyplane.store.tokens import SqlTokenRepository
@@ -95,6 +97,7 @@ class Services:
     refresh_tokens: RefreshTokenService
     devices: DeviceFlow
     dpop: DpopService
+    resource_servers: ResourceServerService
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -175,9 +178,11 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         issuer = settings.resolved_issuer
         audit_writer: BatchWriter[AuditEvent] = BatchWriter(
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
+        resource_servers = ResourceServerService(SqlResourceServerRepository(db), clock)
         tokens = TokenService(signing_keys, token_repo, hasher, clock,
                               issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
-                              audit=audit_writer, signing=SigningThread(workers=settings.workers))
+                              audit=audit_writer, signing=SigningThread(workers=settings.workers),
+                              resource_servers=resource_servers)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
         refresh_tokens = RefreshTokenService(
@@ -191,7 +196,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         dpop = DpopService(replay, clock, nonce_key=derive_subkey(secret_key, "keyplane dpop-nonce v1"),
                            nonce_required=settings.dpop_nonce_required)
         services = Services(
-            settings=settings, clock=clock, db=db, dpop=dpop,
+            settings=settings, clock=clock, db=db, dpop=dpop, resource_servers=resource_servers,
             apis=ApiService(api_repo, clock, changes=key_changes),
             keys=keys,
             root_keys=RootKeyService(key_repo, hasher, clock),

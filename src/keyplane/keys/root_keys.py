@@ -38,6 +38,7 @@ ROOT_PERMISSIONS = (
     "signing_keys.read", "signing_keys.write",
     "tokens.introspect", "tokens.read",
     "users.read", "users.write",
+    "resource_servers.read", "resource_servers.write",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 

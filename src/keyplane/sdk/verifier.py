@@ -23,13 +23,17 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self
 
+from joserfc.errors import JoseError
+
 from keyplane.clock import Clock
 from keyplane.errors import InvalidToken
+from keyplane.jose.jwe import decrypt_nested, decryption_key
 from keyplane.jose.jws import b64url_decode, decode_json_object
 from keyplane.jose.jwt import decode_jwt
 from keyplane.keys.permissions import Grants, parse_query
 from keyplane.sdk import errors
 from keyplane.sdk.background import Background
+from keyplane.sdk.credentials import JWE as _JWE
 from keyplane.sdk.credentials import JWT as _JWT
 from keyplane.sdk.credentials import KEY as _KEY
 from keyplane.sdk.credentials import OPAQUE as _OPAQUE
@@ -91,7 +95,9 @@ class Verifier:
     [30], `key_cache_size` [10000]; `introspection_cache_seconds` [10]; `timeout_seconds`
     [2] for every call to keyplane; `algorithms` (narrows the JWKS's); `realm` for the
     `WWW-Authenticate` challenge; `clock` (tests); `dpop_nonce_key` (bytes shared by the
-    API's processes: DPoP proofs must then carry a nonce the API issued, sdk/dpop.py).
+    API's processes: DPoP proofs must then carry a nonce the API issued, sdk/dpop.py);
+    `decryption_key` (the API's private key — a JWK dict, PEM or joserfc key — when it is
+    registered as a resource server: its tokens arrive encrypted, jose/jwe.py).
     """
 
     def __init__(
@@ -105,7 +111,7 @@ class Verifier:
         key_cache_size: int = 10_000, introspection_cache_seconds: float = 10.0,
         timeout_seconds: float = 2.0,
         clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None,
-        dpop_nonce_key: bytes | None = None,
+        dpop_nonce_key: bytes | None = None, decryption_key: Any = None,
     ) -> None:
         if services is not None and settings is not None:
             raise ValueError("give services= or settings=, not both")
@@ -154,6 +160,8 @@ class Verifier:
             follow_revocations=self.follow_revocations, settings=settings, jwks=self.jwks,
             revocations=self.revocations, keys=self.keys, now=self._now)
         self._proofs = ProofChecker(realm=realm, nonce_key=dpop_nonce_key)
+        self._decryption_key = _decryption_key(decryption_key)
+        self._decrypted: dict[bytes, str] = {}
         self._engine = Engine(name="keyplane-verifier", on_start=self._background.start,
                               on_stop=self._background.stop, on_fork=self._forked)
 
@@ -174,6 +182,9 @@ class Verifier:
         a DPoP-bound token (RFC 9449 §7); such a token is refused without them.
         """
         kind, credential = self._credential(authorization_header, x_api_key)
+        presented = credential
+        if kind == _JWE:
+            kind, credential = _JWT, self._decrypt(credential)
         now = self._now()
         principal = self._offline(kind, credential, ip, now)
         if principal is None:
@@ -181,7 +192,7 @@ class Verifier:
                 principal = await self._resolve(kind, credential, ip)
             else:
                 principal = await self._engine.run_async(self._resolve(kind, credential, ip))
-        self._check_binding(principal, credential, authorization_header, method, url, dpop, now)
+        self._check_binding(principal, presented, authorization_header, method, url, dpop, now)
         self._authorize(principal, scopes, permissions, now)
         return principal
 
@@ -194,6 +205,9 @@ class Verifier:
             raise RuntimeError("a verifier embedded with services= answers `await verify(...)` "
                                "only; build it with settings= for verify_sync")
         kind, credential = self._credential(authorization_header, x_api_key)
+        presented = credential
+        if kind == _JWE:
+            kind, credential = _JWT, self._decrypt(credential)
         now = self._now()
         principal = self._offline(kind, credential, ip, now)
         if principal is None:
@@ -202,7 +216,7 @@ class Verifier:
                                                   timeout=4 * self._timeout + 1)
             except TimeoutError:
                 raise errors.unavailable("keyplane did not answer in time") from None
-        self._check_binding(principal, credential, authorization_header, method, url, dpop, now)
+        self._check_binding(principal, presented, authorization_header, method, url, dpop, now)
         self._authorize(principal, scopes, permissions, now)
         return principal
 
@@ -317,6 +331,27 @@ class Verifier:
         assert principal is not None
         return principal
 
+    def _decrypt(self, token: str) -> str:
+        """The signed JWT inside an encrypted access token (kept: decrypting costs more
+        than verifying). Raises AuthError."""
+        digest = hashlib.sha256(token.encode()).digest()
+        inner = self._decrypted.get(digest)
+        if inner is not None:
+            return inner
+        if self._decryption_key is None:
+            raise errors.invalid_token("the access token is encrypted and this API has no "
+                                       "decryption key", self.realm)
+        try:
+            inner = decrypt_nested(token, self._decryption_key)
+        except InvalidToken as exc:
+            raise errors.invalid_token(_token_problem(exc), self.realm) from None
+        if len(self._decrypted) >= self._verified_max:
+            with self._verified_lock:
+                while len(self._decrypted) >= self._verified_max:
+                    self._decrypted.pop(next(iter(self._decrypted)), None)
+        self._decrypted[digest] = inner
+        return inner
+
     def _check_binding(self, principal: Principal, credential: str, authorization: str | None,
                        method: str | None, url: str | None, dpop: str | None, now: float) -> None:
         if principal.kind != ACCESS_TOKEN:
@@ -430,6 +465,15 @@ def _token_principal(claims: dict[str, Any]) -> Principal:
                      client_id if type(client_id) is str else None, None, None,
                      frozenset(scope.split()) if type(scope) is str else _NOTHING, _NOTHING,
                      claims, _NO_METADATA, ())
+
+
+def _decryption_key(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return decryption_key(value)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ValueError(f"decryption_key is not a usable private key: {exc}") from None
 
 
 def _unknown_kid(token: str, keys: Any) -> bool:
