@@ -67,6 +67,13 @@ Jwks = Annotated[str | None, typer.Option(
     "--jwks", metavar="JSON|@FILE", help='The public keys of a private_key_jwt client: a JWK Set '
     'as JSON, or @path to read it from a file ("@-": standard input).')]
 
+DpopBound = Annotated[bool | None, typer.Option(
+    "--dpop-bound/--no-dpop-bound", help="Every token request must carry a DPoP proof "
+    "(RFC 9449 dpop_bound_access_tokens).", show_default=False)]
+RequirePar = Annotated[bool | None, typer.Option(
+    "--require-par/--no-require-par", help="Authorization requests only through the PAR "
+    "endpoint (RFC 9126 require_pushed_authorization_requests).", show_default=False)]
+
 CLEARABLE: dict[str, Any] = {"redirect_uris": [], "scopes": [], "audiences": [], "jwks": None,
              "access_token_ttl_seconds": None, "refresh_token_ttl_seconds": None,
              "refresh_token_idle_seconds": None}
@@ -91,7 +98,8 @@ def _jwks(raw: str) -> dict[str, Any]:
 def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
             scopes: list[str] | None, audiences: list[str] | None, token_format: str | None,
             auth_method: str | None, access_ttl: int | None, refresh_ttl: int | None,
-            jwks: str | None, refresh_idle: int | None = None) -> dict[str, Any]:
+            jwks: str | None, refresh_idle: int | None = None, dpop_bound: bool | None = None,
+            require_par: bool | None = None) -> dict[str, Any]:
     """The request fields for the options given; an option left out is not sent."""
     body: dict[str, Any] = {}
     for field, value in (("grant_types", grant_types), ("redirect_uris", redirect_uris),
@@ -99,7 +107,9 @@ def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
                          ("token_format", token_format), ("token_endpoint_auth_method", auth_method),
                          ("access_token_ttl_seconds", access_ttl),
                          ("refresh_token_ttl_seconds", refresh_ttl),
-                         ("refresh_token_idle_seconds", refresh_idle)):
+                         ("refresh_token_idle_seconds", refresh_idle),
+                         ("dpop_bound_access_tokens", dpop_bound),
+                         ("require_pushed_authorization_requests", require_par)):
         if value is not None:
             body[field] = value
     if jwks is not None:
@@ -131,6 +141,8 @@ CLIENT_FIELDS: list[Column] = [
     ("access_token_ttl", _ttl("access_token_ttl_seconds")),
     ("refresh_token_ttl", _ttl("refresh_token_ttl_seconds")),
     ("refresh_idle", _ttl("refresh_token_idle_seconds")), ("jwks", _keys),
+    ("dpop_bound", "dpop_bound_access_tokens"),
+    ("require_par", "require_pushed_authorization_requests"),
     ("secret_start", "client_secret_start"), ("created_at", "created_at"),
     ("updated_at", "updated_at"),
 ]
@@ -178,14 +190,15 @@ def create_client(
     grant_types: GrantTypes = None, redirect_uris: RedirectUris = None, scopes: Scopes = None,
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
-    refresh_idle: RefreshIdle = None,
+    refresh_idle: RefreshIdle = None, dpop_bound: DpopBound = None, require_par: RequirePar = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Register a client; its secret, if it has one, is printed once, never again."""
     body = {"name": name, **_fields(
         grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes, audiences=audiences,
         token_format=token_format, auth_method=auth_method, access_ttl=access_ttl,
-        refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle)}
+        refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle, dpop_bound=dpop_bound,
+        require_par=require_par)}
     if client_type is not None:
         body["type"] = client_type
     with connect(url, root_key) as client:
@@ -220,7 +233,7 @@ def update_client(
     grant_types: GrantTypes = None, redirect_uris: RedirectUris = None, scopes: Scopes = None,
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
-    refresh_idle: RefreshIdle = None,
+    refresh_idle: RefreshIdle = None, dpop_bound: DpopBound = None, require_par: RequirePar = None,
     clear: Annotated[list[str] | None, typer.Option(
         "--clear", metavar="FIELD", help=f"Empty or reset a field: {', '.join(CLEARABLE)} "
         "(repeat for more).")] = None,
@@ -230,7 +243,7 @@ def update_client(
     body = _fields(grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes,
                    audiences=audiences, token_format=token_format, auth_method=auth_method,
                    access_ttl=access_ttl, refresh_ttl=refresh_ttl, jwks=jwks,
-                   refresh_idle=refresh_idle)
+                   refresh_idle=refresh_idle, dpop_bound=dpop_bound, require_par=require_par)
     if name is not None:
         body["name"] = name
     for field in clear or []:
