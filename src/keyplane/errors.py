@@ -171,6 +171,12 @@ class InvalidScope(OAuthError):
     code = "invalid_scope"
 
 
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1 (answered by the PAR endpoint, RFC 9126 §2.3)."""
+
+    code = "unsupported_response_type"
+
+
 class InvalidTarget(OAuthError):
     """RFC 8707 §2: the requested `resource` is not allowed for this client."""
 

@@ -27,6 +27,7 @@ from keyplane.oauth.codes import AuthorizationCodeService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
 from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
+from keyplane.oauth.par import PushedRequests
 from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.refresh_tokens import (
     CodeReplayRevoker,
@@ -52,6 +53,7 @@ from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
+from keyplane.store.pushed_requests import SqlPushedRequestRepository
 from keyplane.store.refresh_tokens import SqlRefreshTokenRepository
 from keyplane.store.resource_servers import SqlResourceServerRepository
 from keyplane.store.sessions import SqlSessionRepository
@@ -98,6 +100,7 @@ class Services:
     devices: DeviceFlow
     dpop: DpopService
     resource_servers: ResourceServerService
+    pushed_requests: PushedRequests
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -197,6 +200,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                            nonce_required=settings.dpop_nonce_required)
         services = Services(
             settings=settings, clock=clock, db=db, dpop=dpop, resource_servers=resource_servers,
+            pushed_requests=PushedRequests(SqlPushedRequestRepository(db), hasher, clock),
             apis=ApiService(api_repo, clock, changes=key_changes),
             keys=keys,
             root_keys=RootKeyService(key_repo, hasher, clock),

@@ -21,14 +21,19 @@ from keyplane.errors import (
     InvalidClient,
     InvalidDpopProof,
     InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UnsupportedResponseType,
 )
 from keyplane.http.asgi import client_host, header, read_body, send_json
 from keyplane.http.auth import bearer_token
 from keyplane.http.context import services_of
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
+from keyplane.oauth.authorization import RedirectedError, Untrusted, check_request
 from keyplane.oauth.grants import GRANTS, GrantContext, TokenRequest
 from keyplane.oauth.grants.client_credentials import audience_for
 from keyplane.oauth.model import GRANT_DEVICE_CODE, Client, TokenClaims
@@ -291,6 +296,42 @@ async def device_authorization(request: Request) -> Response:
     })
 
 
+# Client authentication, not part of the authorization request (RFC 9126 §2.1).
+_CLIENT_AUTH_PARAMS = {"client_secret", "client_assertion", "client_assertion_type"}
+_PUSHED_ERRORS: dict[str, type[OAuthError]] = {
+    "invalid_scope": InvalidScope, "invalid_target": InvalidTarget,
+    "unauthorized_client": UnauthorizedClient, "unsupported_response_type": UnsupportedResponseType,
+}
+
+
+async def pushed_authorization_request(request: Request) -> Response:
+    """RFC 9126 §2: a client authenticates as at the token endpoint and pushes its
+    authorization request; it is checked as the authorization endpoint would, and stored
+    under a `request_uri` to send the user with."""
+    services = services_of(request)
+    form = await read_form(request)
+    client = (await services.client_auth.authenticate(
+        form.params, request.headers.get("authorization"), ip=_ip(request))).client
+    if "request_uri" in form.params:
+        raise InvalidRequest("request_uri cannot be pushed (RFC 9126 §2.1)")
+    if "request" in form.params:
+        raise InvalidRequest("request objects are not supported; push the parameters themselves")
+    if form.params.get("client_id", client.id) != client.id:
+        raise InvalidRequest("client_id is not the client that authenticated")
+    pairs = [(name, value) for name, value in form.params.items() if name not in _CLIENT_AUTH_PARAMS]
+    if "client_id" not in form.params:
+        pairs.append(("client_id", client.id))
+    pairs.extend(("resource", value) for value in form.resources)
+    try:
+        await check_request(services.clients, pairs, pushed_already=True)
+    except Untrusted as exc:
+        raise InvalidRequest(exc.message) from None
+    except RedirectedError as exc:
+        raise _PUSHED_ERRORS.get(exc.error, InvalidRequest)(exc.description) from None
+    request_uri, expires_in = await services.pushed_requests.push(client.id, pairs)
+    return _json({"request_uri": request_uri, "expires_in": expires_in}, status=201)
+
+
 async def discovery(request: Request) -> Response:
     issuer = services_of(request).settings.resolved_issuer
     return Response(dumps(metadata.server_metadata(issuer)), media_type="application/json",
@@ -303,5 +344,6 @@ def routes() -> list[BaseRoute]:
         Route(metadata.INTROSPECTION_PATH, IntrospectionEndpoint(), methods=["POST"]),
         Route(metadata.REVOCATION_PATH, revoke, methods=["POST"]),
         Route(metadata.DEVICE_AUTHORIZATION_PATH, device_authorization, methods=["POST"]),
+        Route(metadata.PAR_PATH, pushed_authorization_request, methods=["POST"]),
         Route(metadata.METADATA_PATH, discovery, methods=["GET"]),
     ]

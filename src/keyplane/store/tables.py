@@ -263,8 +263,9 @@ pushed_requests = sa.Table(
     metadata,
     sa.Column("request_hash", sa.LargeBinary(64), primary_key=True),
     sa.Column("client_id", ID, nullable=False),
-    sa.Column("params", sa.Text, nullable=False),  # JSON object of the request's parameters
-    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON list of the request's [name, value]
+    sa.Column("expires_at", UtcDateTime, nullable=False),  # to start the flow
+    sa.Column("started_at", UtcDateTime),  # first used at the authorization endpoint
     sa.Index(None, "expires_at"),
 )
 

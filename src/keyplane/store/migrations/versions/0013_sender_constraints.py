@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("client_id", ID, nullable=False),
         sa.Column("params", sa.Text, nullable=False),
         sa.Column("expires_at", UtcDateTime, nullable=False),
+        sa.Column("started_at", UtcDateTime),
     )
     op.create_index("ix_pushed_requests_expires_at", "pushed_requests", ["expires_at"])
 
