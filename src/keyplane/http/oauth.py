@@ -126,7 +126,7 @@ def headers_named(scope: Scope, name: bytes) -> list[str]:
 def request_url(scope: Scope) -> str:
     """The URL a request was sent to as its client wrote it (scheme, `Host`, path)."""
     host = header(scope, b"host") or ""
-    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope['path']}"
 
 
 async def _send(send: Send, body: dict[str, Any]) -> None:
