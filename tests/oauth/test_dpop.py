@@ -129,6 +129,7 @@ async def test_a_public_clients_refresh_token_is_bound_to_its_key(kp):
     assert issued.token_type == "DPoP"
     refresh_token = issued.refresh_token
     assert refresh_token is not None
+    assert (await kp.introspect(refresh_token))["cnf"] == {"jkt": key.jkt}
     assert_oauth_error(await kp.refresh(client, refresh_token), 400, "invalid_dpop_proof")
     assert_oauth_error(await kp.post("/oauth/token", {"grant_type": "refresh_token",
                                                       "refresh_token": refresh_token}, client,

@@ -204,6 +204,8 @@ def refresh_introspection_body(grant: RefreshGrant, issuer: str) -> dict[str, An
     }
     if grant.scope:
         body["scope"] = " ".join(grant.scope)
+    if grant.dpop_jkt is not None:
+        body["cnf"] = {"jkt": grant.dpop_jkt}
     return body
 
 
