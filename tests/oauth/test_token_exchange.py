@@ -152,3 +152,17 @@ async def test_bad_requests_get_the_standard_errors(kp):
                                       actor_token_type=ACCESS), 400, "invalid_grant")
     discovery = (await kp.http.get("/.well-known/oauth-authorization-server")).json()
     assert EXCHANGE in discovery["grant_types_supported"]
+
+
+async def test_authlib_exchanges_a_token(kp):
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+    subject = await user_token(kp)
+    documents = await service(kp)
+    async with AsyncOAuth2Client(documents["client_id"], documents["client_secret"],
+                                 transport=kp.http._transport, base_url="http://testserver") as oauth:
+        answer = await oauth.fetch_token("http://testserver/oauth/token", grant_type=EXCHANGE,
+                                         subject_token=subject, subject_token_type=ACCESS,
+                                         resource=OTHER_AUDIENCE, scope="documents.read")
+    assert answer["issued_token_type"] == ACCESS and answer["scope"] == "documents.read"
+    assert (await claims_of(kp, answer["access_token"]))["act"]["sub"] == documents["client_id"]
