@@ -148,3 +148,21 @@ async def test_discovery_lists_the_proof_algorithms(kp):
     assert "ES256" in discovery["dpop_signing_alg_values_supported"]
     assert not [a for a in discovery["dpop_signing_alg_values_supported"]
                 if a.startswith("HS") or a == "none"]
+
+
+async def test_with_redis_a_replay_is_refused_by_every_replica(settings, clock, root_key, redis_url):
+    """Two services on one store and one Redis (two replicas): a proof used at one is
+    refused at the other."""
+    settings = settings.model_copy(update={"redis_url": redis_url})
+    key = DpopKey()
+    async for first in harness(settings, clock, root_key):
+        async for second in harness(settings, clock, root_key):
+            client = await credentials_client(first)
+            proof = key.proof("POST", TOKEN_URL)
+            assert (await token(first, client, proof)).status_code == 200
+            assert_oauth_error(await token(second, client, proof), 400, "invalid_dpop_proof")
+            assert (await token(second, client, key.proof("POST", TOKEN_URL))).status_code == 200
+    import redis
+
+    with redis.Redis.from_url(redis_url) as direct:  # the proofs are remembered in Redis
+        assert direct.keys("kp:dpop:*")
