@@ -4,7 +4,7 @@ for a short while; a client registered for PAR cannot send a plain request."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx

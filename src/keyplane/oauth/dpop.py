@@ -14,7 +14,6 @@ each answer (`DPoP-Nonce`) and checked only when a proof carries one.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -31,8 +30,6 @@ from keyplane.jose.dpop import (
     replay_key,
     verify_proof,
 )
-
-log = logging.getLogger("keyplane.dpop")
 
 PRUNE_SECONDS = 60
 
