@@ -154,9 +154,11 @@ class TokenEndpoint:
         grant = GRANTS.get(grant_type)
         if grant is None:  # after authentication: an unknown grant tells a stranger nothing
             raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
+        proofs = headers_named(scope, b"dpop")  # RFC 9449 §5: binds the token to a key
         proof = await services.dpop.check(
-            headers_named(scope, b"dpop"), method="POST",
-            urls=(services.settings.resolved_issuer + metadata.TOKEN_PATH, request_url(scope)))
+            proofs, method="POST",
+            urls=(services.settings.resolved_issuer + metadata.TOKEN_PATH, request_url(scope)),
+        ) if proofs else None
         if proof is None and authenticated.client.dpop_bound_access_tokens:
             raise InvalidDpopProof("this client must send a DPoP proof with every token request")
         context = GrantContext(tokens=services.tokens, ip=ip, codes=services.codes,
