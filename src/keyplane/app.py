@@ -22,6 +22,7 @@ from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
 from keyplane.http.v1 import alerts, apis, audit, keys, leaks, revocations, root_keys, usage, webhooks
 from keyplane.http.v1.clients import router as clients_router
+from keyplane.http.v1.resource_servers import router as resource_servers_router
 from keyplane.http.v1.key_changes import KeyChangesEndpoint
 from keyplane.http.v1.roles import router as roles_router
 from keyplane.http.v1.signing_keys import router as signing_keys_router
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     app.add_route("/metrics", health.metrics, include_in_schema=False)
     app.include_router(signing_keys_router)
     app.include_router(clients_router)
+    app.include_router(resource_servers_router)
     app.include_router(users_router)
     app.include_router(roles_router)
     app.include_router(revocations.router)

@@ -91,6 +91,8 @@ class Settings(BaseModel):
     webhook_concurrency: int = Field(default=4, ge=1, le=64)
     # The code host's secret-scanning keys (`POST /v1/leaks/github`; docs/leaks.md).
     github_scanning_keys: Path | None = None
+    # RFC 9449 §8: require a server-issued nonce in every DPoP proof at the token endpoint.
+    dpop_nonce_required: bool = False
 
     @field_validator("root_key", "secret_key")
     @classmethod

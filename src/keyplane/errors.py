@@ -15,7 +15,8 @@
     └── OAuthError                RFC 6749 §5.2 `error` codes, verbatim     → 400 / 401
         ├── InvalidRequest, InvalidClient (401), InvalidGrant, UnauthorizedClient,
         ├── UnsupportedGrantType, InvalidScope, InvalidTarget, UnsupportedTokenType
-        └── AuthorizationPending, SlowDown, AccessDenied, ExpiredToken (RFC 8628 §3.5)
+        ├── AuthorizationPending, SlowDown, AccessDenied, ExpiredToken (RFC 8628 §3.5)
+        └── InvalidDpopProof, UseDpopNonce (RFC 9449 §5, §8)
 
 Domain code raises these and knows nothing of HTTP; the status numbers above are the
 renderer's choice, kept next to the types so the mapping lives in one place.
@@ -140,6 +141,7 @@ class OAuthError(KeyplaneError):
         super().__init__(description or self.code)
         self.description = description
         self.www_authenticate: str | None = None
+        self.headers: dict[str, str] = {}  # further response headers (DPoP-Nonce)
 
 
 class InvalidRequest(OAuthError):
@@ -167,6 +169,12 @@ class UnsupportedGrantType(OAuthError):
 
 class InvalidScope(OAuthError):
     code = "invalid_scope"
+
+
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1 (answered by the PAR endpoint, RFC 9126 §2.3)."""
+
+    code = "unsupported_response_type"
 
 
 class InvalidTarget(OAuthError):
@@ -203,3 +211,19 @@ class ExpiredToken(OAuthError):
     """RFC 8628 §3.5: the device code expired; the device may start again."""
 
     code = "expired_token"
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where required, or does not hold."""
+
+    code = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8: send the proof again with the nonce in the `DPoP-Nonce` header."""
+
+    code = "use_dpop_nonce"
+
+    def __init__(self, description: str, *, nonce: str) -> None:
+        super().__init__(description)
+        self.headers = {"DPoP-Nonce": nonce}

@@ -28,7 +28,10 @@ from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
 from keyplane.oauth.codes import AuthorizationCodeService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
+from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
+from keyplane.oauth.par import PushedRequests
+from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.refresh_tokens import (
     CodeReplayRevoker,
     RefreshPolicy,
@@ -49,13 +52,16 @@ from keyplane.store.change_notices import ChangeListener
 from keyplane.store.clients import SqlClientRepository
 from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.devices import SqlDeviceRepository
+from keyplane.store.dpop_proofs import SqlProofReplayCache
 from keyplane.store.engine import Database
 from keyplane.store.keys import SqlKeyRepository
 from keyplane.store.leaks import SqlLeakRepository
 from keyplane.store.meta import SqlMeta
 from keyplane.store.migrate import migrate
 from keyplane.store.outbox import SqlOutbox
+from keyplane.store.pushed_requests import SqlPushedRequestRepository
 from keyplane.store.refresh_tokens import SqlRefreshTokenRepository
+from keyplane.store.resource_servers import SqlResourceServerRepository
 from keyplane.store.sessions import SqlSessionRepository
 from keyplane.store.signing_keys import SqlSigningKeyRepository
 from keyplane.store.tokens import SqlTokenRepository
@@ -107,6 +113,9 @@ class Services:
     deliveries: DeliveryWorker
     leaks: LeakService
     scanning_keys: ScanningKeys
+    dpop: DpopService
+    resource_servers: ResourceServerService
+    pushed_requests: PushedRequests
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -142,6 +151,7 @@ class Services:
             if self.change_listener is not None:
                 await self.change_listener.close()
             await self.limiter.close()
+            await self.dpop.close()
             await self.db.dispose()
 
 
@@ -196,9 +206,11 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         issuer = settings.resolved_issuer
         audit_writer: BatchWriter[AuditEvent] = BatchWriter(
             lambda batch: record_many(db, batch), name="audit", flush_seconds=1.0)
+        resource_servers = ResourceServerService(SqlResourceServerRepository(db), clock)
         tokens = TokenService(signing_keys, token_repo, hasher, clock,
                               issuer=issuer, default_ttl_seconds=settings.access_token_ttl_seconds,
-                              audit=audit_writer, signing=SigningThread(workers=settings.workers))
+                              audit=audit_writer, signing=SigningThread(workers=settings.workers),
+                              resource_servers=resource_servers)
         api_service = ApiService(api_repo, clock, changes=key_changes)
         users = UserService(SqlUserRepository(db), Passwords(), LoginThrottle(limiter), clock,
                             audit=audit_writer)
@@ -210,8 +222,13 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             audit=audit_writer, users=users)
         root_keys = RootKeyService(key_repo, hasher, clock, apis=api_service)
         exposure = Exposure(keys, recorder, usage)
+        replay: ProofReplayCache = (RedisProofReplayCache(settings.redis_url) if settings.redis_url
+                                    else SqlProofReplayCache(db))
+        dpop = DpopService(replay, clock, nonce_key=derive_subkey(secret_key, "keyplane dpop-nonce v1"),
+                           nonce_required=settings.dpop_nonce_required)
         services = Services(
-            settings=settings, clock=clock, db=db,
+            settings=settings, clock=clock, db=db, dpop=dpop, resource_servers=resource_servers,
+            pushed_requests=PushedRequests(SqlPushedRequestRepository(db), hasher, clock),
             apis=api_service,
             keys=keys,
             root_keys=root_keys,

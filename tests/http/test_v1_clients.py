@@ -13,6 +13,8 @@ from v1_contract import assert_problem, bearer, post_raw, send_without_auth, wal
 CLIENT_FIELDS = {"client_id", "name", "type", "grant_types", "redirect_uris", "scopes", "audiences",
                  "token_format", "token_endpoint_auth_method", "access_token_ttl_seconds",
                  "refresh_token_ttl_seconds", "refresh_token_idle_seconds", "pkce_required", "jwks",
+                 "refresh_token_ttl_seconds", "refresh_token_idle_seconds", "jwks",
+                 "dpop_bound_access_tokens", "require_pushed_authorization_requests",
                  "client_secret_start", "created_at", "updated_at"}
 SECRET_FIELDS = {"client_secret", "client_secret_expires_at"}
 
@@ -75,6 +77,7 @@ async def test_only_the_name_is_required_and_a_confidential_basic_client_is_the_
         "token_endpoint_auth_method": "client_secret_basic", "access_token_ttl_seconds": None,
         "refresh_token_ttl_seconds": None, "refresh_token_idle_seconds": None, "jwks": None,
         "pkce_required": True,
+        "dpop_bound_access_tokens": False, "require_pushed_authorization_requests": False,
     }
 
 

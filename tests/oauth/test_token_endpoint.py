@@ -101,7 +101,8 @@ async def test_discovery_names_every_endpoint_and_capability(discovery):
         assert discovery[name]
     assert discovery["grant_types_supported"] == [
         "authorization_code", "client_credentials", "refresh_token",
-        "urn:ietf:params:oauth:grant-type:device_code"]
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange"]
     assert discovery["device_authorization_endpoint"].endswith("/oauth/device_authorization")
     assert "implicit" not in discovery["grant_types_supported"] and "password" not in discovery["grant_types_supported"]
     assert {"client_secret_basic", "client_secret_post", "private_key_jwt"} <= set(

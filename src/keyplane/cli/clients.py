@@ -70,6 +70,13 @@ Jwks = Annotated[str | None, typer.Option(
     "--jwks", metavar="JSON|@FILE", help='The public keys of a private_key_jwt client: a JWK Set '
     'as JSON, or @path to read it from a file ("@-": standard input).')]
 
+DpopBound = Annotated[bool | None, typer.Option(
+    "--dpop-bound/--no-dpop-bound", help="Every token request must carry a DPoP proof "
+    "(RFC 9449 dpop_bound_access_tokens).", show_default=False)]
+RequirePar = Annotated[bool | None, typer.Option(
+    "--require-par/--no-require-par", help="Authorization requests only through the PAR "
+    "endpoint (RFC 9126 require_pushed_authorization_requests).", show_default=False)]
+
 CLEARABLE: dict[str, Any] = {"redirect_uris": [], "scopes": [], "audiences": [], "jwks": None,
              "access_token_ttl_seconds": None, "refresh_token_ttl_seconds": None,
              "refresh_token_idle_seconds": None}
@@ -94,7 +101,8 @@ def _jwks(raw: str) -> dict[str, Any]:
 def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
             scopes: list[str] | None, audiences: list[str] | None, token_format: str | None,
             auth_method: str | None, access_ttl: int | None, refresh_ttl: int | None,
-            jwks: str | None, refresh_idle: int | None = None) -> dict[str, Any]:
+            jwks: str | None, refresh_idle: int | None = None, dpop_bound: bool | None = None,
+            require_par: bool | None = None) -> dict[str, Any]:
     """The request fields for the options given; an option left out is not sent."""
     body: dict[str, Any] = {}
     for field, value in (("grant_types", grant_types), ("redirect_uris", redirect_uris),
@@ -102,7 +110,9 @@ def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
                          ("token_format", token_format), ("token_endpoint_auth_method", auth_method),
                          ("access_token_ttl_seconds", access_ttl),
                          ("refresh_token_ttl_seconds", refresh_ttl),
-                         ("refresh_token_idle_seconds", refresh_idle)):
+                         ("refresh_token_idle_seconds", refresh_idle),
+                         ("dpop_bound_access_tokens", dpop_bound),
+                         ("require_pushed_authorization_requests", require_par)):
         if value is not None:
             body[field] = value
     if jwks is not None:
@@ -135,6 +145,8 @@ CLIENT_FIELDS: list[Column] = [
     ("refresh_token_ttl", _ttl("refresh_token_ttl_seconds")),
     ("refresh_idle", _ttl("refresh_token_idle_seconds")), ("pkce_required", "pkce_required"),
     ("jwks", _keys),
+    ("dpop_bound", "dpop_bound_access_tokens"),
+    ("require_par", "require_pushed_authorization_requests"),
     ("secret_start", "client_secret_start"), ("created_at", "created_at"),
     ("updated_at", "updated_at"),
 ]
@@ -183,13 +195,15 @@ def create_client(
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
     refresh_idle: RefreshIdle = None, pkce_required: PkceRequired = None,
+    dpop_bound: DpopBound = None, require_par: RequirePar = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Register a client; its secret, if it has one, is printed once, never again."""
     body = {"name": name, **_fields(
         grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes, audiences=audiences,
         token_format=token_format, auth_method=auth_method, access_ttl=access_ttl,
-        refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle)}
+        refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle, dpop_bound=dpop_bound,
+        require_par=require_par)}
     if client_type is not None:
         body["type"] = client_type
     if pkce_required is not None:
@@ -227,6 +241,7 @@ def update_client(
     audiences: Audiences = None, token_format: TokenFormat = None, auth_method: AuthMethod = None,
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
     refresh_idle: RefreshIdle = None, pkce_required: PkceRequired = None,
+    dpop_bound: DpopBound = None, require_par: RequirePar = None,
     clear: Annotated[list[str] | None, typer.Option(
         "--clear", metavar="FIELD", help=f"Empty or reset a field: {', '.join(CLEARABLE)} "
         "(repeat for more).")] = None,
@@ -236,7 +251,7 @@ def update_client(
     body = _fields(grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes,
                    audiences=audiences, token_format=token_format, auth_method=auth_method,
                    access_ttl=access_ttl, refresh_ttl=refresh_ttl, jwks=jwks,
-                   refresh_idle=refresh_idle)
+                   refresh_idle=refresh_idle, dpop_bound=dpop_bound, require_par=require_par)
     if name is not None:
         body["name"] = name
     if pkce_required is not None:

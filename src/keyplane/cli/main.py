@@ -11,6 +11,7 @@ from keyplane import __version__
 from keyplane.cli import admin, alerts, apis, audit, keys, root_keys, serve, usage
 from keyplane.cli import scan as scan_cli
 from keyplane.cli import clients as clients_cli
+from keyplane.cli import resource_servers as resource_servers_cli
 from keyplane.cli import login as login_cli
 from keyplane.cli import roles as roles_cli
 from keyplane.cli import signing_keys as signing_keys_cli
@@ -63,6 +64,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(root_keys.app, name="root-keys")
 app.add_typer(signing_keys_cli.app, name="signing-keys")
 app.add_typer(clients_cli.app, name="clients")
+app.add_typer(resource_servers_cli.app, name="resource-servers")
 app.add_typer(users_cli.app, name="users")
 app.add_typer(roles_cli.app, name="roles")
 app.add_typer(alerts.app, name="alerts")

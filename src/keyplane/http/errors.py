@@ -80,6 +80,7 @@ def oauth_error(exc: KeyplaneError) -> Response:
         code, description = exc.code, exc.description or exc.code
         if exc.www_authenticate:
             headers["WWW-Authenticate"] = exc.www_authenticate
+        headers.update(exc.headers)
     elif isinstance(exc, StoreUnavailable):
         code, description = "temporarily_unavailable", exc.detail
         headers["Retry-After"] = "1"

@@ -19,15 +19,21 @@ from starlette.types import Receive, Scope, Send
 
 from keyplane.errors import (
     InvalidClient,
+    InvalidDpopProof,
     InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UnsupportedResponseType,
 )
 from keyplane.http.asgi import client_host, header, read_body, send_json
 from keyplane.http.auth import bearer_token
 from keyplane.http.context import services_of
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
+from keyplane.oauth.authorization import RedirectedError, Untrusted, check_request
 from keyplane.oauth.grants import GRANTS, GrantContext, TokenRequest
 from keyplane.oauth.grants.client_credentials import audience_for
 from keyplane.oauth.model import GRANT_DEVICE_CODE, Client, TokenClaims
@@ -37,7 +43,9 @@ from keyplane.services import Services
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 50
-REPEATABLE = {"resource"}  # RFC 8707 §2: the only parameter that may appear more than once
+# The parameters that may appear more than once: RFC 8707 §2 `resource`, and RFC 8693 §2.1
+# `audience` (token exchange).
+REPEATABLE = {"resource", "audience"}
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _NO_STORE_RAW = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _NO_STORE.items())
 
@@ -67,16 +75,17 @@ def parse_form(body: bytes) -> TokenRequest:
         raise InvalidRequest("the body is not a valid form") from None
     params: dict[str, str] = {}
     resources: list[str] = []
+    audiences: list[str] = []
     for name, value in pairs:
         if not value:
             continue
         if name in REPEATABLE:
-            resources.append(value)
+            (resources if name == "resource" else audiences).append(value)
         elif name in params:
             raise InvalidRequest(f"the parameter {name} is given more than once")
         else:
             params[name] = value
-    return TokenRequest(params=params, resources=tuple(resources))
+    return TokenRequest(params=params, resources=tuple(resources), audiences=tuple(audiences))
 
 
 def _plain_pairs(text: str) -> list[tuple[str, str]]:
@@ -109,6 +118,17 @@ async def _receive_form(scope: Scope, receive: Receive, services: Services) -> T
     return None if body is None else parse_form(body)
 
 
+def headers_named(scope: Scope, name: bytes) -> list[str]:
+    """Every header `name` (lower-case) of a request, decoded as Latin-1."""
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+
+
+def request_url(scope: Scope) -> str:
+    """The URL a request was sent to as its client wrote it (scheme, `Host`, path)."""
+    host = header(scope, b"host") or ""
+    return f"{scope.get('scheme', 'http')}://{host}{scope['path']}"
+
+
 async def _send(send: Send, body: dict[str, Any]) -> None:
     await send_json(send, dumps(body), headers=_NO_STORE_RAW)
 
@@ -134,8 +154,16 @@ class TokenEndpoint:
         grant = GRANTS.get(grant_type)
         if grant is None:  # after authentication: an unknown grant tells a stranger nothing
             raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
+        proofs = headers_named(scope, b"dpop")  # RFC 9449 §5: binds the token to a key
+        proof = await services.dpop.check(
+            proofs, method="POST",
+            urls=(services.settings.resolved_issuer + metadata.TOKEN_PATH, request_url(scope)),
+        ) if proofs else None
+        if proof is None and authenticated.client.dpop_bound_access_tokens:
+            raise InvalidDpopProof("this client must send a DPoP proof with every token request")
         context = GrantContext(tokens=services.tokens, ip=ip, codes=services.codes,
-                               refresh_tokens=services.refresh_tokens, devices=services.devices)
+                               refresh_tokens=services.refresh_tokens, devices=services.devices,
+                               dpop_jkt=proof.jkt if proof is not None else None)
         issued = await grant(context, authenticated.client, form)
         services.metrics.observe_token(grant_type)
         body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
@@ -144,7 +172,13 @@ class TokenEndpoint:
             body["scope"] = " ".join(issued.scope)
         if issued.refresh_token:
             body["refresh_token"] = issued.refresh_token
-        await _send(send, body)
+        if issued.issued_token_type:
+            body["issued_token_type"] = issued.issued_token_type
+        if proof is None:
+            await _send(send, body)
+        else:  # RFC 9449 §8.2: a nonce for the next proof
+            await send_json(send, dumps(body), headers=(
+                *_NO_STORE_RAW, (b"dpop-nonce", services.dpop.nonce().encode("ascii"))))
 
 
 async def _introspecting_caller(scope: Scope, services: Services, form: TokenRequest) -> Client | None:
@@ -173,6 +207,8 @@ def refresh_introspection_body(grant: RefreshGrant, issuer: str) -> dict[str, An
     }
     if grant.scope:
         body["scope"] = " ".join(grant.scope)
+    if grant.dpop_jkt is not None:
+        body["cnf"] = {"jkt": grant.dpop_jkt}
     return body
 
 
@@ -180,7 +216,8 @@ def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
     if claims is None:
         return {"active": False}  # §2.2: nothing more about an inactive token
     body: dict[str, Any] = {
-        "active": True, "token_type": "Bearer", "client_id": claims.client_id,
+        "active": True, "token_type": "DPoP" if "cnf" in claims.extra else "Bearer",
+        "client_id": claims.client_id,
         "sub": claims.subject, "iss": claims.issuer,
         "aud": claims.audience[0] if len(claims.audience) == 1 else list(claims.audience),
         "exp": int(claims.expires_at.timestamp()), "iat": int(claims.issued_at.timestamp()),
@@ -188,7 +225,15 @@ def introspection_body(claims: TokenClaims | None) -> dict[str, Any]:
     }
     if claims.scope:
         body["scope"] = " ".join(claims.scope)
+    for name in INTROSPECTED_EXTRA:
+        if name in claims.extra:
+            body[name] = claims.extra[name]
     return body
+
+
+# Claims beyond RFC 9068's a token may carry, shown by introspection: who acts for the
+# subject (RFC 8693 §4.1) and the key the token is bound to (RFC 9449 §6.2).
+INTROSPECTED_EXTRA = ("act", "cnf")
 
 
 class IntrospectionEndpoint:
@@ -258,6 +303,42 @@ async def device_authorization(request: Request) -> Response:
     })
 
 
+# Client authentication, not part of the authorization request (RFC 9126 §2.1).
+_CLIENT_AUTH_PARAMS = {"client_secret", "client_assertion", "client_assertion_type"}
+_PUSHED_ERRORS: dict[str, type[OAuthError]] = {
+    "invalid_scope": InvalidScope, "invalid_target": InvalidTarget,
+    "unauthorized_client": UnauthorizedClient, "unsupported_response_type": UnsupportedResponseType,
+}
+
+
+async def pushed_authorization_request(request: Request) -> Response:
+    """RFC 9126 §2: a client authenticates as at the token endpoint and pushes its
+    authorization request; it is checked as the authorization endpoint would, and stored
+    under a `request_uri` to send the user with."""
+    services = services_of(request)
+    form = await read_form(request)
+    client = (await services.client_auth.authenticate(
+        form.params, request.headers.get("authorization"), ip=_ip(request))).client
+    if "request_uri" in form.params:
+        raise InvalidRequest("request_uri cannot be pushed (RFC 9126 §2.1)")
+    if "request" in form.params:
+        raise InvalidRequest("request objects are not supported; push the parameters themselves")
+    if form.params.get("client_id", client.id) != client.id:
+        raise InvalidRequest("client_id is not the client that authenticated")
+    pairs = [(name, value) for name, value in form.params.items() if name not in _CLIENT_AUTH_PARAMS]
+    if "client_id" not in form.params:
+        pairs.append(("client_id", client.id))
+    pairs.extend(("resource", value) for value in form.resources)
+    try:
+        await check_request(services.clients, pairs, pushed_already=True)
+    except Untrusted as exc:
+        raise InvalidRequest(exc.message) from None
+    except RedirectedError as exc:
+        raise _PUSHED_ERRORS.get(exc.error, InvalidRequest)(exc.description) from None
+    request_uri, expires_in = await services.pushed_requests.push(client.id, pairs)
+    return _json({"request_uri": request_uri, "expires_in": expires_in}, status=201)
+
+
 async def discovery(request: Request) -> Response:
     issuer = services_of(request).settings.resolved_issuer
     return Response(dumps(metadata.server_metadata(issuer)), media_type="application/json",
@@ -270,5 +351,6 @@ def routes() -> list[BaseRoute]:
         Route(metadata.INTROSPECTION_PATH, IntrospectionEndpoint(), methods=["POST"]),
         Route(metadata.REVOCATION_PATH, revoke, methods=["POST"]),
         Route(metadata.DEVICE_AUTHORIZATION_PATH, device_authorization, methods=["POST"]),
+        Route(metadata.PAR_PATH, pushed_authorization_request, methods=["POST"]),
         Route(metadata.METADATA_PATH, discovery, methods=["GET"]),
     ]

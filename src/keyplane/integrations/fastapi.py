@@ -51,7 +51,8 @@ def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
                 request.headers.get("authorization"),
                 x_api_key=request.headers.get("x-api-key") if x_api_key else None,
                 ip=client.host if client is not None else None, scopes=needed,
-                permissions=permissions)
+                permissions=permissions, method=request.method, url=str(request.url),
+                dpop=request.headers.get("dpop"))
         except AuthError as exc:
             raise AuthHTTPException(exc) from None
         if principal.ratelimits:

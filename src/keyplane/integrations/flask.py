@@ -39,7 +39,8 @@ def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
                 principal = verifier.verify_sync(
                     request.headers.get("Authorization"),
                     x_api_key=request.headers.get("X-API-Key") if x_api_key else None,
-                    ip=request.remote_addr, scopes=needed, permissions=permissions)
+                    ip=request.remote_addr, scopes=needed, permissions=permissions,
+                    method=request.method, url=request.url, dpop=request.headers.get("DPoP"))
             except AuthError as exc:
                 response = flask.jsonify(exc.to_json())
                 response.status_code = exc.status

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterable
 
+from starlette.datastructures import URL
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyplane.keys.permissions import parse_query
@@ -36,17 +37,20 @@ class KeyplaneMiddleware:
         if scope["type"] != "http" or (self.exclude and scope["path"].startswith(self.exclude)):
             await self.app(scope, receive, send)
             return
-        authorization = api_key = None
+        authorization = api_key = dpop = None
         for name, value in scope["headers"]:
             if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
             elif name == b"x-api-key" and api_key is None and self.x_api_key:
                 api_key = value.decode("latin-1")
+            elif name == b"dpop" and dpop is None:
+                dpop = value.decode("latin-1")
         client = scope.get("client")
         try:
             principal = await self.verifier.verify(
                 authorization, x_api_key=api_key, ip=client[0] if client else None,
-                scopes=self.scopes, permissions=self.permissions)
+                scopes=self.scopes, permissions=self.permissions, method=scope["method"],
+                url=str(URL(scope=scope)), dpop=dpop)
         except AuthError as exc:
             await _refuse(exc, send)
             return

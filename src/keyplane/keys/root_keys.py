@@ -50,6 +50,7 @@ ROOT_PERMISSIONS = (
     "alerts.read", "alerts.write",
     "webhooks.read", "webhooks.write",
     "leaks.report",
+    "resource_servers.read", "resource_servers.write",
 )
 """Every permission a root key can hold; `*` and `<group>.*` cover several."""
 

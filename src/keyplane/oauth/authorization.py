@@ -12,6 +12,7 @@ native app picks at run time (RFC 8252 §7.3).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -62,6 +63,7 @@ class AuthorizationRequest:
     scope: tuple[str, ...]
     audience: tuple[str, ...]
     code_challenge: str | None
+    request_uri: str | None = None  # RFC 9126: the pushed request it came from
 
 
 def _loopback_without_port(uri: str) -> str | None:
@@ -92,6 +94,10 @@ class Clients(Protocol):
     async def get_client(self, client_id: str) -> Client: ...
 
 
+class Pushed(Protocol):
+    async def resolve(self, request_uri: str, client_id: str) -> list[tuple[str, str]] | None: ...
+
+
 def single_parameters(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str], tuple[str, ...], set[str]]:
     """(parameters given once, `resource` values, names given more than once). Empty
     values count as absent (RFC 6749 §3.1)."""
@@ -112,11 +118,27 @@ def single_parameters(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str],
     return params, tuple(resources), repeated
 
 
-async def check_request(clients: Clients, pairs: Sequence[tuple[str, str]]) -> AuthorizationRequest:
-    """The checked request; raises Untrusted or RedirectedError."""
+async def check_request(clients: Clients, pairs: Sequence[tuple[str, str]],
+                        pushed: Pushed | None = None, *,
+                        pushed_already: bool = False) -> AuthorizationRequest:
+    """The checked request; raises Untrusted or RedirectedError. A request by reference to
+    a pushed one (`request_uri`, RFC 9126 §4) is the pushed request, checked again;
+    `pushed_already` says the request is being pushed, or was."""
     params, resources, repeated = single_parameters(pairs)
     if len(pairs) > MAX_PARAMETERS or any(len(v) > MAX_PARAMETER_LENGTH for _, v in pairs):
         raise Untrusted("The request is too large.")
+    if "request_uri" in params or "request_uri" in repeated:
+        request_uri, client_id = params.get("request_uri"), params.get("client_id")
+        if pushed is None or pushed_already or request_uri is None:
+            raise Untrusted("request_uri is not accepted here.")
+        if not client_id:
+            raise Untrusted("The request names no client (client_id is missing).")
+        found = await pushed.resolve(request_uri, client_id)
+        if found is None:
+            raise Untrusted("The pushed authorization request is unknown, was used, or has "
+                            "expired. Start again from the application.")
+        checked = await check_request(clients, found, pushed_already=True)
+        return dataclasses.replace(checked, request_uri=request_uri)
     if "client_id" in repeated or "redirect_uri" in repeated:
         raise Untrusted("client_id and redirect_uri may be given only once.")
     client_id = params.get("client_id")
@@ -145,6 +167,9 @@ async def check_request(clients: Clients, pairs: Sequence[tuple[str, str]]) -> A
 
     if repeated:
         raise fail("invalid_request", f"{min(repeated)} is given more than once")
+    if client.require_pushed_authorization_requests and not pushed_already:
+        raise fail("invalid_request", "this client must push its authorization requests to the "
+                                      "pushed authorization request endpoint (RFC 9126)")
     if "state" in params and state is None:
         raise fail("invalid_request", f"state is longer than {MAX_STATE_LENGTH} characters")
     response_type = params.get("response_type")

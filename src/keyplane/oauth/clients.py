@@ -67,7 +67,8 @@ ASSERTION_PRUNE_SECONDS = 60
 MAX_JTI_LENGTH = 128  # stored as is up to this; longer or odd ones as a digest
 UPDATABLE = ("name", "grant_types", "redirect_uris", "scopes", "audiences", "token_format",
              "auth_method", "access_token_ttl_seconds", "refresh_token_ttl_seconds", "jwks",
-             "refresh_token_idle_seconds", "pkce_required")
+             "refresh_token_idle_seconds", "pkce_required", "dpop_bound_access_tokens",
+             "require_pushed_authorization_requests")
 # Client field names as the wire spells them, for error messages.
 _WIRE = {"auth_method": "token_endpoint_auth_method"}
 
@@ -110,6 +111,8 @@ class ClientFields:
     jwks: dict[str, Any] | None = None
     refresh_token_idle_seconds: int | None = None
     pkce_required: bool = True
+    dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +236,13 @@ def check_client(fields: ClientFields) -> ClientFields:
         ttl = getattr(fields, field)
         if ttl is not None and (type(ttl) is not int or not low <= ttl <= high):
             bad(field, f"must be an integer from {low} to {high}")
+    for field in ("dpop_bound_access_tokens", "require_pushed_authorization_requests"):
+        if type(getattr(fields, field)) is not bool:
+            bad(field, "must be true or false")
+    if fields.require_pushed_authorization_requests is True \
+            and GRANT_AUTHORIZATION_CODE not in grants:
+        bad("require_pushed_authorization_requests",
+            "only a client of the authorization_code grant makes authorization requests")
 
     if type(fields.pkce_required) is not bool:
         bad("pkce_required", "must be true or false")
@@ -285,7 +295,9 @@ class ClientService:
             refresh_token_ttl_seconds=valid.refresh_token_ttl_seconds, jwks=valid.jwks,
             secret_start=display_start(secret) if secret else None, created_at=now, updated_at=now,
             refresh_token_idle_seconds=valid.refresh_token_idle_seconds,
-            pkce_required=valid.pkce_required)
+            pkce_required=valid.pkce_required,
+            dpop_bound_access_tokens=valid.dpop_bound_access_tokens,
+            require_pushed_authorization_requests=valid.require_pushed_authorization_requests)
         event = AuditEvent.of(actor, events.CLIENT_CREATE, client.id, now, name=client.name,
                               type=client.type, grant_types=list(client.grant_types),
                               token_endpoint_auth_method=client.auth_method,

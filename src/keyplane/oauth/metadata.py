@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.jose.algorithms import ALGORITHMS
+from keyplane.jose.dpop import SIGNING_ALGORITHMS as DPOP_ALGORITHMS
 from keyplane.oauth.grants import GRANTS
 from keyplane.oauth.pkce import CODE_CHALLENGE_METHODS
 
@@ -13,6 +14,7 @@ INTROSPECTION_PATH = "/oauth/introspect"
 REVOCATION_PATH = "/oauth/revoke"
 AUTHORIZATION_PATH = "/oauth/authorize"
 DEVICE_AUTHORIZATION_PATH = "/oauth/device_authorization"
+PAR_PATH = "/oauth/par"  # RFC 9126
 DEVICE_VERIFICATION_PATH = "/device"  # the page where people enter a user code
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -32,6 +34,8 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint": issuer + REVOCATION_PATH,
         "authorization_endpoint": issuer + AUTHORIZATION_PATH,
         "device_authorization_endpoint": issuer + DEVICE_AUTHORIZATION_PATH,
+        "pushed_authorization_request_endpoint": issuer + PAR_PATH,
+        "require_pushed_authorization_requests": False,  # per client (RFC 9126 §6)
         "grant_types_supported": sorted(GRANTS),
         # The authorization code flow only: no implicit grant (RFC 9700 §2.1.2), no
         # response_mode but query; PKCE with S256 only; `iss` in every response (RFC 9207).
@@ -46,4 +50,5 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
         "access_token_signing_alg_values_supported": algorithms,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }

@@ -42,6 +42,10 @@ class Client:
     # Whether an authorization request must carry a PKCE challenge; always for a public
     # client, by default for a confidential one (RFC 9700 §2.1.1).
     pkce_required: bool = True
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
+    # RFC 9126 §6: authorization requests only through the PAR endpoint.
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -121,6 +125,7 @@ class IssuedToken:
     claims: TokenClaims
     token_type: str = "Bearer"
     refresh_token: str | None = None
+    issued_token_type: str | None = None  # RFC 8693 §2.2.1: token exchange answers it
 
     def __repr__(self) -> str:
         return f"IssuedToken(jti={self.claims.jti!r}, client_id={self.claims.client_id!r})"

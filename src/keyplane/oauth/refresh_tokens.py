@@ -29,6 +29,7 @@ from keyplane.audit.events import Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
 from keyplane.errors import (
+    InvalidDpopProof,
     InvalidGrant,
     InvalidScope,
     InvalidTarget,
@@ -74,6 +75,7 @@ class RefreshGrant:
     family_expires_at: datetime
     used_at: datetime | None
     family_revoked_at: datetime | None
+    dpop_jkt: str | None = None  # RFC 9449 §5: a public client's family, bound to its key
 
     @property
     def expires_at(self) -> datetime:
@@ -92,6 +94,7 @@ class NewFamily:
     audience: tuple[str, ...]
     created_at: datetime
     expires_at: datetime
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,14 +197,18 @@ class RefreshTokenService:
             access_expires_at=access_expires_at if access_jti else None)
 
     async def start_family(self, client: Client, *, subject: str, scope: tuple[str, ...],
-                           audience: tuple[str, ...], access_jti: str | None) -> tuple[str, str]:
+                           audience: tuple[str, ...], access_jti: str | None,
+                           dpop_jkt: str | None = None) -> tuple[str, str]:
         """A first refresh token for a new grant: (refresh token, family id). `access_jti`
-        is the access token issued with it, revoked with the family."""
+        is the access token issued with it, revoked with the family. A public client's
+        family is bound to the DPoP key `dpop_jkt` (RFC 9449 §5): its refresh tokens are
+        usable only with proofs of that key; a confidential client authenticates instead."""
         now = self._clock.now()
         ttl = client.refresh_token_ttl_seconds or self._policy.default_ttl_seconds
         family = NewFamily(id=new_id("rtf", now), client_id=client.id, subject=subject,
                            scope=scope, audience=audience, created_at=now,
-                           expires_at=now + timedelta(seconds=ttl))
+                           expires_at=now + timedelta(seconds=ttl),
+                           dpop_jkt=dpop_jkt if client.is_public else None)
         token, first = self._successor(family.id, family.expires_at, client, now, access_jti)
         await self._repository.start_family(family, first)
         if self._next_prune_at is None or now >= self._next_prune_at:
@@ -211,21 +218,23 @@ class RefreshTokenService:
         return token, family.id
 
     async def issue_tokens(self, client: Client, *, subject: str, scope: tuple[str, ...],
-                           audience: tuple[str, ...], ip: str | None = None
-                           ) -> tuple[IssuedToken, str | None]:
+                           audience: tuple[str, ...], ip: str | None = None,
+                           dpop_jkt: str | None = None) -> tuple[IssuedToken, str | None]:
         """An access token, plus a refresh token of a new family when the client may use
         the refresh_token grant: (token response, family id or None). What the
         authorization_code and device_code grants answer with."""
         issued = await self._tokens.issue(client, subject=subject, scope=scope, audience=audience,
-                                          ip=ip)
+                                          ip=ip, dpop_jkt=dpop_jkt)
         if not self.enabled_for(client):
             return issued, None
         token, family_id = await self.start_family(client, subject=subject, scope=scope,
-                                                   audience=audience, access_jti=issued.claims.jti)
+                                                   audience=audience, access_jti=issued.claims.jti,
+                                                   dpop_jkt=dpop_jkt)
         return dataclasses.replace(issued, refresh_token=token), family_id
 
     async def refresh(self, client: Client, token: str, *, scope: str | None,
-                      resources: tuple[str, ...], ip: str | None = None) -> IssuedToken:
+                      resources: tuple[str, ...], ip: str | None = None,
+                      dpop_jkt: str | None = None) -> IssuedToken:
         """The refresh_token grant: rotate `token` and issue a new access token.
 
         Raises UnauthorizedClient, InvalidGrant (unknown, another client's, expired,
@@ -240,6 +249,9 @@ class RefreshTokenService:
         now = self._clock.now()
         if grant.family_revoked_at is not None or grant.family_expires_at <= now:
             raise InvalidGrant(_INVALID)
+        if grant.dpop_jkt is not None and grant.dpop_jkt != dpop_jkt:
+            raise InvalidDpopProof("this refresh token is bound to a DPoP key: send a proof "
+                                   "signed with it")
         if grant.used_at is not None:
             await self._reused(grant, grant.used_at, now, ip)
         if grant.idle_expires_at <= now:
@@ -260,7 +272,7 @@ class RefreshTokenService:
         if outcome == "used":  # lost a race with a concurrent use of the same token
             await self._reused(grant, await self._repository.used_at(grant.token_id) or now, now, ip)
         issued = await self._tokens.issue(client, subject=grant.subject, scope=narrowed,
-                                          audience=audience, ip=ip, jti=jti)
+                                          audience=audience, ip=ip, jti=jti, dpop_jkt=dpop_jkt)
         return dataclasses.replace(issued, refresh_token=new_token)
 
     async def _reused(self, grant: RefreshGrant, used_at: datetime, now: datetime,

@@ -6,6 +6,10 @@ Deleting a client deny-lists all of its tokens at once: one entry with its `clie
 and no `jti`, for every token issued at or before the deletion (store/clients.py).
 An opaque token is a random string in keyplane's key format (prefix `kp_at`: a checksum
 lets scanners and verifiers recognise it), stored only as a keyed hash; revoking deletes it.
+A JWT for a registered resource server is encrypted to its key (a nested JWT, five parts:
+oauth/resource_servers.py); keyplane cannot read it back, so its claims are stored under
+its keyed hash as an opaque token's are, for introspection and revocation (which also
+deny-lists its `jti`, as for any JWT).
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
-from keyplane.errors import InvalidToken
+from keyplane.errors import InvalidTarget, InvalidToken
+from keyplane.jose.jwe import EncryptionKey, encrypt_nested
 from keyplane.ids import new_id
 from keyplane.jose.jwt import decode_jwt
 from keyplane.keys.format import generate_key, parse_key
 from keyplane.keys.hashing import KeyHasher
 from keyplane.oauth.model import Client, IssuedToken, Revocation, TokenClaims
+from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.signing_keys import SigningKeyService
 from keyplane.oauth.signing_thread import SigningThread
 
@@ -58,11 +64,18 @@ def is_opaque(token: str) -> bool:
     return token.startswith(OPAQUE_PREFIX + "_") and parse_key(token) is not None
 
 
+def is_encrypted(token: str) -> bool:
+    """A compact JWE (five parts): a JWT encrypted to a resource server."""
+    return token.count(".") == 4
+
+
 class TokenService:
     def __init__(self, signing_keys: SigningKeyService, repository: TokenRepository,
                  hasher: KeyHasher, clock: Clock, *, issuer: str, default_ttl_seconds: int,
-                 audit: BatchWriter[AuditEvent], signing: SigningThread | None = None) -> None:
+                 audit: BatchWriter[AuditEvent], signing: SigningThread | None = None,
+                 resource_servers: ResourceServerService | None = None) -> None:
         self._signing_keys = signing_keys
+        self._resource_servers = resource_servers
         self._repository = repository
         self._hasher = hasher
         self._clock = clock
@@ -93,28 +106,56 @@ class TokenService:
 
     async def issue(self, client: Client, *, subject: str, scope: tuple[str, ...],
                     audience: tuple[str, ...], extra: dict[str, Any] | None = None,
-                    ip: str | None = None, jti: str | None = None) -> IssuedToken:
+                    ip: str | None = None, jti: str | None = None,
+                    expires_by: datetime | None = None, action: str = events.TOKEN_ISSUE,
+                    details: dict[str, Any] | None = None,
+                    dpop_jkt: str | None = None) -> IssuedToken:
         """Mint an access token for `client` in its registered format. `jti` is chosen by
-        the caller when it must record it before the token exists (refresh rotation)."""
+        the caller when it must record it before the token exists (refresh rotation);
+        `expires_by` caps its lifetime (an exchanged token outlives not its subject token);
+        `action` and `details` name the audit event that records it. With `dpop_jkt` the
+        token is bound to that DPoP key (RFC 9449 §6: `cnf.jkt`, token type DPoP)."""
+        encryption = (await self._encryption_for(audience) if client.token_format == "jwt"
+                      else None)
         now = self._clock.now().replace(microsecond=0)  # NumericDate: whole seconds
         ttl = self.ttl_for(client)
+        if expires_by is not None:
+            ttl = max(0, min(ttl, int((expires_by - now).total_seconds())))
         claims = TokenClaims(jti=jti or new_jti(now), issuer=self._issuer, subject=subject,
                              client_id=client.id, audience=audience, scope=scope, issued_at=now,
-                             expires_at=now + timedelta(seconds=ttl), extra=extra or {})
+                             expires_at=now + timedelta(seconds=ttl),
+                             extra={**(extra or {}), **({"cnf": {"jkt": dpop_jkt}} if dpop_jkt else {})})
         if client.token_format == "opaque":
             token = generate_key(OPAQUE_PREFIX)
             await self._repository.store_opaque(self._hasher.hash(token), claims)
         else:
             token = await self._sign(claims)
+            if encryption is not None:
+                token = encrypt_nested(token, *encryption)
+                await self._repository.store_opaque(self._hasher.hash(token), claims)
         # `AuditEvent.of(Actor(client.id, ip), ...)` spelt out: the same event, a little less
         # work on the path every token takes.
         self._audit.add(AuditEvent(
-            id=new_id("evt", now), time=now, actor=client.id, action=events.TOKEN_ISSUE,
+            id=new_id("evt", now), time=now, actor=client.id, action=action,
             target=claims.jti, ip=ip, details={
                 "client_id": client.id, "subject": subject, "scope": " ".join(scope),
                 "aud": list(audience), "format": client.token_format,
-                "expires_at": claims.expires_at.isoformat()}))
-        return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims)
+                "expires_at": claims.expires_at.isoformat(), **(details or {})}))
+        return IssuedToken(access_token=token, expires_in=ttl, scope=scope, claims=claims,
+                           token_type="DPoP" if dpop_jkt else "Bearer")
+
+    async def _encryption_for(self, audience: tuple[str, ...]
+                              ) -> tuple[dict[str, Any], EncryptionKey] | None:
+        """The key a token for `audience` is encrypted to: its resource server's, if any."""
+        if self._resource_servers is None:
+            return None
+        found = [f for a in audience if (f := await self._resource_servers.for_audience(a))]
+        if not found:
+            return None
+        if len(audience) > 1:
+            raise InvalidTarget("a token for a resource server with an encryption key has it "
+                                "as its only audience: ask for one resource")
+        return found[0]
 
     async def _sign(self, claims: TokenClaims) -> str:
         key = await self._signing_keys.active()
@@ -135,7 +176,7 @@ class TokenService:
         if len(token) > MAX_TOKEN_LENGTH:
             return None
         now = self._clock.now()
-        if is_opaque(token):
+        if is_opaque(token) or is_encrypted(token):
             claims = await self._repository.opaque(self._hasher.hash(token))
             if claims is None or claims.expires_at <= now:
                 return None
@@ -182,6 +223,15 @@ class TokenService:
             if claims is None or claims.client_id != client.id:
                 return
             await self._repository.delete_opaque(token_hash)
+        elif is_encrypted(token):
+            token_hash = self._hasher.hash(token)
+            claims = await self._repository.opaque(token_hash)
+            if claims is None or claims.client_id != client.id:
+                return
+            await self._repository.delete_opaque(token_hash)
+            # The resource server reads it offline: its `jti` goes on the deny-list too.
+            await self._repository.revoke_jti(claims.jti, client_id=client.id,
+                                              expires_at=claims.expires_at, at=now)
         else:
             verified = await self._verified(token, now) if len(token) <= MAX_TOKEN_LENGTH else None
             if verified is None or verified.client_id != client.id:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from keyplane.keys.format import is_well_formed
 from keyplane.sdk import errors
 
-JWT, OPAQUE, KEY = 0, 1, 2
+JWT, OPAQUE, KEY, JWE = 0, 1, 2, 3  # JWE: a JWT encrypted to this API (jose/jwe.py)
 OPAQUE_TOKEN_PREFIX = "kp_at_"
 MAX_CREDENTIAL_LENGTH = 8192
 
@@ -21,7 +21,7 @@ def credential_of(authorization: str | None, x_api_key: str | None, *, realm: st
     token = None
     if authorization:
         scheme, _, rest = authorization.partition(" ")
-        if scheme.lower() != "bearer":
+        if scheme.lower() not in ("bearer", "dpop"):  # DPoP: RFC 9449 §7.1 (sdk/dpop.py)
             raise errors.no_credentials(realm)
         token = rest.strip()
         if not token or " " in token:
@@ -42,10 +42,10 @@ def credential_of(authorization: str | None, x_api_key: str | None, *, realm: st
         raise errors.no_credentials(realm)
     if len(token) > MAX_CREDENTIAL_LENGTH:
         raise errors.invalid_token("the credential is too long", realm)
-    if token.count(".") == 2:
+    if token.count(".") in (2, 4):
         if not tokens:
             raise errors.invalid_token("this API does not accept access tokens", realm)
-        return JWT, token
+        return (JWT if token.count(".") == 2 else JWE), token
     if token.startswith(OPAQUE_TOKEN_PREFIX):
         if not tokens:
             raise errors.invalid_token("this API does not accept access tokens", realm)

@@ -23,17 +23,22 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self
 
+from joserfc.errors import JoseError
+
 from keyplane.clock import Clock
 from keyplane.errors import InvalidToken
+from keyplane.jose.jwe import decrypt_nested, decryption_key
 from keyplane.jose.jws import b64url_decode, decode_json_object
 from keyplane.jose.jwt import decode_jwt
 from keyplane.keys.permissions import Grants, parse_query
 from keyplane.sdk import errors
 from keyplane.sdk.background import Background
+from keyplane.sdk.credentials import JWE as _JWE
 from keyplane.sdk.credentials import JWT as _JWT
 from keyplane.sdk.credentials import KEY as _KEY
 from keyplane.sdk.credentials import OPAQUE as _OPAQUE
 from keyplane.sdk.credentials import credential_of
+from keyplane.sdk.dpop import ProofChecker
 from keyplane.sdk.engine import Engine
 from keyplane.sdk.introspection import IntrospectionCache, principal_of_introspection
 from keyplane.sdk.jwks import JwksCache
@@ -89,7 +94,10 @@ class Verifier:
     an unknown `kid` can cause a fetch), `jwks_max_age_seconds` [3600]; `key_cache_seconds`
     [30], `key_cache_size` [10000]; `introspection_cache_seconds` [10]; `timeout_seconds`
     [2] for every call to keyplane; `algorithms` (narrows the JWKS's); `realm` for the
-    `WWW-Authenticate` challenge; `clock` (tests).
+    `WWW-Authenticate` challenge; `clock` (tests); `dpop_nonce_key` (bytes shared by the
+    API's processes: DPoP proofs must then carry a nonce the API issued, sdk/dpop.py);
+    `decryption_key` (the API's private key — a JWK dict, PEM or joserfc key — when it is
+    registered as a resource server: its tokens arrive encrypted, jose/jwe.py).
     """
 
     def __init__(
@@ -103,6 +111,7 @@ class Verifier:
         key_cache_size: int = 10_000, introspection_cache_seconds: float = 10.0,
         timeout_seconds: float = 2.0,
         clock: Clock | None = None, transport: httpx.AsyncBaseTransport | None = None,
+        dpop_nonce_key: bytes | None = None, decryption_key: Any = None,
     ) -> None:
         if services is not None and settings is not None:
             raise ValueError("give services= or settings=, not both")
@@ -150,6 +159,9 @@ class Verifier:
             timeout_seconds=timeout_seconds, transport=transport, api_id=api_id, audience=audience,
             follow_revocations=self.follow_revocations, settings=settings, jwks=self.jwks,
             revocations=self.revocations, keys=self.keys, now=self._now)
+        self._proofs = ProofChecker(realm=realm, nonce_key=dpop_nonce_key)
+        self._decryption_key = _decryption_key(decryption_key)
+        self._decrypted: dict[bytes, str] = {}
         self._engine = Engine(name="keyplane-verifier", on_start=self._background.start,
                               on_stop=self._background.stop, on_fork=self._forked)
 
@@ -157,7 +169,8 @@ class Verifier:
 
     async def verify(self, authorization_header: str | None, *, x_api_key: str | None = None,
                      ip: str | None = None, scopes: Iterable[str] | None = None,
-                     permissions: str | None = None) -> Principal:
+                     permissions: str | None = None, method: str | None = None,
+                     url: str | None = None, dpop: str | None = None) -> Principal:
         """The caller of this request, or AuthError.
 
         `authorization_header` is the `Authorization` value as received; `x_api_key` the
@@ -165,9 +178,14 @@ class Verifier:
         (for keys with an IP allow-list). `scopes` must all be granted and `permissions`
         (a permission query, `"a AND (b OR c)"`) must hold: both are checked against a
         token's scopes and a key's permissions (403 `insufficient_scope` otherwise).
+        `method`, `url` and `dpop` (the request's method, full URL and `DPoP` header) prove
+        a DPoP-bound token (RFC 9449 §7); such a token is refused without them.
         """
         try:
             kind, credential = self._credential(authorization_header, x_api_key)
+            presented = credential
+            if kind == _JWE:
+                kind, credential = _JWT, self._decrypt(credential)
             now = self._now()
             principal = self._offline(kind, credential, ip, now)
             if principal is None:
@@ -175,6 +193,7 @@ class Verifier:
                     principal = await self._resolve(kind, credential, ip)
                 else:
                     principal = await self._engine.run_async(self._resolve(kind, credential, ip))
+            self._check_binding(principal, presented, authorization_header, method, url, dpop, now)
         except _UNREADABLE as exc:
             raise self._unreadable(exc) from None
         self._authorize(principal, scopes, permissions, now)
@@ -182,18 +201,23 @@ class Verifier:
 
     def verify_sync(self, authorization_header: str | None, *, x_api_key: str | None = None,
                     ip: str | None = None, scopes: Iterable[str] | None = None,
-                    permissions: str | None = None) -> Principal:
+                    permissions: str | None = None, method: str | None = None,
+                    url: str | None = None, dpop: str | None = None) -> Principal:
         """`verify` for synchronous code (Flask, Django, any WSGI app); thread-safe."""
         if self._embedded is not None:
             raise RuntimeError("a verifier embedded with services= answers `await verify(...)` "
                                "only; build it with settings= for verify_sync")
         try:
             kind, credential = self._credential(authorization_header, x_api_key)
+            presented = credential
+            if kind == _JWE:
+                kind, credential = _JWT, self._decrypt(credential)
             now = self._now()
             principal = self._offline(kind, credential, ip, now)
             if principal is None:
                 principal = self._engine.run_sync(self._resolve(kind, credential, ip),
                                                   timeout=4 * self._timeout + 1)
+            self._check_binding(principal, presented, authorization_header, method, url, dpop, now)
         except TimeoutError:
             raise errors.unavailable("keyplane did not answer in time") from None
         except _UNREADABLE as exc:
@@ -318,6 +342,35 @@ class Verifier:
         assert principal is not None
         return principal
 
+    def _decrypt(self, token: str) -> str:
+        """The signed JWT inside an encrypted access token (kept: decrypting costs more
+        than verifying). Raises AuthError."""
+        digest = hashlib.sha256(token.encode()).digest()
+        inner = self._decrypted.get(digest)
+        if inner is not None:
+            return inner
+        if self._decryption_key is None:
+            raise errors.invalid_token("the access token is encrypted and this API has no "
+                                       "decryption key", self.realm)
+        try:
+            inner = decrypt_nested(token, self._decryption_key)
+        except InvalidToken as exc:
+            raise errors.invalid_token(_token_problem(exc), self.realm) from None
+        if len(self._decrypted) >= self._verified_max:
+            with self._verified_lock:
+                while len(self._decrypted) >= self._verified_max:
+                    self._decrypted.pop(next(iter(self._decrypted)), None)
+        self._decrypted[digest] = inner
+        return inner
+
+    def _check_binding(self, principal: Principal, credential: str, authorization: str | None,
+                       method: str | None, url: str | None, dpop: str | None, now: float) -> None:
+        if principal.kind != ACCESS_TOKEN:
+            return
+        dpop_scheme = authorization is not None and authorization[:5].lower() == "dpop "
+        self._proofs.check(principal, credential, dpop_scheme=dpop_scheme, method=method, url=url,
+                           proof=dpop, now=now)
+
     def _authorize(self, principal: Principal, scopes: Iterable[str] | None,
                    permissions: str | None, now: float) -> None:
         if not scopes and permissions is None:
@@ -427,6 +480,15 @@ def _token_principal(claims: dict[str, Any]) -> Principal:
                      client_id if type(client_id) is str else None, None, None,
                      frozenset(scope.split()) if type(scope) is str else _NOTHING, _NOTHING,
                      claims, _NO_METADATA, ())
+
+
+def _decryption_key(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return decryption_key(value)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ValueError(f"decryption_key is not a usable private key: {exc}") from None
 
 
 def _unknown_kid(token: str, keys: Any) -> bool:

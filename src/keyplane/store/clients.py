@@ -38,33 +38,46 @@ _COLUMNS = (
     clients.c.refresh_token_ttl_seconds, clients.c.jwks, clients.c.secret_start,
     clients.c.created_at, clients.c.updated_at, clients.c.refresh_token_idle_seconds,
     clients.c.pkce_required,
+    clients.c.dpop_bound_access_tokens, clients.c.require_pushed_authorization_requests,
 )
+_SECRETS = (clients.c.secret_hash, clients.c.previous_secret_hash,
+            clients.c.previous_secret_expires_at)
 _SELECT = sa.select(*_COLUMNS)
-_CREDENTIALS = sa.select(
-    *_COLUMNS, clients.c.secret_hash, clients.c.previous_secret_hash,
-    clients.c.previous_secret_expires_at,
-).where(clients.c.id == sa.bindparam("client_id"))
+_CREDENTIALS = sa.select(*_COLUMNS, *_SECRETS).where(clients.c.id == sa.bindparam("client_id"))
+# Where each column sits in a row of _CREDENTIALS (and so of _SELECT): rows are read by
+# column name through this map, so a new column cannot shift the others silently. Raw
+# sqlite3 rows are plain tuples, hence positions rather than Row attributes.
+_AT = {column.name: i for i, column in enumerate((*_COLUMNS, *_SECRETS))}
 
 
 def _client(row: Sequence[Any]) -> Client:
     """A row of `_COLUMNS` (from SQLAlchemy, or raw sqlite3 with times as text)."""
-    created_at, updated_at = as_utc(row[13]), as_utc(row[14])
+    def col(name: str) -> Any:
+        return row[_AT[name]]
+
+    created_at, updated_at = as_utc(col("created_at")), as_utc(col("updated_at"))
     assert created_at is not None and updated_at is not None
+    jwks = col("jwks")
     return Client(
-        id=row[0], name=row[1], type=row[2], grant_types=tuple(loads(row[3])),
-        redirect_uris=tuple(loads(row[4])), scopes=tuple(loads(row[5])),
-        audiences=tuple(loads(row[6])), token_format=row[7], auth_method=row[8],
-        access_token_ttl_seconds=row[9], refresh_token_ttl_seconds=row[10],
-        jwks=None if row[11] is None else loads(row[11]), secret_start=row[12],
-        created_at=created_at, updated_at=updated_at, refresh_token_idle_seconds=row[15],
-        pkce_required=bool(row[16]),
+        id=col("id"), name=col("name"), type=col("type"), grant_types=tuple(loads(col("grant_types"))),
+        redirect_uris=tuple(loads(col("redirect_uris"))), scopes=tuple(loads(col("scopes"))),
+        audiences=tuple(loads(col("audiences"))), token_format=col("token_format"),
+        auth_method=col("auth_method"),
+        access_token_ttl_seconds=col("access_token_ttl_seconds"),
+        refresh_token_ttl_seconds=col("refresh_token_ttl_seconds"),
+        jwks=None if jwks is None else loads(jwks), secret_start=col("secret_start"),
+        created_at=created_at, updated_at=updated_at,
+        refresh_token_idle_seconds=col("refresh_token_idle_seconds"),
+        pkce_required=bool(col("pkce_required")),
+        dpop_bound_access_tokens=bool(col("dpop_bound_access_tokens")),
+        require_pushed_authorization_requests=bool(col("require_pushed_authorization_requests")),
     )
 
 
 def _credentials(row: Sequence[Any]) -> ClientCredentials:
-    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[17]),
-                             previous_secret_hash=_bytes(row[18]),
-                             previous_secret_expires_at=as_utc(row[19]))
+    return ClientCredentials(client=_client(row), secret_hash=_bytes(row[_AT["secret_hash"]]),
+                             previous_secret_hash=_bytes(row[_AT["previous_secret_hash"]]),
+                             previous_secret_expires_at=as_utc(row[_AT["previous_secret_expires_at"]]))
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -82,6 +95,8 @@ def _settings(client: Client) -> dict[str, Any]:
         "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
         "refresh_token_idle_seconds": client.refresh_token_idle_seconds,
         "pkce_required": client.pkce_required,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "jwks": None if client.jwks is None else dumps(client.jwks),
         "updated_at": client.updated_at,
     }

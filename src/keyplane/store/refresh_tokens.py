@@ -46,7 +46,7 @@ _GRANT = (
               refresh_families.c.subject, refresh_families.c.scope, refresh_families.c.audience,
               refresh_tokens.c.issued_at, refresh_tokens.c.idle_expires_at,
               refresh_families.c.expires_at, refresh_tokens.c.used_at,
-              refresh_families.c.revoked_at)
+              refresh_families.c.revoked_at, refresh_families.c.dpop_jkt)
     .join(refresh_families, refresh_families.c.id == refresh_tokens.c.family_id)
 )
 
@@ -140,7 +140,8 @@ class SqlRefreshTokenRepository:
             await conn.execute(refresh_families.insert().values(
                 id=family.id, client_id=family.client_id, subject=family.subject,
                 scope=" ".join(family.scope), audience=dumps(list(family.audience)),
-                created_at=family.created_at, expires_at=family.expires_at))
+                created_at=family.created_at, expires_at=family.expires_at,
+                dpop_jkt=family.dpop_jkt))
             await conn.execute(refresh_tokens.insert().values(**_token_values(first)))
 
     async def by_hash(self, token_hash: bytes) -> RefreshGrant | None:
@@ -159,7 +160,7 @@ class SqlRefreshTokenRepository:
             token_id=row[0], family_id=row[1], client_id=row[2], subject=row[3],
             scope=tuple(row[4].split()), audience=tuple(loads(row[5])), issued_at=_time(row[6]),
             idle_expires_at=_time(row[7]), family_expires_at=_time(row[8]), used_at=as_utc(row[9]),
-            family_revoked_at=as_utc(row[10]))
+            family_revoked_at=as_utc(row[10]), dpop_jkt=row[11])
 
     async def rotate(self, used: RefreshGrant, successor: NewRefreshToken, now: datetime) -> Rotation:
         if self._sqlite_writers is not None:

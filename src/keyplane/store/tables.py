@@ -207,6 +207,10 @@ clients = sa.Table(
     sa.Column("previous_secret_expires_at", UtcDateTime),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # 0013: RFC 9449 §5.2 and RFC 9126 §6 client metadata
+    sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("require_pushed_authorization_requests", sa.Boolean, nullable=False,
+              server_default=sa.false()),
 )
 
 # RFC 7523 §3: a client assertion's `jti` is accepted once until the assertion expires.
@@ -230,6 +234,41 @@ opaque_tokens = sa.Table(
     sa.Column("audience", sa.Text, nullable=False),  # JSON list
     sa.Column("issued_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("extra", sa.Text),  # 0013: JSON object of further claims (`act`, `cnf`)
+    sa.Index(None, "expires_at"),
+)
+
+# RFC 9449 §11.1: the DPoP proofs seen, by a digest of (key thumbprint, `jti`), kept until
+# they are too old to be accepted anyway (the replay cache when there is no Redis; 0013).
+dpop_proofs = sa.Table(
+    "dpop_proofs",
+    metadata,
+    sa.Column("proof_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+# APIs whose access tokens are encrypted to their own public key (0013).
+resource_servers = sa.Table(
+    "resource_servers",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # rs_...
+    sa.Column("audience", sa.String(2048), nullable=False, unique=True),
+    sa.Column("encryption_jwk", sa.Text, nullable=False),  # JSON object, a public JWK
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# RFC 9126 pushed authorization requests: the `request_uri` stored only as a keyed hash,
+# used once, within its short lifetime (0013).
+pushed_requests = sa.Table(
+    "pushed_requests",
+    metadata,
+    sa.Column("request_hash", sa.LargeBinary(64), primary_key=True),
+    sa.Column("client_id", ID, nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON list of the request's [name, value]
+    sa.Column("expires_at", UtcDateTime, nullable=False),  # to start the flow
+    sa.Column("started_at", UtcDateTime),  # first used at the authorization endpoint
     sa.Index(None, "expires_at"),
 )
 
@@ -264,6 +303,7 @@ refresh_families = sa.Table(
     sa.Column("rotated_at", UtcDateTime),
     sa.Column("revoked_at", UtcDateTime),
     sa.Column("revoke_reason", sa.String(32)),
+    sa.Column("dpop_jkt", sa.String(64)),  # 0013: the DPoP key its tokens are bound to
     sa.Index(None, "client_id"),
     sa.Index(None, "subject"),
     sa.Index(None, "expires_at"),

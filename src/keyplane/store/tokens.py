@@ -74,7 +74,7 @@ class SqlTokenRepository:
                 token_hash=token_hash, jti=claims.jti, client_id=claims.client_id,
                 subject=claims.subject, scope=" ".join(claims.scope),
                 audience=dumps(list(claims.audience)), issued_at=claims.issued_at,
-                expires_at=claims.expires_at))
+                expires_at=claims.expires_at, extra=dumps(claims.extra) if claims.extra else None))
 
     async def opaque(self, token_hash: bytes) -> TokenClaims | None:
         async with self._db.engine.connect() as conn:
@@ -85,7 +85,8 @@ class SqlTokenRepository:
         return TokenClaims(jti=row.jti, issuer=self._issuer, subject=row.subject,
                            client_id=row.client_id, audience=tuple(loads(row.audience)),
                            scope=tuple(row.scope.split()), issued_at=_time(row.issued_at),
-                           expires_at=_time(row.expires_at))
+                           expires_at=_time(row.expires_at),
+                           extra={} if row.extra is None else loads(row.extra))
 
     async def delete_opaque(self, token_hash: bytes) -> bool:
         async with self._db.transaction() as conn:

@@ -71,7 +71,8 @@ async def _checked(request: Request, query: str) -> AuthorizationRequest:
                           errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise Untrusted("The request cannot be read.") from None
-    return await check_request(services_of(request).clients, pairs)
+    services = services_of(request)
+    return await check_request(services.clients, pairs, services.pushed_requests)
 
 
 async def _grantable(request: Request, checked: AuthorizationRequest,
@@ -88,6 +89,11 @@ async def _grantable(request: Request, checked: AuthorizationRequest,
 
 async def _issue(request: Request, checked: AuthorizationRequest, user: User,
                  scope: tuple[str, ...], *, status: int) -> Response:
+    if checked.request_uri is not None \
+            and not await services_of(request).pushed_requests.consume(checked.request_uri):
+        return _error_redirect(request, RedirectedError(
+            "invalid_request", "the pushed authorization request was used already",
+            redirect_uri=checked.redirect_uri, state=checked.state), status=status)
     code = await services_of(request).codes.issue(checked, user.id, scope, ip=_ip(request))
     return _redirect(request, checked.redirect_uri, {"code": code, "state": checked.state},
                      status=status)

@@ -72,6 +72,10 @@ class ClientCreate(Strict):
         "Authorization requests must carry a PKCE challenge (S256). Always true for a public "
         "client; a confidential client may opt out with false (RFC 9700 §2.1.1 recommends "
         "PKCE for every client)."))
+    dpop_bound_access_tokens: bool = Field(default=False, description=(
+        "RFC 9449 §5.2: every token request must carry a DPoP proof; tokens are bound to its key."))
+    require_pushed_authorization_requests: bool = Field(default=False, description=(
+        "RFC 9126 §6: authorization requests only by reference to a pushed request."))
 
 
 class ClientPatch(Strict):
@@ -91,6 +95,8 @@ class ClientPatch(Strict):
     jwks: dict[str, Any] | None = None
     refresh_token_idle_seconds: RefreshTtl | None = None
     pkce_required: bool | None = None
+    dpop_bound_access_tokens: bool | None = None
+    require_pushed_authorization_requests: bool | None = None
 
 
 class RollIn(Strict):
@@ -112,6 +118,8 @@ class ClientOut(BaseModel):
     refresh_token_ttl_seconds: int | None
     refresh_token_idle_seconds: int | None = None
     pkce_required: bool = True
+    dpop_bound_access_tokens: bool = False
+    require_pushed_authorization_requests: bool = False
     jwks: dict[str, Any] | None
     client_secret_start: str | None = Field(description=(
         "The first characters of the current secret, to tell secrets apart; null without one."))
@@ -136,6 +144,8 @@ def client_to_wire(client: Client) -> dict[str, Any]:
         "refresh_token_ttl_seconds": client.refresh_token_ttl_seconds,
         "refresh_token_idle_seconds": client.refresh_token_idle_seconds,
         "pkce_required": client.pkce_required, "jwks": client.jwks,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "client_secret_start": client.secret_start,
         "created_at": rfc3339(client.created_at), "updated_at": rfc3339(client.updated_at),
     }

@@ -16,12 +16,14 @@ from keyplane.oauth.grants import (
     client_credentials,
     device_code,
     refresh_token,
+    token_exchange,
 )
 from keyplane.oauth.model import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE,
     Client,
     IssuedToken,
 )
@@ -36,15 +38,17 @@ class GrantContext:
     codes: AuthorizationCodeService
     refresh_tokens: RefreshTokenService
     devices: DeviceFlow
+    dpop_jkt: str | None = None  # the key of the request's DPoP proof: tokens bind to it
 
 
 @dataclass(frozen=True, slots=True)
 class TokenRequest:
-    """The decoded form of a token request: single parameters, and RFC 8707 `resource`,
-    the one parameter that may repeat."""
+    """The decoded form of a token request: single parameters, and the two that may
+    repeat: RFC 8707 `resource` and RFC 8693 `audience`."""
 
     params: Mapping[str, str]
     resources: tuple[str, ...]
+    audiences: tuple[str, ...] = ()
 
 
 Grant = Callable[[GrantContext, Client, TokenRequest], Awaitable[IssuedToken]]
@@ -54,4 +58,5 @@ GRANTS: dict[str, Grant] = {
     GRANT_AUTHORIZATION_CODE: authorization_code.handle,
     GRANT_REFRESH_TOKEN: refresh_token.handle,
     GRANT_DEVICE_CODE: device_code.handle,
+    GRANT_TOKEN_EXCHANGE: token_exchange.handle,
 }

@@ -42,7 +42,8 @@ async def respond(context: GrantContext, client: Client, grant: CodeGrant,
     when the client may refresh — and the record of both on the code's row, so a replay
     revokes them (the family through `CodeReplayRevoker`)."""
     issued, family_id = await context.refresh_tokens.issue_tokens(
-        client, subject=grant.user_id, scope=grant.scope, audience=audience, ip=context.ip)
+        client, subject=grant.user_id, scope=grant.scope, audience=audience, ip=context.ip,
+        dpop_jkt=context.dpop_jkt)
     await context.codes.record_issued(grant, Issued(access_jti=issued.claims.jti,
                                                     access_expires_at=issued.claims.expires_at,
                                                     refresh_family_id=family_id),

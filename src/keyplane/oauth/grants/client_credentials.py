@@ -19,7 +19,7 @@ async def handle(context: GrantContext, client: Client, request: TokenRequest) -
     audience = audience_for(client, request.resources)
     # The client acts for itself: it is the subject (RFC 9068 §2.2, client_credentials).
     return await context.tokens.issue(client, subject=client.id, scope=scope, audience=audience,
-                                      ip=context.ip)
+                                      ip=context.ip, dpop_jkt=context.dpop_jkt)
 
 
 def audience_for(client: Client, resources: tuple[str, ...]) -> tuple[str, ...]:

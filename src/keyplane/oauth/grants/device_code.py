@@ -19,5 +19,5 @@ async def handle(context: GrantContext, client: Client, request: TokenRequest) -
     approved = await context.devices.poll(client, device_code)
     issued, _family = await context.refresh_tokens.issue_tokens(
         client, subject=approved.subject, scope=approved.scope, audience=approved.audience,
-        ip=context.ip)
+        ip=context.ip, dpop_jkt=context.dpop_jkt)
     return issued

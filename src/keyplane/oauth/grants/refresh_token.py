@@ -17,4 +17,5 @@ async def handle(context: GrantContext, client: Client, request: TokenRequest) -
     if token is None:
         raise InvalidRequest("refresh_token is missing")
     return await context.refresh_tokens.refresh(client, token, scope=request.params.get("scope"),
-                                                resources=request.resources, ip=context.ip)
+                                                resources=request.resources, ip=context.ip,
+                                                dpop_jkt=context.dpop_jkt)
