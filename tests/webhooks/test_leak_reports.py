@@ -77,7 +77,8 @@ async def test_a_reported_live_key_is_exposed_alerted_and_announced(
     assert response.status_code == 200, response.text
     first, second, third = response.json()["items"]
     assert first == {"token_hash": hashlib.sha256(key["key"].encode()).hexdigest(),
-                     "token_type": "api_key", "label": "true_positive", "key_id": key["id"]}
+                     "token_type": "api_key", "label": "true_positive", "key_id": key["id"],
+                     "revoked_now": True}
     assert second["label"] == third["label"] == "false_positive"
     assert await code(leak_client, key["key"]) == "REVOKED"
     [alert] = (await leak_client.get("/v1/alerts", params={"type": "key.leaked"})).json()["items"]
@@ -85,9 +86,10 @@ async def test_a_reported_live_key_is_exposed_alerted_and_announced(
     assert alert["details"]["url"] == "https://example.com/repo/blob/main/.env"
     assert alert["details"]["report"]["key"]["id"] == key["id"]
     assert alert["details"]["report"]["activity"]["counts"] == {"VALID": 1}
-    # Repeated: the same answer, and nothing new happens.
+    # Repeated: the same answer (but for revoked_now: it was this first report that revoked
+    # the key), and nothing new happens.
     again = await leak_client.post("/v1/leaks", json=body)
-    assert again.json()["items"] == response.json()["items"]
+    assert again.json()["items"] == [{**first, "revoked_now": False}, second, third]
     leaked = (await leak_client.get("/v1/alerts", params={"type": "key.leaked"})).json()["items"]
     assert [(a["id"], a["count"]) for a in leaked] == [(alert["id"], 1)]
     got = await asyncio.to_thread(receiver.wait_for, lambda got: {"alert.key.leaked", "key.expose"}

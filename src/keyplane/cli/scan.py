@@ -130,7 +130,9 @@ def _expose(client: Client, found: list[Finding], rows: list[dict[str, Any]]) ->
                        f"{len(tokens)} reported secrets; is it a keyplane service?")
     for row in rows:
         verdict = verdicts[row["token_hash"]]
-        row["live"] = verdict.get("label") == "true_positive"
+        # Live until this report revoked it; a secret an earlier report already made
+        # unusable is no longer live (`revoked_now` false), so CI passes once it is dealt with.
+        row["live"] = verdict.get("label") == "true_positive" and verdict.get("revoked_now", True)
         row["key_id"] = verdict.get("key_id")
 
 

@@ -63,6 +63,9 @@ class LeakAnswer:
     token_type: str
     label: str
     key_id: str | None
+    # True when this very report made the secret unusable (it was live until now); false
+    # for a repeat of a report already acted on, and for a false positive.
+    revoked_now: bool = False
 
 
 def exposure_details(report: ExposureReport) -> dict[str, Any]:
@@ -120,7 +123,7 @@ class LeakService:
         await self._reports.remember(StoredReport(digest, found.kind, TRUE_POSITIVE, subject_id),
                                      url=item.url, at=self._clock.now())
         log.warning("leaked %s %s (%s) reported and made unusable", found.kind, found.start, subject_id)
-        return LeakAnswer(digest, item.type or found.kind, TRUE_POSITIVE, subject_id)
+        return LeakAnswer(digest, item.type or found.kind, TRUE_POSITIVE, subject_id, revoked_now=True)
 
     async def _act(self, actor: Actor, kind: str, item: LeakItem
                    ) -> tuple[str, str, str | None, dict[str, Any]] | None:

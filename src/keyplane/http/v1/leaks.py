@@ -42,6 +42,9 @@ class LeakOut(BaseModel):
     token_type: str
     label: Literal["true_positive", "false_positive"]
     key_id: str | None
+    revoked_now: bool = Field(description=(
+        "True only in the answer to the report that made the secret unusable; a repeat of a "
+        "report already acted on answers its first label with false here."))
 
 
 class LeakReportOut(BaseModel):
@@ -59,7 +62,8 @@ _github_decoder = msgspec.json.Decoder(Annotated[list[_GithubItem], msgspec.Meta
 
 
 def _answer(a: LeakAnswer) -> dict[str, Any]:
-    return {"token_hash": a.token_hash, "token_type": a.token_type, "label": a.label, "key_id": a.key_id}
+    return {"token_hash": a.token_hash, "token_type": a.token_type, "label": a.label,
+            "key_id": a.key_id, "revoked_now": a.revoked_now}
 
 
 @router.post("", response_model=LeakReportOut, summary="Report leaked tokens",
