@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from keyplane.sdk.changes import follow_changes
+from keyplane.sdk.errors import ServiceRejected
 from keyplane.sdk.jwks import JwksCache
 from keyplane.sdk.keys import KeyCache
 from keyplane.sdk.remote import Remote, ServiceUnavailable
@@ -135,6 +136,8 @@ class Background:
                 await self.poll(unless_fresh=False)
             except ServiceUnavailable as exc:
                 log.warning("revocation feed poll failed: %s", exc)
+            except ServiceRejected:
+                pass  # logged with keyplane's problem detail (sdk/remote.py); tried again
             await asyncio.sleep(self.revocations.poll_seconds)
 
     async def _refresh_jwks_periodically(self) -> None:
@@ -144,6 +147,8 @@ class Background:
                 await self.refresh_jwks(only_if_older_than=self._now() - self.jwks.max_age_seconds / 2)
             except ServiceUnavailable as exc:
                 log.warning("JWKS refresh failed (the cached keys stay in use): %s", exc)
+            except ServiceRejected:
+                pass  # logged with keyplane's problem detail (sdk/remote.py)
 
     async def ready(self, timeout: float) -> bool:
         """Wait until keys can be cached and JWTs checked; False after `timeout`."""
@@ -153,7 +158,7 @@ class Background:
             if self._audience is not None and not self.jwks.loaded and self.remote is not None:
                 try:
                     await self.refresh_jwks(only_if_older_than=None)
-                except ServiceUnavailable:
+                except (ServiceUnavailable, ServiceRejected):
                     pass
             keys_ready = self._api_id is None or self._root_key is None or self.keys.enabled
             feed_ready = (not self._follow_revocations or self._audience is None

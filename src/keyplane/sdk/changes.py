@@ -15,6 +15,7 @@ import logging
 
 import msgspec
 
+from keyplane.sdk.errors import ServiceRejected
 from keyplane.sdk.keys import KeyCache
 from keyplane.sdk.remote import Remote, ServiceUnavailable
 
@@ -39,6 +40,8 @@ async def follow_changes(remote: Remote, cache: KeyCache, *, api_id: str | None,
                 elif event == "change":
                     _apply(cache, data)
             log.info("the key change stream ended; the key cache is off until it is back")
+        except ServiceRejected:
+            pass  # logged with keyplane's problem detail (sdk/remote.py); tried again
         except ServiceUnavailable as exc:
             if cache.enabled:
                 log.warning("the key change stream broke (%s); the key cache is off until it is back", exc)
