@@ -1,6 +1,10 @@
 """The verifier's work on its background loop (sdk/engine.py): the HTTP client to keyplane,
-the key change stream, the revocation feed poller, JWKS fetches and refreshes — or, in
+the change stream, the revocation feed poller, JWKS fetches and refreshes — or, in
 embedded mode with `settings=`, the store opened beside the service.
+
+The change stream pushes what polling would find later: a signing-key rotation fetches the
+JWKS at once, a new deny-list entry reads the feed at once (within a round trip of the
+write); the periodic poll and refresh remain for when the stream is down.
 
 Fetches and polls are single-flight (one at a time; whoever waited uses the result), so a
 burst of requests needing the JWKS or a fresh feed causes one request to keyplane.
@@ -10,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from keyplane.sdk.changes import follow_changes
@@ -51,6 +56,7 @@ class Background:
         self.remote: Remote | None = None
         self.services: Services | None = None  # opened from `settings`
         self._tasks: list[asyncio.Task[None]] = []
+        self._pushed: set[asyncio.Task[None]] = set()  # fetches the change stream asked for
         self._jwks_lock: asyncio.Lock | None = None
         self._poll_lock: asyncio.Lock | None = None
 
@@ -65,15 +71,22 @@ class Background:
         self.remote = Remote(self._url, issuer=self._issuer, root_key=self._root_key,
                              timeout_seconds=self._timeout, transport=self._transport)
         loop = asyncio.get_running_loop()
-        if self._root_key is not None and self._api_id is not None:
-            self._tasks.append(loop.create_task(follow_changes(self.remote, self.keys,
-                                                               api_id=self._api_id)))
+        # Keys (keys.verify) or tokens with the revocation feed (tokens.read): either root
+        # key may follow the stream.
+        if self._root_key is not None and (self._api_id is not None or (
+                self._follow_revocations and self._audience is not None)):
+            self._tasks.append(loop.create_task(follow_changes(
+                self.remote, self.keys, api_id=self._api_id, on_signing_keys=self._signing_keys_changed,
+                on_revocations=self._revocations_changed)))
         if self._follow_revocations and self._audience is not None:
             self._tasks.append(loop.create_task(self._poll_revocations()))
         if self._audience is not None:
             self._tasks.append(loop.create_task(self._refresh_jwks_periodically()))
 
     async def stop(self) -> None:
+        for task in self._pushed:
+            task.cancel()
+        self._pushed.clear()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -93,6 +106,7 @@ class Background:
     def forked(self) -> None:
         """In a child process: the parent's loop, client and tasks do not exist here."""
         self._tasks = []
+        self._pushed = set()
         self.remote = None
         self.services = None
         self.keys.reset_after_fork()
@@ -129,6 +143,30 @@ class Background:
                     break
             self.revocations.apply(items, started_at=started, now=self._now(),
                                    server_started_at=server_started)
+
+    def _signing_keys_changed(self) -> None:
+        if self._audience is not None:
+            self._push(self.refresh_jwks(only_if_older_than=math.inf), "JWKS fetch")
+
+    def _revocations_changed(self) -> None:
+        if self._follow_revocations and self._audience is not None:
+            self._push(self.poll(unless_fresh=False), "revocation feed poll")
+
+    def _push(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run `work` beside the stream (which keeps reading); a failure is logged, and the
+        periodic poll or refresh tries again."""
+
+        async def run() -> None:
+            try:
+                await work
+            except ServiceUnavailable as exc:
+                log.warning("%s after a pushed change failed: %s", what, exc)
+            except ServiceRejected:
+                pass  # logged with keyplane's problem detail (sdk/remote.py)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._pushed.add(task)
+        task.add_done_callback(self._pushed.discard)
 
     async def _poll_revocations(self) -> None:
         while True:
