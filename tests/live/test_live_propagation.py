@@ -10,10 +10,15 @@ by default, as here) and a withdrawn signing key until the JWKS cache expires (a
 
 from __future__ import annotations
 
+import json
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+import httpx
 
 import pytest
 from live.sdk_setup import AUDIENCE, Keyplane, setup
@@ -134,3 +139,59 @@ def test_a_scheduled_rotation_is_known_to_the_verifier_before_it_signs(replicas:
     pending = rotated.json()
     assert pending["status"] == "pending"
     seconds_until(lambda: pending["kid"] in verifier.jwks.keys)
+
+
+def follow(url: str, root_key: str, count: int, into: list[tuple[str, Any]]) -> threading.Thread:
+    """A thread reading the first `count` events of the change stream into `into`."""
+
+    def read() -> None:
+        with httpx.Client(timeout=httpx.Timeout(5.0, read=15.0)) as http, http.stream(
+                "GET", f"{url}/v1/keys/changes", headers={"Authorization": f"Bearer {root_key}"}) as response:
+            assert response.status_code == 200
+            event, data = "message", []
+            for line in response.iter_lines():
+                if not line:
+                    if data:
+                        into.append((event, json.loads("\n".join(data))))
+                        if len(into) == count:
+                            return
+                    event, data = "message", []
+                elif line.startswith("event:"):
+                    event = line.partition(":")[2].strip()
+                elif line.startswith("data:"):
+                    data.append(line.partition(":")[2].strip())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_each_follower_receives_the_changes_its_root_key_covers(tmp_path) -> None:
+    root_key = "live-root-" + secrets.token_urlsafe(32)
+    served = start(tmp_path / "one", KEYPLANE_ROOT_KEY=root_key)
+    try:
+        kp = setup(served.url, root_key)
+        key = kp.create_key()
+        client = kp.create_client()
+        grants = {"keys": ["keys.verify"], "tokens": ["tokens.read"], "both": ["keys.verify", "tokens.read"]}
+        key_change = ("change", {"api_id": kp.api_id, "key_id": key["id"], "action": "key.revoke"})
+        token_changes = [("signing-keys", {"action": "signing_key.rotate"}),
+                         ("revocations", {"action": "client.delete"})]
+        expected = {"keys": [key_change], "tokens": token_changes, "both": [key_change, *token_changes]}
+        received: dict[str, list[tuple[str, Any]]] = {name: [] for name in grants}
+        threads = []
+        for name, permissions in grants.items():
+            made = kp.admin.post("/v1/root-keys", json={"name": name, "permissions": permissions})
+            assert made.status_code == 201, made.text
+            threads.append(follow(served.url, made.json()["key"], 1 + len(expected[name]), received[name]))
+        seconds_until(lambda: all(received.values()))  # every stream is subscribed
+        assert kp.admin.post(f"/v1/keys/{key['id']}/revoke").status_code == 200
+        assert kp.admin.post("/v1/signing-keys/rotate", json={"immediate": True}).status_code == 201
+        assert kp.admin.delete(f"/v1/clients/{client['client_id']}").status_code == 204
+        for thread in threads:
+            thread.join(10)
+        assert received == {name: [("ready", {"heartbeat_seconds": 10}), *events]
+                            for name, events in expected.items()}
+        kp.admin.close()
+    finally:
+        served.stop()

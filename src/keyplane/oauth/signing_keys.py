@@ -313,9 +313,10 @@ class SigningKeyService:
     def change_published(self, change: TokenChange) -> None:
         """The change hub's token changes (this replica's, and the others' through Redis,
         which may come before PostgreSQL's notice): a new key is read before a verifier
-        told of it asks for the JWKS."""
+        told of it asks for the JWKS. Not counted as a notice: this process's own rotation
+        comes here too, from within the reload that made the key, whose snapshot is exact;
+        a reload that crossed another replica's rotation is caught by PostgreSQL's notice."""
         if change.what == SIGNING_KEYS:
-            self._notices += 1
             self._snapshot = None
 
     def set_listening(self, listening: bool) -> None:

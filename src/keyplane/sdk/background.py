@@ -57,6 +57,7 @@ class Background:
         self.services: Services | None = None  # opened from `settings`
         self._tasks: list[asyncio.Task[None]] = []
         self._pushed: set[asyncio.Task[None]] = set()  # fetches the change stream asked for
+        self._scheduled: set[str] = set()  # ... and those not started yet
         self._jwks_lock: asyncio.Lock | None = None
         self._poll_lock: asyncio.Lock | None = None
 
@@ -87,6 +88,7 @@ class Background:
         for task in self._pushed:
             task.cancel()
         self._pushed.clear()
+        self._scheduled.clear()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -107,6 +109,7 @@ class Background:
         """In a child process: the parent's loop, client and tasks do not exist here."""
         self._tasks = []
         self._pushed = set()
+        self._scheduled = set()
         self.remote = None
         self.services = None
         self.keys.reset_after_fork()
@@ -146,19 +149,25 @@ class Background:
 
     def _signing_keys_changed(self) -> None:
         if self._audience is not None:
-            self._push(self.refresh_jwks(only_if_older_than=math.inf), "JWKS fetch")
+            self._push(lambda: self.refresh_jwks(only_if_older_than=math.inf), "JWKS fetch")
 
     def _revocations_changed(self) -> None:
         if self._follow_revocations and self._audience is not None:
-            self._push(self.poll(unless_fresh=False), "revocation feed poll")
+            self._push(lambda: self.poll(unless_fresh=False), "revocation feed poll")
 
-    def _push(self, work: Coroutine[Any, Any, None], what: str) -> None:
+    def _push(self, work: Callable[[], Coroutine[Any, Any, None]], what: str) -> None:
         """Run `work` beside the stream (which keeps reading); a failure is logged, and the
-        periodic poll or refresh tries again."""
+        periodic poll or refresh tries again. A burst of changes (a refresh-token family
+        deny-listed token by token) causes one run, not one each: a change that comes
+        before a scheduled run has started is covered by it."""
+        if what in self._scheduled:
+            return
+        self._scheduled.add(what)
 
         async def run() -> None:
+            self._scheduled.discard(what)  # from here on, a new change needs a new run
             try:
-                await work
+                await work()
             except ServiceUnavailable as exc:
                 log.warning("%s after a pushed change failed: %s", what, exc)
             except ServiceRejected:
