@@ -165,6 +165,10 @@ class Verifier:
         (for keys with an IP allow-list). `scopes` must all be granted and `permissions`
         (a permission query, `"a AND (b OR c)"`) must hold: both are checked against a
         token's scopes and a key's permissions (403 `insufficient_scope` otherwise).
+        `ip` counts only when it is an IP address (a test client's "testclient" is none).
+
+        Raises `ServiceRejected` (sdk/errors.py), not an AuthError, when keyplane answers a
+        4xx to the verifier's own request: its root key or configuration is wrong.
         """
         kind, credential = self._credential(authorization_header, x_api_key)
         now = self._now()
