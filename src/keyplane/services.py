@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from keyplane.alerts.service import AlertPolicy, AlertService
+from keyplane.audit import events
 from keyplane.audit.events import AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock, SystemClock
@@ -14,7 +16,7 @@ from keyplane.config import Settings
 from keyplane.errors import ConfigError
 from keyplane.keys.apis import ApiService
 from keyplane.keys.change_relay import RedisKeyChangeRelay
-from keyplane.keys.changes import KeyChangeHub
+from keyplane.keys.changes import REVOCATIONS, KeyChangeHub, TokenChange
 from keyplane.keys.exposure import Exposure
 from keyplane.keys.hashing import KeyHasher, derive_subkey
 from keyplane.keys.leases import LeasedCredits
@@ -192,14 +194,20 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
         metering = Metering(limiter, LeasedCredits(SqlCreditLedger(db, on_balance=key_repo.note_balance), clock))
         key_changes = KeyChangeHub()
         key_changes.watch(key_repo.change_published)
-        token_repo = SqlTokenRepository(db, settings.resolved_issuer)
-        client_repo = SqlClientRepository(db, on_revoked=token_repo.revoked)
+        # A deny-list entry written here: verifiers following the change stream read the
+        # revocation feed at once (docs/sdk.md).
+        token_repo = SqlTokenRepository(db, settings.resolved_issuer, on_revoke=partial(
+            key_changes.announce, TokenChange(REVOCATIONS, events.TOKEN_REVOKE)))
+        client_repo = SqlClientRepository(db, on_revoked=partial(
+            _client_deleted, token_repo, key_changes))
         key_change_relay = (RedisKeyChangeRelay(settings.redis_url, key_changes)
                             if settings.redis_url else None)
         keys = KeyService(key_repo, api_repo, hasher, clock, metering=metering, recorder=recorder,
                           changes=key_changes)
         usage = UsageQueries(usage_repo, clock)
-        signing_keys = SigningKeyService(SqlSigningKeyRepository(db), secret_key, clock, settings)
+        signing_keys = SigningKeyService(SqlSigningKeyRepository(db), secret_key, clock, settings,
+                                         changes=key_changes)
+        key_changes.watch_tokens(signing_keys.change_published)
         change_listener = (None if db.is_sqlite else ChangeListener(
             db.dsn, [key_repo, client_repo, token_repo, signing_keys]))
         clients = ClientService(client_repo, ClientSecretHasher(secret_key), clock)
@@ -290,6 +298,13 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         retry_for_seconds=settings.webhook_retry_for_seconds,
         poll_seconds=settings.webhook_poll_seconds, concurrency=settings.webhook_concurrency,
         allow_private=settings.webhooks_allow_private)
+
+
+def _client_deleted(tokens: SqlTokenRepository, changes: KeyChangeHub) -> None:
+    """A client deleted here deny-listed all its tokens: forget the tokens found unrevoked,
+    and tell verifiers to read the feed."""
+    tokens.revoked()
+    changes.announce(TokenChange(REVOCATIONS, events.CLIENT_DELETE))
 
 
 async def greet(services: Services) -> None:

@@ -1,5 +1,6 @@
-"""GET /v1/keys/changes: who may follow it, and when it refuses (the stream itself is
-exercised against a live server in tests/live/test_live_verifier.py)."""
+"""GET /v1/keys/changes: who may follow it, and when it refuses (the stream is exercised
+against live servers in tests/live/test_live_verifier.py and
+tests/live/test_live_propagation.py, which checks what each caller receives)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ async def app_and_http(settings, clock, root_key):
         yield app, http
 
 
-async def test_the_stream_needs_a_root_key_with_keys_verify(app_and_http):
+async def test_the_stream_needs_a_root_key_with_keys_verify_or_tokens_read(app_and_http):
     _, http = app_and_http
     response = await http.get("/v1/keys/changes", headers={"Authorization": ""})
     assert response.status_code == 401
@@ -27,6 +28,7 @@ async def test_the_stream_needs_a_root_key_with_keys_verify(app_and_http):
     limited = (await http.post("/v1/root-keys", json={"name": "reader", "permissions": ["keys.read"]})).json()
     response = await http.get("/v1/keys/changes", headers={"Authorization": f"Bearer {limited['key']}"})
     assert response.status_code == 403
+    assert "keys.verify" in response.json()["detail"] and "tokens.read" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("query", ["api_id=nope", "api_id=api_1&api_id=api_2",

@@ -7,7 +7,7 @@ import secrets
 
 from keyplane.keys import changes as changes_module
 from keyplane.keys.change_relay import RedisKeyChangeRelay
-from keyplane.keys.changes import KeyChange, KeyChangeHub
+from keyplane.keys.changes import REVOCATIONS, SIGNING_KEYS, KeyChange, KeyChangeHub, TokenChange
 
 
 def change(key_id="key_1", api_id="api_1"):
@@ -50,6 +50,36 @@ def test_a_change_survives_the_wire_and_garbage_does_not():
         assert KeyChange.from_wire(bad) is None
 
 
+ROTATED = TokenChange(SIGNING_KEYS, "signing_key.rotate")
+DENIED = TokenChange(REVOCATIONS, "client.delete")
+
+
+async def test_token_changes_reach_every_token_subscriber_whatever_its_api():
+    hub = KeyChangeHub()
+    seen: list[TokenChange] = []
+    hub.watch_tokens(seen.append)
+    hub.watch(lambda c: seen.append(c))  # key watchers get key changes only
+    one_api, keys_only, tokens_only = (hub.subscribe("api_1"), hub.subscribe(tokens=False),
+                                       hub.subscribe(keys=False))
+    await hub.publish(ROTATED)
+    await hub.publish(change())
+    hub.announce(DENIED)
+    assert [await one_api.next() for _ in range(3)] == [ROTATED, change(), DENIED]
+    assert await keys_only.next() == change()
+    assert [await tokens_only.next() for _ in range(2)] == [ROTATED, DENIED]
+    assert keys_only._queue.empty() and tokens_only._queue.empty()
+    assert seen == [ROTATED, change(), DENIED]
+
+
+def test_a_token_change_reads_only_from_its_relay_form():
+    assert TokenChange.from_relay({"kind": SIGNING_KEYS, "action": "signing_key.rotate"}) == ROTATED
+    for bad in (None, [], {"kind": "other", "action": "a"}, {"kind": REVOCATIONS, "action": 1},
+                change().to_wire()):
+        assert TokenChange.from_relay(bad) is None
+    # A replica that knows only key changes finds none in a token change's relay form.
+    assert KeyChange.from_wire({"kind": SIGNING_KEYS, "action": "signing_key.rotate"}) is None
+
+
 async def wait_for(predicate, seconds=5.0):
     deadline = asyncio.get_running_loop().time() + seconds
     while not predicate():
@@ -77,6 +107,12 @@ async def test_changes_cross_replicas_through_redis(redis_url):
         assert await asyncio.wait_for(remote.next(), 5) == change("key_10")
         await asyncio.sleep(0.1)
         assert remote._queue.empty()
+        # Token changes too, the announced ones (a repository's callback) included.
+        here.announce(DENIED)
+        assert await asyncio.wait_for(remote.next(), 5) == DENIED
+        await there.publish(ROTATED)
+        assert await asyncio.wait_for(local.next(), 5) == DENIED
+        assert await asyncio.wait_for(local.next(), 5) == ROTATED
     finally:
         await relay_here.close()
         await relay_there.close()

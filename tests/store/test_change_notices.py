@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from store_harness import Store
 
+from keyplane.keys.changes import KeyChange
 from keyplane.keys.model import Credits
 from keyplane.store import keys as store_keys
 from keyplane.store.change_notices import ChangeListener
@@ -147,4 +148,20 @@ async def test_a_write_through_this_process_is_seen_at_once(here, store: Store) 
     assert (await here.keys.by_hash(store.hashes[key.id])).revoked_at is None
     here.listener._watchers = ()  # notices come too late for this
     await here.keys.revoke(key.id, store.tick(), store.event("key.revoke", key.id))
+    assert (await here.keys.by_hash(store.hashes[key.id])).revoked_at is not None
+
+
+async def test_a_change_relayed_by_redis_is_forgotten_before_postgresql_tells(here, store: Store) -> None:
+    # Redis may bring another replica's change before PostgreSQL's notice; the verifier told
+    # of it asks this process at once, which must not answer from the row it kept.
+    api = await store.add_api()
+    key = await store.add_key(api.id, name="kept")
+    assert (await here.keys.by_hash(store.hashes[key.id])).revoked_at is None  # kept from now on
+    async with store.db.transaction() as conn:
+        # No trigger fires in this transaction: PostgreSQL tells no one (the notice "late").
+        await conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(keys.update().where(keys.c.id == key.id).values(revoked_at=store.tick()))
+    await asyncio.sleep(0.2)
+    assert (await here.keys.by_hash(store.hashes[key.id])).revoked_at is None  # from memory
+    here.keys.change_published(KeyChange(api_id=api.id, key_id=key.id, action="key.revoke"))
     assert (await here.keys.by_hash(store.hashes[key.id])).revoked_at is not None

@@ -18,7 +18,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from keyplane.keys.changes import KeyChange, KeyChangeHub
+from keyplane.keys.changes import Change, KeyChange, KeyChangeHub, TokenChange
 
 log = logging.getLogger("keyplane")
 
@@ -53,15 +53,20 @@ class RedisKeyChangeRelay:
         await self._redis.aclose()
         await self._publisher.aclose()
 
-    async def publish(self, change: KeyChange) -> None:
-        message = msgspec.json.encode({"origin": self._origin, **change.to_wire()})
+    async def publish(self, change: Change) -> None:
+        # A token change travels as `{"kind", "action"}`: a replica that predates it finds
+        # no `api_id` there and ignores it.
+        wire = ({"kind": change.what, **change.to_wire()} if isinstance(change, TokenChange)
+                else change.to_wire())
+        message = msgspec.json.encode({"origin": self._origin, **wire})
         try:
             await asyncio.wait_for(self._publisher.publish(self._channel, message), TIMEOUT_SECONDS)
         except (RedisError, OSError, TimeoutError) as exc:
             # The write is committed; other replicas' verifiers keep a cached answer until
             # their cache entries expire (docs/sdk.md: the bound when Redis fails).
-            log.error("key change %s of %s not relayed to other replicas: %s",
-                      change.action, change.key_id or change.api_id, exc)
+            log.error("change %s of %s not relayed to other replicas: %s", change.action,
+                      change.what if isinstance(change, TokenChange) else change.key_id or change.api_id,
+                      exc)
 
     async def _listen(self) -> None:
         while True:
@@ -91,6 +96,7 @@ class RedisKeyChangeRelay:
             return
         if not isinstance(decoded, dict) or decoded.get("origin") == self._origin:
             return
-        change = KeyChange.from_wire(decoded)
+        change: Change | None = (TokenChange.from_relay(decoded) if "kind" in decoded
+                                 else KeyChange.from_wire(decoded))
         if change is not None:
             self._hub.deliver(change)

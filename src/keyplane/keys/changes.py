@@ -1,8 +1,12 @@
-"""Key changes, pushed to whoever caches verifications (the verifier SDK's positive cache).
+"""Changes pushed to whoever caches verifications: the verifier SDK's positive key cache,
+its JWKS and its copy of the JWT deny-list.
 
 Every committed write that changes what verifying a key answers — update, revoke, roll,
 delete, expose, a role's permissions, an API deleted — publishes a `KeyChange` after its
-transaction commits. `KeyChangeHub` fans it out in process to each `Subscription` (the
+transaction commits. A new signing key (any rotation: scheduled, manual, immediate, the
+first key) and a new deny-list entry (a JWT revoked, a client deleted, a refresh-token
+family ended) publish a `TokenChange`, which says what to fetch again: a verifier then
+reads the JWKS or the revocation feed at once instead of at its next poll. `KeyChangeHub` fans it out in process to each `Subscription` (the
 `GET /v1/keys/changes` streams); with `KEYPLANE_REDIS_URL` a `RedisKeyChangeRelay`
 (keys/change_relay.py) carries it to the other replicas.
 
@@ -47,26 +51,64 @@ class KeyChange:
 
 
 class KeyChangePublisher(Protocol):
-    async def publish(self, change: KeyChange) -> None:
+    async def publish(self, change: Change) -> None:
         """Tell every subscriber; bounded in time, never raises."""
         ...
+
+
+SIGNING_KEYS = "signing-keys"
+REVOCATIONS = "revocations"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChange:
+    """What token verifiers must fetch again: `what` is `SIGNING_KEYS` (the JWKS changed)
+    or `REVOCATIONS` (the deny-list grew); `action` is the audit action that caused it."""
+
+    what: str
+    action: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": self.action}
+
+    @classmethod
+    def from_relay(cls, data: Any) -> TokenChange | None:
+        """None for anything but `{"kind": SIGNING_KEYS | REVOCATIONS, "action"}`."""
+        if not isinstance(data, dict):
+            return None
+        what, action = data.get("kind"), data.get("action")
+        if what not in (SIGNING_KEYS, REVOCATIONS) or not isinstance(action, str):
+            return None
+        return cls(what=what, action=action)
+
+
+Change = KeyChange | TokenChange
 
 
 _CLOSED = object()
 
 
 class Subscription:
-    """What one stream receives: changes (of one API, or all), then the end."""
+    """What one stream receives: key changes (of one API, or all) when `keys`, token
+    changes when `tokens`; then the end."""
 
-    def __init__(self, hub: KeyChangeHub, api_id: str | None) -> None:
+    def __init__(self, hub: KeyChangeHub, api_id: str | None, *, keys: bool = True,
+                 tokens: bool = True) -> None:
         self._hub = hub
         self.api_id = api_id
+        self.keys = keys
+        self.tokens = tokens
         self._queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE + 1)
         self.closed = False
         self.reason = ""
 
-    def deliver(self, change: KeyChange) -> None:
-        if self.closed or (self.api_id is not None and change.api_id != self.api_id):
+    def deliver(self, change: Change) -> None:
+        if self.closed:
+            return
+        if isinstance(change, TokenChange):
+            if not self.tokens:
+                return
+        elif not self.keys or (self.api_id is not None and change.api_id != self.api_id):
             return
         if self._queue.qsize() >= QUEUE_SIZE:
             self.close("the subscriber fell behind")
@@ -80,7 +122,7 @@ class Subscription:
             self._queue.put_nowait(_CLOSED)  # the spare slot: never full for this
             self._hub.discard(self)
 
-    async def next(self) -> KeyChange | None:
+    async def next(self) -> Change | None:
         """The next change, or None once the subscription is closed."""
         item = await self._queue.get()
         return None if item is _CLOSED else item  # type: ignore[return-value]
@@ -96,6 +138,8 @@ class KeyChangeHub:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
         self._watchers: list[Callable[[KeyChange], None]] = []
+        self._token_watchers: list[Callable[[TokenChange], None]] = []
+        self._relaying: set[asyncio.Task[None]] = set()
         self.live = True
         self.stopping = False
         self._relay: KeyChangePublisher | None = None
@@ -105,29 +149,48 @@ class KeyChangeHub:
         answers): the key lookup's own cache, which must not wait for a queue."""
         self._watchers.append(watcher)
 
+    def watch_tokens(self, watcher: Callable[[TokenChange], None]) -> None:
+        """Call `watcher` with every token change, before the streams get it: the signing
+        keys this process serves in its JWKS must be read afresh before a verifier asks."""
+        self._token_watchers.append(watcher)
+
     def attach_relay(self, relay: KeyChangePublisher) -> None:
         self._relay = relay
         self.live = False  # until the relay says it is subscribed
 
-    def subscribe(self, api_id: str | None = None) -> Subscription:
-        subscription = Subscription(self, api_id)
+    def subscribe(self, api_id: str | None = None, *, keys: bool = True,
+                  tokens: bool = True) -> Subscription:
+        subscription = Subscription(self, api_id, keys=keys, tokens=tokens)
         self._subscriptions.add(subscription)
         return subscription
 
     def discard(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
 
-    async def publish(self, change: KeyChange) -> None:
+    async def publish(self, change: Change) -> None:
         """A local write: tell local subscribers at once, then the other replicas (awaited,
         so the write answers only once Redis has the change, within the relay's timeout)."""
         self.deliver(change)
         if self._relay is not None:
             await self._relay.publish(change)
 
-    def deliver(self, change: KeyChange) -> None:
+    def announce(self, change: Change) -> None:
+        """`publish` from code that cannot wait (a repository's callback after its commit):
+        local subscribers at once, the other replicas as soon as the loop turns."""
+        self.deliver(change)
+        if self._relay is not None:
+            task = asyncio.get_running_loop().create_task(self._relay.publish(change))
+            self._relaying.add(task)
+            task.add_done_callback(self._relaying.discard)
+
+    def deliver(self, change: Change) -> None:
         """Fan `change` out to this process's subscribers (the relay calls this too)."""
-        for watcher in self._watchers:
-            watcher(change)
+        if isinstance(change, TokenChange):
+            for token_watcher in self._token_watchers:
+                token_watcher(change)
+        else:
+            for watcher in self._watchers:
+                watcher(change)
         for subscription in list(self._subscriptions):
             subscription.deliver(change)
 

@@ -27,7 +27,12 @@ does not open). They are opened once per process and kept in memory.
 
 Nothing here reads the store per token: the key list is cached and reloaded at most every
 `RELOAD_SECONDS`, and at every moment a key changes state (activation, end of publication,
-rotation due).
+rotation due), and at once when a replica rotates (PostgreSQL's notice, the change hub).
+
+Every new key is announced on the change hub (keys/changes.py, `TokenChange`
+`signing-keys`): verifiers following `GET /v1/keys/changes` fetch the JWKS again at once,
+so a key published ahead is known everywhere long before it signs, and a key withdrawn by
+an immediate rotation stops verifying within a round trip, not at the JWKS cache's expiry.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from keyplane.jose.algorithms import (
 from keyplane.jose.jwk import public_jwk, public_key_from_jwk
 from keyplane.jose.jws import encode_json
 from keyplane.jose.jwt import DEFAULT_LEEWAY_SECONDS, JwtSigner
+from keyplane.keys.changes import SIGNING_KEYS, KeyChangePublisher, TokenChange
 from keyplane.keys.hashing import derive_subkey
 from keyplane.oauth.model import SigningKeyInfo
 
@@ -203,8 +209,9 @@ class SigningKeyService:
     """The signing keys: the one that signs now, the published set, rotation."""
 
     def __init__(self, repository: SigningKeyRepository, secret_key: bytes, clock: Clock,
-                 settings: Settings) -> None:
+                 settings: Settings, *, changes: KeyChangePublisher | None = None) -> None:
         self._repository = repository
+        self._changes = changes
         self._sealer = KeySealer(secret_key)
         self._clock = clock
         self._alg = settings.signing_alg
@@ -303,6 +310,15 @@ class SigningKeyService:
             self._notices += 1
             self._snapshot = None
 
+    def change_published(self, change: TokenChange) -> None:
+        """The change hub's token changes (this replica's, and the others' through Redis,
+        which may come before PostgreSQL's notice): a new key is read before a verifier
+        told of it asks for the JWKS. Not counted as a notice: this process's own rotation
+        comes here too, from within the reload that made the key, whose snapshot is exact;
+        a reload that crossed another replica's rotation is caught by PostgreSQL's notice."""
+        if change.what == SIGNING_KEYS:
+            self._snapshot = None
+
     def set_listening(self, listening: bool) -> None:
         """Nothing to drop: without notices the key list is still reloaded every
         `RELOAD_SECONDS` (and at each moment a key changes state)."""
@@ -357,6 +373,9 @@ class SigningKeyService:
                               withdrawn=withdraw)
         await self._repository.insert(key, retire=retire, withdraw=withdraw, event=event)
         self._private[kid] = ActiveKey(kid=kid, alg=key.alg, private_key=private_key)
+        self._snapshot = None  # before verifiers hear of it: their JWKS fetch reads the new list
+        if self._changes is not None:
+            await self._changes.publish(TokenChange(SIGNING_KEYS, events.SIGNING_KEY_ROTATE))
         return key
 
     def _snapshot_of(self, keys: list[StoredSigningKey], signing: StoredSigningKey,

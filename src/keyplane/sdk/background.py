@@ -1,6 +1,10 @@
 """The verifier's work on its background loop (sdk/engine.py): the HTTP client to keyplane,
-the key change stream, the revocation feed poller, JWKS fetches and refreshes — or, in
+the change stream, the revocation feed poller, JWKS fetches and refreshes — or, in
 embedded mode with `settings=`, the store opened beside the service.
+
+The change stream pushes what polling would find later: a signing-key rotation fetches the
+JWKS at once, a new deny-list entry reads the feed at once (within a round trip of the
+write); the periodic poll and refresh remain for when the stream is down.
 
 Fetches and polls are single-flight (one at a time; whoever waited uses the result), so a
 burst of requests needing the JWKS or a fresh feed causes one request to keyplane.
@@ -10,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from keyplane.sdk.changes import follow_changes
+from keyplane.sdk.errors import ServiceRejected
 from keyplane.sdk.jwks import JwksCache
 from keyplane.sdk.keys import KeyCache
 from keyplane.sdk.remote import Remote, ServiceUnavailable
@@ -50,6 +56,8 @@ class Background:
         self.remote: Remote | None = None
         self.services: Services | None = None  # opened from `settings`
         self._tasks: list[asyncio.Task[None]] = []
+        self._pushed: set[asyncio.Task[None]] = set()  # fetches the change stream asked for
+        self._scheduled: set[str] = set()  # ... and those not started yet
         self._jwks_lock: asyncio.Lock | None = None
         self._poll_lock: asyncio.Lock | None = None
 
@@ -64,15 +72,23 @@ class Background:
         self.remote = Remote(self._url, issuer=self._issuer, root_key=self._root_key,
                              timeout_seconds=self._timeout, transport=self._transport)
         loop = asyncio.get_running_loop()
-        if self._root_key is not None and self._api_id is not None:
-            self._tasks.append(loop.create_task(follow_changes(self.remote, self.keys,
-                                                               api_id=self._api_id)))
+        # Keys (keys.verify) or tokens with the revocation feed (tokens.read): either root
+        # key may follow the stream.
+        if self._root_key is not None and (self._api_id is not None or (
+                self._follow_revocations and self._audience is not None)):
+            self._tasks.append(loop.create_task(follow_changes(
+                self.remote, self.keys, api_id=self._api_id, on_signing_keys=self._signing_keys_changed,
+                on_revocations=self._revocations_changed)))
         if self._follow_revocations and self._audience is not None:
             self._tasks.append(loop.create_task(self._poll_revocations()))
         if self._audience is not None:
             self._tasks.append(loop.create_task(self._refresh_jwks_periodically()))
 
     async def stop(self) -> None:
+        for task in self._pushed:
+            task.cancel()
+        self._pushed.clear()
+        self._scheduled.clear()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -92,6 +108,8 @@ class Background:
     def forked(self) -> None:
         """In a child process: the parent's loop, client and tasks do not exist here."""
         self._tasks = []
+        self._pushed = set()
+        self._scheduled = set()
         self.remote = None
         self.services = None
         self.keys.reset_after_fork()
@@ -129,12 +147,44 @@ class Background:
             self.revocations.apply(items, started_at=started, now=self._now(),
                                    server_started_at=server_started)
 
+    def _signing_keys_changed(self) -> None:
+        if self._audience is not None:
+            self._push(lambda: self.refresh_jwks(only_if_older_than=math.inf), "JWKS fetch")
+
+    def _revocations_changed(self) -> None:
+        if self._follow_revocations and self._audience is not None:
+            self._push(lambda: self.poll(unless_fresh=False), "revocation feed poll")
+
+    def _push(self, work: Callable[[], Coroutine[Any, Any, None]], what: str) -> None:
+        """Run `work` beside the stream (which keeps reading); a failure is logged, and the
+        periodic poll or refresh tries again. A burst of changes (a refresh-token family
+        deny-listed token by token) causes one run, not one each: a change that comes
+        before a scheduled run has started is covered by it."""
+        if what in self._scheduled:
+            return
+        self._scheduled.add(what)
+
+        async def run() -> None:
+            self._scheduled.discard(what)  # from here on, a new change needs a new run
+            try:
+                await work()
+            except ServiceUnavailable as exc:
+                log.warning("%s after a pushed change failed: %s", what, exc)
+            except ServiceRejected:
+                pass  # logged with keyplane's problem detail (sdk/remote.py)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._pushed.add(task)
+        task.add_done_callback(self._pushed.discard)
+
     async def _poll_revocations(self) -> None:
         while True:
             try:
                 await self.poll(unless_fresh=False)
             except ServiceUnavailable as exc:
                 log.warning("revocation feed poll failed: %s", exc)
+            except ServiceRejected:
+                pass  # logged with keyplane's problem detail (sdk/remote.py); tried again
             await asyncio.sleep(self.revocations.poll_seconds)
 
     async def _refresh_jwks_periodically(self) -> None:
@@ -144,6 +194,8 @@ class Background:
                 await self.refresh_jwks(only_if_older_than=self._now() - self.jwks.max_age_seconds / 2)
             except ServiceUnavailable as exc:
                 log.warning("JWKS refresh failed (the cached keys stay in use): %s", exc)
+            except ServiceRejected:
+                pass  # logged with keyplane's problem detail (sdk/remote.py)
 
     async def ready(self, timeout: float) -> bool:
         """Wait until keys can be cached and JWTs checked; False after `timeout`."""
@@ -153,7 +205,7 @@ class Background:
             if self._audience is not None and not self.jwks.loaded and self.remote is not None:
                 try:
                     await self.refresh_jwks(only_if_older_than=None)
-                except ServiceUnavailable:
+                except (ServiceUnavailable, ServiceRejected):
                     pass
             keys_ready = self._api_id is None or self._root_key is None or self.keys.enabled
             feed_ready = (not self._follow_revocations or self._audience is None

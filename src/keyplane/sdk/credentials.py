@@ -6,6 +6,8 @@ Malformed headers and keys with a bad checksum are refused here, with no I/O.
 
 from __future__ import annotations
 
+import ipaddress
+
 from keyplane.keys.format import is_well_formed
 from keyplane.sdk import errors
 
@@ -59,3 +61,15 @@ def credential_of(authorization: str | None, x_api_key: str | None, *, realm: st
     if not keys:
         raise errors.invalid_token("this API does not accept API keys", realm)
     return KEY, token
+
+
+def client_address(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The end client's address when `ip` is one; None for anything else: no peer, a Unix
+    socket, a test client's made-up host ("testclient"). A key with an IP allow-list is
+    then refused, as for an address outside the list."""
+    if not ip:
+        return None
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None

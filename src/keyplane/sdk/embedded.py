@@ -7,12 +7,12 @@ an API using the remote verifier never loads the server's modules.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 
 from keyplane.http.oauth import introspection_body
 from keyplane.http.v1.verify import render
 from keyplane.sdk import errors
+from keyplane.sdk.credentials import client_address
 from keyplane.sdk.introspection import principal_of_introspection
 from keyplane.sdk.principal import Principal
 
@@ -22,13 +22,7 @@ if TYPE_CHECKING:
 
 
 async def verify_api_key(verifier: Verifier, services: Services, key: str, ip: str | None) -> Principal:
-    address = None
-    if ip is not None:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            raise errors.bad_request("the client address is not an IP address", verifier.realm) from None
-    verdict = await services.keys.verify(key, api_id=verifier.api_id, ip=address)
+    verdict = await services.keys.verify(key, api_id=verifier.api_id, ip=client_address(ip))
     return verifier.key_answer(render(verdict))
 
 

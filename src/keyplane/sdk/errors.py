@@ -7,12 +7,18 @@
 | bad, expired, revoked, unknown, wrong `iss`/`aud`/`typ`/`alg` | 401 | `invalid_token` | challenge |
 | valid, but a scope / permission is missing | 403 | `insufficient_scope` | challenge with `scope` |
 | a rate limit or the credits of an API key ran out | 429 | `rate_limited` | `Retry-After`, `RateLimit-Policy`, `RateLimit` |
-| keyplane unreachable, or it refused the verifier itself | 503 | `temporarily_unavailable` | `Retry-After` (no challenge: the credential was not judged) |
+| keyplane unreachable: no connection, a timeout, a 5xx or a 429 | 503 | `temporarily_unavailable` | `Retry-After` (no challenge: the credential was not judged) |
 
 RFC 6750 has no code for the last two: `rate_limited` is keyplane's (the 429 is RFC 6585's)
 and `temporarily_unavailable` is the OAuth registry's name for "try again later" (RFC 6749
 §4.1.2.1). The rate-limit fields follow draft-ietf-httpapi-ratelimit-headers (-08 and
 later): `RateLimit-Policy: "requests";q=100;w=60` and `RateLimit: "requests";r=0;t=42`.
+
+`ServiceRejected` is not an `AuthError`: keyplane answered a 4xx to the verifier's own
+request (its root key refused or lacking a permission, an unknown `api_id`, an argument
+the service refuses). That is a programming or configuration error of the API, not an
+outage and not the caller's fault, so it is logged with the service's problem detail and
+raised as itself (a framework answers it as its 500), never hidden behind a 503.
 """
 
 from __future__ import annotations
@@ -60,6 +66,45 @@ class AuthError(KeyplaneError):
 
     def __repr__(self) -> str:
         return f"AuthError({self.status}, {self.error!r}, {self.description!r})"
+
+
+class ServiceRejected(KeyplaneError):
+    """keyplane refused a request of the verifier itself with a 4xx: fix the verifier's
+    configuration or the call (the message says which request and what keyplane said).
+
+    `service_status` is keyplane's status, `problem` its RFC 9457 problem detail (or the
+    RFC 6749 error body) as received, empty when it sent none.
+    """
+
+    status = 500
+    title = "keyplane rejected a request of the verifier"
+
+    def __init__(self, method: str, url: str, service_status: int,
+                 problem: Mapping[str, Any] | None = None) -> None:
+        self.method = method
+        self.url = url
+        self.service_status = service_status
+        self.problem: dict[str, Any] = dict(problem or {})
+        said = problem_summary(self.problem)
+        super().__init__(f"keyplane answered {service_status} to {method} {url}"
+                         + (f": {said}" if said else "")
+                         + " (a configuration or programming error of this verifier, not an outage)")
+
+
+MAX_PROBLEM_SUMMARY = 500
+
+
+def problem_summary(problem: Mapping[str, Any]) -> str:
+    """A problem detail in one line (RFC 9457 `title`/`detail`/`errors`, or RFC 6749's
+    `error`/`error_description`), bounded in length."""
+    parts = [str(problem[name]) for name in ("title", "detail", "error", "error_description")
+             if isinstance(problem.get(name), str | int)]
+    errors = problem.get("errors")
+    if isinstance(errors, list):
+        parts += [f"{e.get('field') or e.get('pointer') or ''}: {e.get('message') or e.get('detail') or ''}"
+                  for e in errors if isinstance(e, dict)]
+    summary = "; ".join(dict.fromkeys(p for p in parts if p))
+    return summary if len(summary) <= MAX_PROBLEM_SUMMARY else summary[:MAX_PROBLEM_SUMMARY] + "..."
 
 
 def _quoted(value: str) -> str:

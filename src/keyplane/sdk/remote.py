@@ -1,8 +1,10 @@
 """The verifier's calls to a keyplane service over HTTP (httpx), each bounded by a timeout.
 
-Every failure to get an answer — connection refused, timeout, a 5xx, the verifier's own
-root key refused — is `ServiceUnavailable`, which the verifier answers as 503 (fail closed:
-a credential is never accepted because keyplane could not be asked).
+Every failure to get an answer — connection refused, timeout, a 5xx, a 429 — is
+`ServiceUnavailable`, which the verifier answers as 503 (fail closed: a credential is never
+accepted because keyplane could not be asked). Any other 4xx means keyplane refused the
+verifier's own request (its root key, its `api_id`, an argument): that is logged with the
+service's problem detail and raised as `ServiceRejected` (sdk/errors.py), never as an outage.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import msgspec
 from keyplane.errors import Invalid
 from keyplane.jose.jwk import public_keys_from_jwks
 from keyplane.jose.jws import VerificationKeys
+from keyplane.sdk.credentials import client_address
+from keyplane.sdk.errors import ServiceRejected, problem_summary
 
 log = logging.getLogger("keyplane.sdk")
 
@@ -55,12 +59,10 @@ class Remote:
             response = await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from None
-        if response.status_code in (401, 403):
-            log.error("keyplane refused this verifier's root key on %s (%d): it needs keys.verify, "
-                      "tokens.read and tokens.introspect", url, response.status_code)
-            raise ServiceUnavailable(f"{url}: the verifier's root key was refused ({response.status_code})")
-        if response.status_code >= 400 or len(response.content) > MAX_RESPONSE_BYTES:
-            raise ServiceUnavailable(f"{method} {url}: status {response.status_code}")
+        if response.status_code >= 400:
+            raise _failure(method, url, response)
+        if len(response.content) > MAX_RESPONSE_BYTES:
+            raise ServiceUnavailable(f"{method} {url}: the answer is over {MAX_RESPONSE_BYTES} bytes")
         return response
 
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
@@ -95,8 +97,9 @@ class Remote:
         body: dict[str, Any] = {"key": key}
         if api_id is not None:
             body["api_id"] = api_id
-        if ip is not None:
-            body["ip"] = ip
+        address = client_address(ip)
+        if address is not None:  # a peer that is no IP address ("testclient", a Unix socket): none
+            body["ip"] = str(address)
         answer = await self._json("POST", self.base_url + "/v1/keys/verify",
                                   content=msgspec.json.encode(body),
                                   headers={**self._auth(), "Content-Type": "application/json"})
@@ -164,7 +167,8 @@ class Remote:
                                            headers={**self._auth(), "Accept": "text/event-stream"},
                                            timeout=timeout) as response:
                 if response.status_code != 200:
-                    raise ServiceUnavailable(f"/v1/keys/changes: status {response.status_code}")
+                    await response.aread()
+                    raise _failure("GET", self.base_url + "/v1/keys/changes", response)
                 event, data = "message", list[str]()
                 async for line in response.aiter_lines():
                     if not line:
@@ -192,3 +196,28 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parsed = httpx.URL(url)
     scheme = parsed.scheme.lower()
     return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS.get(scheme)
+
+
+# 429: keyplane limits this verifier for now; 408: it gave up waiting for the request.
+_TRANSIENT_4XX = frozenset({408, 429})
+
+
+def _failure(method: str, url: str, response: httpx.Response) -> Exception:
+    """What a non-2xx answer means: an outage (5xx, 408, 429) or, for any other 4xx, a
+    request keyplane refuses, logged here with its problem detail."""
+    status = response.status_code
+    if status >= 500 or status in _TRANSIENT_4XX:
+        return ServiceUnavailable(f"{method} {url}: status {status}")
+    try:
+        problem = msgspec.json.decode(response.content[:MAX_RESPONSE_BYTES])
+    except msgspec.DecodeError:
+        problem = None
+    if not isinstance(problem, dict):
+        problem = {}
+    if status in (401, 403):
+        log.error("keyplane refused this verifier's root key on %s %s (%d): it needs keys.verify, "
+                  "tokens.read and tokens.introspect; %s", method, url, status, problem_summary(problem))
+    else:
+        log.error("keyplane rejected %s %s (%d): %s", method, url, status,
+                  problem_summary(problem) or "no problem detail")
+    return ServiceRejected(method, url, status, problem)

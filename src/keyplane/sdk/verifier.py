@@ -180,6 +180,11 @@ class Verifier:
         token's scopes and a key's permissions (403 `insufficient_scope` otherwise).
         `method`, `url` and `dpop` (the request's method, full URL and `DPoP` header) prove
         a DPoP-bound token (RFC 9449 §7); such a token is refused without them.
+
+        `ip` counts only when it is an IP address (a test client's "testclient" is none).
+
+        Raises `ServiceRejected` (sdk/errors.py), not an AuthError, when keyplane answers a
+        4xx to the verifier's own request: its root key or configuration is wrong.
         """
         try:
             kind, credential = self._credential(authorization_header, x_api_key)

@@ -255,11 +255,16 @@ class SqlKeyRepository:
             self._forget_key(payload)
 
     def change_published(self, change: KeyChange) -> None:
-        """The key-change hub's changes: an API's roles or the API itself changed in this
-        process, so every kept key goes at once (PostgreSQL's notice may come a little later).
-        A change of one key needs nothing here: the method that wrote it forgot it already."""
+        """The key-change hub's changes, this process's and, through Redis, the other
+        replicas': an API's roles or the API itself changed, so every kept key goes; or one
+        key changed, and it goes. Both before the change reaches a verifier's stream: a
+        verifier told of another replica's revoke asks here at once, and Redis's message
+        may come before PostgreSQL's notice, so a kept row would answer VALID (and be
+        cached again by the verifier). A local write forgot its key already: harmless."""
         if change.key_id is None:
             self._forget_kept()
+        else:
+            self._forget_key(change.key_id)
 
     def _forget_key(self, key_id: str) -> None:
         self._generation += 1

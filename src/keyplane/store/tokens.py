@@ -3,6 +3,7 @@ whole client's tokens: a deleted client, written by store/clients.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +31,11 @@ def _time(value: Any) -> datetime:
 
 
 class SqlTokenRepository:
-    def __init__(self, db: Database, issuer: str) -> None:
+    def __init__(self, db: Database, issuer: str, *, on_revoke: Callable[[], None] | None = None) -> None:
         self._db = db
         self._issuer = issuer
+        # Told after this process deny-listed a JWT (verifiers are told to read the feed).
+        self._on_revoke = on_revoke
         if db.is_sqlite:
             self._sqlite_is_revoked = str(_IS_REVOKED.compile(dialect=db.engine.dialect))
         # SQLite: the `jti`s found not revoked, as of `PRAGMA data_version` `_seen_version`
@@ -105,6 +108,8 @@ class SqlTokenRepository:
         except sa.exc.IntegrityError:
             return False
         self.revoked()  # here at once; other processes when PostgreSQL's notice comes
+        if self._on_revoke is not None:
+            self._on_revoke()
         return True
 
     async def is_revoked(self, jti: str, client_id: str, issued_at: datetime) -> bool:

@@ -1,6 +1,7 @@
-"""`GET /v1/keys/changes`: key changes as server-sent events, for verifiers' caches.
+"""`GET /v1/keys/changes`: changes as server-sent events, for verifiers' caches.
 
-Root key with `keys.verify`; `?api_id=` narrows the stream to one API. The stream:
+Root key with `keys.verify` (key changes) or `tokens.read` (token changes), or both;
+`?api_id=` narrows the key changes to one API. The stream:
 
     : keyplane key changes
     retry: 1000
@@ -10,6 +11,12 @@ Root key with `keys.verify`; `?api_id=` narrows the stream to one API. The strea
 
     event: change
     data: {"api_id": "api_...", "key_id": "key_...", "action": "key.revoke"}
+
+    event: signing-keys           the JWKS changed: fetch it again
+    data: {"action": "signing_key.rotate"}
+
+    event: revocations            the deny-list grew: read the revocation feed now
+    data: {"action": "client.delete"}
 
     : heartbeat
 
@@ -29,10 +36,11 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
-from keyplane.errors import Invalid, KeyplaneError
+from keyplane.errors import Forbidden, Invalid, KeyplaneError
 from keyplane.http.auth import bearer_token
 from keyplane.http.json import dumps
 from keyplane.ids import is_id
+from keyplane.keys.changes import TokenChange
 from keyplane.services import Services
 
 HEARTBEAT_SECONDS = 10.0
@@ -53,7 +61,10 @@ class KeyChangesEndpoint:
                              None)
         caller = await services.root_keys.authenticate(
             bearer_token(authorization), ip=client[0] if client is not None else None)
-        caller.require("keys.verify")
+        keys, tokens = caller.grants.covers("keys.verify"), caller.grants.covers("tokens.read")
+        if not keys and not tokens:
+            raise Forbidden("this root key lacks the permission keys.verify (key changes) "
+                            "or tokens.read (token changes)")
         api_id = caller.require_api(_api_id(scope))
         hub = services.key_changes
         settings = services.settings
@@ -66,7 +77,7 @@ class KeyChangesEndpoint:
         if not hub.live:
             raise _Unavailable("key changes cannot be followed right now (Redis is unreachable); "
                                "verify without caching and retry")
-        subscription = hub.subscribe(api_id)
+        subscription = hub.subscribe(api_id, keys=keys, tokens=tokens)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
             ready = dumps({"heartbeat_seconds": self._heartbeat}).decode()
@@ -89,7 +100,8 @@ class KeyChangesEndpoint:
                     change = nxt.result()
                     if change is None:
                         break  # closed: the reader must start again from nothing
-                    body = b"event: change\ndata: " + dumps(change.to_wire()) + b"\n\n"
+                    event = (change.what.encode() if isinstance(change, TokenChange) else b"change")
+                    body = b"event: " + event + b"\ndata: " + dumps(change.to_wire()) + b"\n\n"
                     await send({"type": "http.response.body", "body": body, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
