@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
+from keyplane.ids import first_id_at
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database, execute_rows, sqlite_time
 from keyplane.store.tables import as_utc, audit_events
@@ -80,11 +81,13 @@ class SqlAuditLog:
 
     async def page(
         self, *, since: datetime | None, actor: str | None, action: str | None,
-        target: str | None, before: str | None, limit: int,
+        target: str | None, before: str | None, limit: int, until: datetime | None = None,
     ) -> list[AuditEvent]:
         query = sa.select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
         if since is not None:
             query = query.where(audit_events.c.time >= since)
+        if until is not None:
+            query = query.where(audit_events.c.time < until)
         if actor is not None:
             query = query.where(audit_events.c.actor == actor)
         if action is not None:
@@ -96,3 +99,17 @@ class SqlAuditLog:
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_event(r) for r in rows]
+
+    async def counts(self, action: str, bounds: Sequence[datetime]) -> list[int]:
+        """How many events of `action` fell in each [bounds[i], bounds[i+1]): one pass over
+        the (action, id) index, as ids sort by time."""
+        if len(bounds) < 2:
+            return []
+        ids = [first_id_at("evt", b) for b in bounds]
+        c = audit_events.c
+        columns = [sa.func.coalesce(sa.func.sum(sa.case((sa.and_(c.id >= lo, c.id < hi), 1), else_=0)), 0)
+                   for lo, hi in zip(ids, ids[1:], strict=False)]
+        query = sa.select(*columns).where(c.action == action, c.id >= ids[0], c.id < ids[-1])
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(query)).one()
+        return [int(n) for n in row]

@@ -144,6 +144,16 @@ class SqlUsageRepository:
             rows = (await conn.execute(query)).all()
         return [(as_utc(hour), code, int(count)) for hour, code, count in rows]  # type: ignore[misc]
 
+    async def top_keys(self, *, since: datetime, limit: int) -> list[tuple[str, int, int]]:
+        h = usage_hourly.c
+        total = sa.func.sum(h.count)
+        valid = sa.func.sum(sa.case((h.code == "VALID", h.count), else_=0))
+        query = (sa.select(h.key_id, total, valid).where(h.hour >= hour_of(since), h.key_id != "")
+                 .group_by(h.key_id).order_by(total.desc(), h.key_id).limit(limit))
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(key_id, int(n), int(v)) for key_id, n, v in rows]
+
     async def events(
         self, key_id: str, *, since: datetime | None, before: str | None, limit: int
     ) -> list[StoredUsageEvent]:

@@ -60,6 +60,10 @@ class UsageQueries:
             start += step
         return buckets
 
+    async def top_keys(self, *, since: datetime, limit: int = 10) -> list[tuple[str, int, int]]:
+        """(key_id, verifications, VALID ones) of the keys verified most since `since`."""
+        return await self._repository.top_keys(since=since, limit=limit)
+
     async def events(self, key_id: str, *, since: datetime | None, after: str | None,
                      limit: int) -> Page[StoredUsageEvent]:
         """A key's verifications, newest first."""

@@ -22,6 +22,11 @@ class UsageRepository(Protocol):
         """(hour, code, count) rows in [since, until), summed over the matching keys."""
         ...
 
+    async def top_keys(self, *, since: datetime, limit: int) -> list[tuple[str, int, int]]:
+        """(key_id, verifications, of which VALID) of the keys verified most since `since`,
+        most first (verifications of no known key left out)."""
+        ...
+
     async def events(
         self, key_id: str, *, since: datetime | None, before: str | None, limit: int
     ) -> list[StoredUsageEvent]:

@@ -28,7 +28,7 @@ from keyplane.ids import is_id, new_id
 from keyplane.keys.apis import role_name_error
 from keyplane.oauth.client_metadata import scope_error
 from keyplane.pagination import Page, page_of
-from keyplane.users.model import Consent, ScopeRole, User
+from keyplane.users.model import ADMIN_ROLE, Consent, ScopeRole, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
 from keyplane.users.repository import UserRepository
 from keyplane.users.throttle import LoginThrottle
@@ -235,7 +235,7 @@ class UserService:
     async def _require_roles(self, names: tuple[str, ...]) -> None:
         if not names:
             return
-        known = {r.name for r in await self._users.roles(list(names))}
+        known = {ADMIN_ROLE} | {r.name for r in await self._users.roles(list(names))}
         missing = [FieldError(f"roles[{i}]", "no such role; define it with PUT /v1/roles/{name}")
                    for i, n in enumerate(names) if n not in known]
         if missing:
