@@ -214,6 +214,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
                 audit=audit_writer),
         )
         await services.apis.ensure_admin_api()
+        await services.users.ensure_admin_role()
     except BaseException:
         await db.dispose()
         raise

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
-# The role that opens the web dashboard (web/dashboard/). Built in: it needs no definition
-# with PUT /v1/roles/{name} to be given to a user, and names no scopes unless so defined.
+# The role that opens the web dashboard (web/dashboard/). Defined at start when it is not
+# (`UserService.ensure_admin_role`), naming no scopes unless an operator gives it some.
 ADMIN_ROLE = "admin"
 
 

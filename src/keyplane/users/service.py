@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from keyplane.audit import events
-from keyplane.audit.events import Actor, AuditEvent
+from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
 from keyplane.errors import (
@@ -214,6 +214,16 @@ class UserService:
                               scopes=list(role.scopes))
         return await self._users.put_role(role, event)
 
+    async def ensure_admin_role(self) -> None:
+        """Define the role `admin` (the dashboard's, web/dashboard/) with no scopes, unless
+        it is defined: at start, so `keyplane users create NAME --role admin` just works."""
+        if await self._users.roles([ADMIN_ROLE]):
+            return
+        now = self._clock.now()
+        role = ScopeRole(name=ADMIN_ROLE, scopes=(), created_at=now, updated_at=now)
+        await self._users.put_role(role, AuditEvent.of(SYSTEM, events.USER_ROLE_PUT, "role", now,
+                                                       role=ADMIN_ROLE, scopes=[]))
+
     async def list_roles(self) -> list[ScopeRole]:
         return await self._users.roles()
 
@@ -235,7 +245,7 @@ class UserService:
     async def _require_roles(self, names: tuple[str, ...]) -> None:
         if not names:
             return
-        known = {ADMIN_ROLE} | {r.name for r in await self._users.roles(list(names))}
+        known = {r.name for r in await self._users.roles(list(names))}
         missing = [FieldError(f"roles[{i}]", "no such role; define it with PUT /v1/roles/{name}")
                    for i, n in enumerate(names) if n not in known]
         if missing:
