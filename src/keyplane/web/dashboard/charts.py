@@ -74,10 +74,11 @@ def _order(codes: set[str]) -> list[str]:
 
 
 def _nice_max(value: int) -> int:
-    """The smallest 1, 2 or 5 × 10ⁿ at least `value` (the top of the y axis)."""
+    """The top of the y axis: the smallest 2, 4 or 10 × 10ⁿ at least `value`, so that its
+    half, the middle line, is a whole number too."""
     top = 1
     while True:
-        for step in (1, 2, 5):
+        for step in (2, 4, 10):
             if step * top >= value:
                 return step * top
         top *= 10

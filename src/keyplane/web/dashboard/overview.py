@@ -24,20 +24,27 @@ TOP_KEYS = 10
 class TopKey:
     key_id: str
     name: str | None
+    start: str | None
     api_id: str | None  # None: the key was deleted since
+    api_name: str | None
     total: int
     valid: int
 
 
-async def _top_keys(services: Services, admin: Admin) -> list[TopKey]:
+async def _top_keys(services: Services) -> list[TopKey]:
     since = services.clock.now() - timedelta(hours=24)
     rows = []
+    api_names: dict[str, str] = {}
     for key_id, total, valid in await services.usage.top_keys(since=since, limit=TOP_KEYS):
         try:
             key = await services.keys.get_key(key_id)
-            rows.append(TopKey(key_id, key.config.name, key.api_id, total, valid))
+            if key.api_id not in api_names:
+                api_names[key.api_id] = (await services.apis.get_api(key.api_id)).name
         except NotFound:
-            rows.append(TopKey(key_id, None, None, total, valid))
+            rows.append(TopKey(key_id, None, None, None, None, total, valid))
+            continue
+        rows.append(TopKey(key_id, key.config.name, key.start, key.api_id,
+                           api_names[key.api_id], total, valid))
     return rows
 
 
@@ -58,7 +65,7 @@ async def overview(admin: Admin) -> Response:
                                                   in zip(bounds, issued, strict=False)],
                        label=hour_label, label_every=3),
         valid_share=f"{valid / hourly_chart.total:.0%}" if hourly_chart.total else "–",
-        top_keys=await _top_keys(services, admin))
+        top_keys=await _top_keys(services))
 
 
 def routes() -> list[BaseRoute]:
