@@ -101,15 +101,12 @@ class SqlAuditLog:
         return [_event(r) for r in rows]
 
     async def counts(self, action: str, bounds: Sequence[datetime]) -> list[int]:
-        """How many events of `action` fell in each [bounds[i], bounds[i+1]): one pass over
-        the (action, id) index, as ids sort by time."""
-        if len(bounds) < 2:
-            return []
+        """How many events of `action` fell in each [bounds[i], bounds[i+1]): a count over a
+        range of the (action, id) index each, ids sorting by time (ids.py)."""
         ids = [first_id_at("evt", b) for b in bounds]
         c = audit_events.c
-        columns = [sa.func.coalesce(sa.func.sum(sa.case((sa.and_(c.id >= lo, c.id < hi), 1), else_=0)), 0)
-                   for lo, hi in zip(ids, ids[1:], strict=False)]
-        query = sa.select(*columns).where(c.action == action, c.id >= ids[0], c.id < ids[-1])
+        query = sa.select(sa.func.count()).where(
+            c.action == action, c.id >= sa.bindparam("lo"), c.id < sa.bindparam("hi"))
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(query)).one()
-        return [int(n) for n in row]
+            return [int((await conn.execute(query, {"lo": lo, "hi": hi})).scalar_one())
+                    for lo, hi in zip(ids, ids[1:], strict=False)]

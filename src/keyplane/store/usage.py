@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from keyplane.ids import new_id
 from keyplane.store.engine import Database, execute_rows, sqlite_time
-from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly
+from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly, usage_totals
 from keyplane.usage.events import (
     Activity,
     AddressActivity,
@@ -30,6 +30,8 @@ _SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, ow
 _SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
                         "VALUES {rows} ON CONFLICT (key_id, api_id, hour, code) "
                         "DO UPDATE SET count = count + excluded.count")
+_SQLITE_UPSERT_TOTALS = ("INSERT INTO usage_totals (hour, code, count) VALUES {rows} "
+                         "ON CONFLICT (hour, code) DO UPDATE SET count = count + excluded.count")
 _SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
                      "WHERE keys.id = used.column1 "
                      "AND (keys.last_used_at IS NULL OR keys.last_used_at < used.column2)")
@@ -66,6 +68,9 @@ class SqlUsageRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(usage_hourly)
+        totals = postgresql.insert(usage_totals)
+        self._upsert_totals = totals.on_conflict_do_update(
+            index_elements=["hour", "code"], set_={"count": usage_totals.c.count + totals.excluded.count})
 
     async def write(self, events: Sequence[UsageEvent]) -> None:
         if not events:
@@ -86,9 +91,13 @@ class SqlUsageRepository:
                 {"id": r[0], "time": r[1], "key_id": r[2], "api_id": r[3], "owner_id": r[4],
                  "code": r[5], "ip": r[6], "user_agent": r[7]} for r in rows])
             # Sorted, so concurrent writers take row locks in one order (no deadlocks).
+            totals: Counter[tuple[datetime, str]] = Counter()
             for (key_id, hour, code, api_id, owner_id), count in sorted(counts.items()):
                 await conn.execute(upsert, {"key_id": key_id, "hour": hour, "code": code,
                                             "api_id": api_id, "owner_id": owner_id, "count": count})
+                totals[(hour, code)] += count
+            for (hour, code), count in sorted(totals.items()):
+                await conn.execute(self._upsert_totals, {"hour": hour, "code": code, "count": count})
             if last_used:
                 await conn.execute(
                     keys.update()
@@ -115,11 +124,15 @@ class SqlUsageRepository:
                 last_used[e.key_id] = at
         hours = [(key_id, hour, code, api_id, owner_id, count)
                  for (key_id, hour, code, api_id, owner_id), count in counts.items()]
+        totals: Counter[tuple[str, str]] = Counter()
+        for (_, hour, code, _, _), count in counts.items():
+            totals[(hour, code)] += count
         conn = self._db.sqlite_batch_writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
             execute_rows(conn, _SQLITE_INSERT_EVENTS, rows)
             execute_rows(conn, _SQLITE_UPSERT_HOURS, hours)
+            execute_rows(conn, _SQLITE_UPSERT_TOTALS, [(h, c, n) for (h, c), n in sorted(totals.items())])
             execute_rows(conn, _SQLITE_LAST_USED, list(last_used.items()))
             conn.execute("COMMIT")
         except BaseException:
@@ -130,6 +143,14 @@ class SqlUsageRepository:
         self, *, key_id: str | None, api_id: str | None, owner_id: str | None,
         since: datetime, until: datetime,
     ) -> list[tuple[datetime, str, int]]:
+        if key_id is None and api_id is None and owner_id is None:
+            # Every key: the totals an hour and outcome, not a row a key (0011).
+            t = usage_totals.c
+            totals = (sa.select(t.hour, t.code, t.count)
+                      .where(t.hour >= hour_of(since), t.hour < until).order_by(t.hour))
+            async with self._db.engine.connect() as conn:
+                rows = (await conn.execute(totals)).all()
+            return [(as_utc(hour), code, int(count)) for hour, code, count in rows]  # type: ignore[misc]
         h = usage_hourly.c
         query = (sa.select(h.hour, h.code, sa.func.sum(h.count))
                  .where(h.hour >= hour_of(since), h.hour < until)
@@ -196,4 +217,5 @@ class SqlUsageRepository:
                 break
         async with self._db.transaction() as conn:
             await conn.execute(usage_hourly.delete().where(usage_hourly.c.hour < hour_of(before)))
+            await conn.execute(usage_totals.delete().where(usage_totals.c.hour < hour_of(before)))
         return deleted
