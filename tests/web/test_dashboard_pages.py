@@ -127,3 +127,85 @@ async def test_an_admin_signs_out_and_the_dashboard_is_closed_again(http, browse
     out = await browser.post("/logout", data={"csrf_token": csrf_of(page)})
     assert out.status_code == 200
     assert (await browser.get("/dashboard")).status_code == 303
+
+
+async def _post(browser: httpx.AsyncClient, page_path: str, action: str, **fields: str) -> httpx.Response:
+    page = await browser.get(page_path)
+    assert page.status_code == 200, page.text
+    return await browser.post(action, data={"csrf_token": csrf_of(page), **fields})
+
+
+async def test_every_action_goes_through_the_services_and_is_audited_as_the_user(http, browser, services):
+    await _admin_browser(http, browser)
+    me = (await http.get("/v1/users")).json()["items"][0]["id"]
+    created = await _post(browser, "/dashboard/apis", "/dashboard/apis", name="Photos")
+    api_id = created.headers["location"].split("/")[3].split("?")[0]
+    settings = f"/dashboard/apis/{api_id}/settings"
+    assert (await _post(browser, settings, f"/dashboard/apis/{api_id}/roles", name="editor",
+                        permissions="photos.read photos.write")).status_code == 303
+    key = (await http.post("/v1/keys", json={"api_id": api_id, "name": "old",
+                                             "ratelimits": [{"name": "a", "limit": 5, "window_seconds": 10},
+                                                            {"name": "b", "limit": 9, "window_seconds": 60}]})).json()
+    key_page = f"/dashboard/keys/{key['id']}"
+    edited = await _post(browser, key_page, key_page, name="renamed", owner_id="acme", roles="editor",
+                         permissions="", metadata='{"plan": "pro"}', expires_at="2099-01-02T03:04",
+                         credits="", ratelimit_limit="5", ratelimit_window="10", enabled="on")
+    assert edited.status_code == 303, edited.text
+    wire = (await http.get(f"/v1/keys/{key['id']}")).json()
+    assert wire["name"] == "renamed" and wire["roles"] == ["editor"] and wire["metadata"] == {"plan": "pro"}
+    assert wire["expires_at"].startswith("2099-01-02T03:04") and [r["name"] for r in wire["ratelimits"]] == ["a", "b"]
+    bad = await _post(browser, key_page, key_page, name="x", metadata="[1", ratelimit_limit="many")
+    assert bad.status_code == 422 and 'id="f-metadata-error"' in bad.text and 'id="f-ratelimit_limit-error"' in bad.text
+    rolled = await _post(browser, key_page, f"{key_page}/roll", grace_seconds="60")
+    assert rolled.status_code == 303 and rolled.headers["location"] != key_page
+    assert "shown-secret" in (await browser.get(rolled.headers["location"])).text
+    exposed = await _post(browser, key_page, f"{key_page}/expose")
+    assert exposed.status_code == 200 and "Key revoked as exposed" in exposed.text
+    assert (await http.get(f"/v1/keys/{key['id']}")).json()["revoked_at"] is not None
+    listed = await browser.get(f"/dashboard/apis/{api_id}", params={"state": "revoked"})
+    assert "renamed" in listed.text and listed.text.count('data-state="revoked"') == 1
+
+    made = await _post(browser, "/dashboard/clients", "/dashboard/clients", name="Worker", type="confidential",
+                       grant_types="client_credentials", audiences="https://api.example.com")
+    assert made.status_code == 303, made.text
+    client_page = made.headers["location"]
+    client_id = client_page.rsplit("/", 1)[1]
+    assert "shown-secret" in (await browser.get(client_page)).text
+    assert (await _post(browser, client_page, client_page, name="Night worker", grant_types="client_credentials",
+                        audiences="https://api.example.com")).status_code == 303
+    assert (await http.get(f"/v1/clients/{client_id}")).json()["name"] == "Night worker"
+    assert (await _post(browser, client_page, f"{client_page}/delete")).status_code == 303
+    assert (await http.get(f"/v1/clients/{client_id}")).status_code == 404
+
+    assert (await _post(browser, "/dashboard/signing-keys", "/dashboard/signing-keys/rotate")).status_code == 303
+    assert "active" in (await browser.get("/dashboard/signing-keys")).text
+
+    await services.audit_writer.flush()
+    audit = await browser.get("/dashboard/audit", params={"actor": me, "action": "key.expose"})
+    assert audit.status_code == 200 and audit.text.count('class="audit-event"') == 1
+    assert f'href="/dashboard/keys/{key["id"]}"' in audit.text
+    actions = {e["action"] for e in (await http.get("/v1/audit", params={"actor": me})).json()["items"]}
+    assert {"api.create", "role.put", "key.update", "key.roll", "key.expose", "client.create",
+            "client.update", "client.delete", "signing_key.rotate"} <= actions
+    assert (await browser.get("/dashboard/audit", params={"since": "yesterday"})).status_code == 400
+    assert (await browser.get("/dashboard/keys/key_00000000000000000000000000")).status_code == 404
+    assert (await browser.get("/dashboard/apis", params={"cursor": "forged!"})).status_code == 400
+
+
+async def test_a_user_s_consents_are_listed_and_withdrawn(http, browser, services):
+    await _admin_browser(http, browser)
+    alice = await create_user(http, "alice")
+    client = (await http.post("/v1/clients", json={
+        "name": "Photo Printer", "type": "public", "grant_types": ["authorization_code"],
+        "redirect_uris": ["http://127.0.0.1:8765/callback"], "scopes": ["photos.read"]})).json()
+    services_page = f"/dashboard/users/{alice['id']}"
+    assert "approved no client" in (await browser.get(services_page)).text
+    # A consent as the authorization endpoint records it when alice approves.
+    user = await services.users.get_user(alice["id"])
+    await services.users.grant_consent(user, client["client_id"], ("photos.read",), ip=None)
+    page = await browser.get(services_page)
+    assert client["client_id"] in page.text and "photos.read" in page.text
+    withdrawn = await browser.post(f"{services_page}/consents/withdraw",
+                                   data={"csrf_token": csrf_of(page), "client_id": client["client_id"]})
+    assert withdrawn.status_code == 303
+    assert "approved no client" in (await browser.get(services_page)).text
