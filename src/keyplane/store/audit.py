@@ -27,6 +27,7 @@ async def record(conn: AsyncConnection, event: AuditEvent) -> None:
     )
 
 
+MAX_COUNT_BUCKETS = 744  # a month of hours
 _SQLITE_INSERT = "INSERT INTO audit_events (id, time, actor, action, target, ip, details) VALUES {rows}"
 
 
@@ -78,6 +79,7 @@ class SqlAuditLog:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._count_queries: dict[int, sa.Select[Any]] = {}
 
     async def page(
         self, *, since: datetime | None, actor: str | None, action: str | None,
@@ -101,12 +103,27 @@ class SqlAuditLog:
         return [_event(r) for r in rows]
 
     async def counts(self, action: str, bounds: Sequence[datetime]) -> list[int]:
-        """How many events of `action` fell in each [bounds[i], bounds[i+1]): a count over a
-        range of the (action, id) index each, ids sorting by time (ids.py)."""
-        ids = [first_id_at("evt", b) for b in bounds]
-        c = audit_events.c
-        query = sa.select(sa.func.count()).where(
-            c.action == action, c.id >= sa.bindparam("lo"), c.id < sa.bindparam("hi"))
+        """How many events of `action` fell in each [bounds[i], bounds[i+1]) (at most
+        MAX_COUNT_BUCKETS): a count over a range of the (action, id) index each, ids
+        sorting by time (ids.py), in one statement."""
+        n = len(bounds) - 1
+        if not 0 < n <= MAX_COUNT_BUCKETS:
+            raise ValueError(f"between 1 and {MAX_COUNT_BUCKETS} buckets")
+        params: dict[str, str] = {"action": action}
+        params.update({f"b{i}": first_id_at("evt", b) for i, b in enumerate(bounds)})
         async with self._db.engine.connect() as conn:
-            return [int((await conn.execute(query, {"lo": lo, "hi": hi})).scalar_one())
-                    for lo, hi in zip(ids, ids[1:], strict=False)]
+            row = (await conn.execute(self._count_query(n), params)).one()
+        return [int(count) for count in row]
+
+    def _count_query(self, n: int) -> sa.Select[Any]:
+        # Built once for each number of buckets: a statement is hashed for SQLAlchemy's
+        # compiled cache on first use, which for 24 subqueries costs more than running them.
+        query = self._count_queries.get(n)
+        if query is None:
+            c = audit_events.c
+            query = self._count_queries[n] = sa.select(*[
+                sa.select(sa.func.count()).where(
+                    c.action == sa.bindparam("action"), c.id >= sa.bindparam(f"b{i}"),
+                    c.id < sa.bindparam(f"b{i + 1}")).scalar_subquery()
+                for i in range(n)])
+        return query

@@ -50,7 +50,8 @@ class UsageQueries:
                                 "narrow it or use granularity=day", status=400)
         counts: dict[datetime, dict[str, int]] = defaultdict(dict)
         for hour, code, count in await self._repository.hourly(
-                key_id=key_id, api_id=api_id, owner_id=owner_id, since=first, until=until):
+                key_id=key_id, api_id=api_id, owner_id=owner_id, since=first, until=until,
+                by_day=granularity == "day"):
             bucket = counts[_floor(hour, granularity)]
             bucket[code] = bucket.get(code, 0) + count
         buckets = []
