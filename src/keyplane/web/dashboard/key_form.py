@@ -54,7 +54,10 @@ def key_data(form: dict[str, str], *, key: StoredKey | None) -> tuple[dict[str, 
             data["ttl_seconds"] = days * 86400
     else:
         expires = form.get("expires_at", "").strip()
-        data["expires_at"] = f"{expires}:00Z" if len(expires) == 16 else expires or None
+        current = key.config.expires_at
+        # Sent only when changed: an expired key keeps its past expiry while other fields change.
+        if expires != (current.astimezone(UTC).strftime(_LOCAL_TIME) if current else ""):
+            data["expires_at"] = f"{expires}:00Z" if len(expires) == 16 else expires or None
     remaining = _int(form, "credits", errors)
     limit = _int(form, "ratelimit_limit", errors)
     window = _int(form, "ratelimit_window", errors)
