@@ -98,6 +98,7 @@ async def test_a_new_key_is_shown_once_and_then_never_again(http, browser, servi
         "csrf_token": csrf_of(form), "name": "backend", "owner_id": "acme", "permissions": "photos.read",
         "credits": "100", "ratelimit_limit": "10", "ratelimit_window": "60", "enabled": "on"})
     assert created.status_code == 303, created.text
+    assert "default-src 'self'" in created.headers["content-security-policy"]
     assert "ph_" not in created.headers.get("set-cookie", "") and "ph_" not in created.headers["location"]
     page = await browser.get(created.headers["location"])
     [key] = re.findall(r'<code id="shown-secret">([^<]+)</code>', page.text)

@@ -62,7 +62,8 @@ class Admin:
 
 def redirect(path: str) -> Response:
     """303 to `path` on this server (after a form post: a reload repeats nothing)."""
-    return RedirectResponse(path, status_code=303, headers={"Cache-Control": "no-store"})
+    return RedirectResponse(path, status_code=303, headers={
+        "Cache-Control": "no-store", "Content-Security-Policy": DASHBOARD_POLICY})
 
 
 def field_errors(exc: Invalid) -> dict[str, str]:
