@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from keyplane import __version__
@@ -31,8 +32,10 @@ from keyplane.http.v1.verify import VerifyEndpoint
 from keyplane.services import greet, open_services
 from keyplane.stop_signals import on_stop_signal
 from keyplane.web import authorize as web_authorize
+from keyplane.web import dashboard as web_dashboard
 from keyplane.web import device as web_device
 from keyplane.web import pages as web_pages
+from keyplane.web.render import STATIC_PATH
 
 log = logging.getLogger("keyplane")
 # At start, how long to wait for PostgreSQL to listen for changes (store/change_notices.py):
@@ -105,6 +108,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     app.router.routes.extend(web_pages.routes())
     app.router.routes.extend(web_authorize.routes())
     app.router.routes.extend(web_device.routes())
+    app.router.routes.extend(web_dashboard.routes())
+    app.router.routes.append(Mount(STATIC_PATH, StaticFiles(packages=[("keyplane.web", "static")]),
+                                   name="static"))
     docs.install(app)
     openapi.install(app)
     errors.install(app)

@@ -60,6 +60,13 @@ def new_id(prefix: str, at: datetime) -> str:
     return f"{prefix}_{text}"
 
 
+def first_id_at(prefix: str, at: datetime) -> str:
+    """The least id of this type an object created at `at` or later can have: ids made
+    in [a, b) are those with `first_id_at(a) <= id < first_id_at(b)`."""
+    millis = ((at.astimezone(UTC) - _EPOCH) // _MILLISECOND) & ((1 << 48) - 1)
+    return f"{prefix}_{id_text(millis << 80)}"
+
+
 def id_text(value: int) -> str:
     """The 26 characters of a 128-bit id: its value in base 32, most significant digit
     first (130 bits, the first two 0). Shifted to the top of 160 bits, the value is the

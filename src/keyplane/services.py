@@ -274,6 +274,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             scanning_keys=ScanningKeys(settings.github_scanning_keys),
         )
         await services.apis.ensure_admin_api()
+        await services.users.ensure_admin_role()
     except BaseException:
         await db.dispose()
         raise

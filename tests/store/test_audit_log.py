@@ -82,3 +82,18 @@ async def test_a_batch_reads_back_as_written_and_is_stored_as_events_written_alo
         rows = (await conn.execute(sa.text(f"SELECT {columns} FROM audit_events WHERE id IN "
                                            "(:a, :b) ORDER BY id"), {"a": alone.id, "b": batch[0].id})).all()
     assert rows[0] == rows[1]
+
+
+async def test_events_of_an_action_are_counted_in_each_time_range_and_until_filters(store: Store) -> None:
+    start = store.tick()
+    hour = timedelta(hours=1)
+    at = [start + timedelta(minutes=m) for m in (0, 59, 60, 61, 179)]
+    made = [AuditEvent.of(Actor("cli_a"), "token.issue", "cli_a", t) for t in at]
+    await write(store, *made, AuditEvent.of(Actor("cli_a"), "token.revoke", "cli_a", at[1]))
+    bounds = [start, start + hour, start + 2 * hour, start + 3 * hour]
+    assert await store.audit.counts("token.issue", bounds) == [2, 2, 1]
+    assert await store.audit.counts("token.issue", bounds[1:]) == [2, 1]  # a statement of its own size
+    assert await store.audit.counts("token.revoke", bounds) == [1, 0, 0]
+    page = await store.audit.page(since=at[1], until=at[3], actor=None, action="token.issue",
+                                  target=None, before=None, limit=10)
+    assert [e.id for e in page] == [made[2].id, made[1].id]

@@ -83,3 +83,25 @@ async def test_pruning_removes_only_what_is_older_than_the_cut(store):
     rows = await repo.hourly(key_id=key.id, api_id=None, owner_id=None,
                              since=old - timedelta(days=1), until=new + timedelta(days=1))
     assert [r[0] for r in rows] == [new.replace(minute=0, second=0, microsecond=0)]
+
+
+async def test_the_totals_of_every_key_are_the_sums_of_the_hourly_counts_and_are_pruned(store):
+    api = await store.add_api()
+    one, two = await store.add_key(api.id), await store.add_key(api.id)
+    repo = SqlUsageRepository(store.db)
+    t = store.now.replace(minute=10)
+    await repo.write([usage(t, one), usage(t, two), usage(t, two, "RATE_LIMITED"),
+                      usage(t, None, "NOT_FOUND", api_id=api.id), usage(t - timedelta(hours=3), one)])
+    await repo.write([usage(t, one)])
+    span = {"since": t - timedelta(hours=5), "until": t + timedelta(hours=1)}
+    every = await repo.hourly(key_id=None, api_id=None, owner_id=None, **span)
+    by_api = await repo.hourly(key_id=None, api_id=api.id, owner_id=None, **span)
+    assert sorted(every) == sorted(by_api)
+    hour = t.replace(minute=0, second=0, microsecond=0)
+    assert sorted(every) == sorted([(hour - timedelta(hours=3), "VALID", 1), (hour, "NOT_FOUND", 1),
+                                    (hour, "RATE_LIMITED", 1), (hour, "VALID", 3)])
+    top = await repo.top_keys(since=hour, limit=10)
+    assert top == sorted([(one.id, 2, 2), (two.id, 2, 1)], key=lambda r: (-r[1], r[0]))
+    await repo.prune(hour)
+    assert sorted(await repo.hourly(key_id=None, api_id=None, owner_id=None, **span)) == sorted(
+        [(hour, "NOT_FOUND", 1), (hour, "RATE_LIMITED", 1), (hour, "VALID", 3)])

@@ -96,6 +96,20 @@ class KeyConfig:
     enabled: bool = True
 
 
+KeyState = Literal["active", "disabled", "expired", "revoked"]
+KEY_STATES: tuple[KeyState, ...] = ("active", "disabled", "expired", "revoked")
+
+
+def key_state(revoked_at: datetime | None, expires_at: datetime | None, enabled: bool,
+              now: datetime) -> KeyState:
+    """What a key is at `now`, in the order `decide` checks it: revoked, expired, disabled."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "active" if enabled else "disabled"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredKey:
     """A key as stored: its configuration, its state, never its plaintext."""
@@ -114,6 +128,9 @@ class StoredKey:
     @property
     def effective_permissions(self) -> list[str]:
         return sorted(self.grants.exact)
+
+    def state(self, now: datetime) -> KeyState:
+        return key_state(self.revoked_at, self.config.expires_at, self.config.enabled, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from keyplane.audit.events import AuditEvent
-from keyplane.keys.model import Api, Role, StoredKey
+from keyplane.keys.model import Api, KeyState, Role, StoredKey
 
 
 class KeyRepository(Protocol):
@@ -26,6 +26,14 @@ class KeyRepository(Protocol):
     async def page(
         self, *, api_id: str | None, owner_id: str | None, after: str | None, limit: int
     ) -> list[StoredKey]: ...
+
+    async def search(
+        self, *, api_id: str, text: str | None, state: KeyState | None, now: datetime,
+        after: str | None, limit: int,
+    ) -> list[StoredKey]:
+        """An API's keys, oldest first: `text` is a key's id, or part of its name or owner
+        (any case); `state` as `key_state` tells it at `now`."""
+        ...
 
     async def insert(self, key: StoredKey, key_hash: bytes, event: AuditEvent) -> None:
         """Raises Conflict when its API or a role it names was deleted meanwhile."""

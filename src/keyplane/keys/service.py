@@ -22,6 +22,7 @@ from keyplane.keys.model import (
     IPAddress,
     IssuedKey,
     KeyConfig,
+    KeyState,
     StoredKey,
     Verdict,
 )
@@ -113,6 +114,18 @@ class KeyService:
             await self._user_api(api_id, field="api_id", status=404)
         rows = await self._keys.page(api_id=api_id, owner_id=owner_id, after=after, limit=limit + 1)
         now = self._clock.now()
+        return page_of([self._metering.shown(k, now) for k in rows], limit, lambda k: k.id)
+
+    async def search_keys(
+        self, api_id: str, *, text: str | None, state: KeyState | None, after: str | None,
+        limit: int,
+    ) -> Page[StoredKey]:
+        """An API's keys whose id is `text` or whose name or owner holds it, in `state`,
+        oldest first. Raises NotFound for an unknown API."""
+        await self._user_api(api_id, field="api_id", status=404)
+        now = self._clock.now()
+        rows = await self._keys.search(api_id=api_id, text=text, state=state, now=now,
+                                       after=after, limit=limit + 1)
         return page_of([self._metering.shown(k, now) for k in rows], limit, lambda k: k.id)
 
     async def update_key(self, actor: Actor, key_id: str, changes: dict[str, Any]) -> StoredKey:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.alerts.detectors import audit_signals
 from keyplane.audit.events import AuditEvent
+from keyplane.ids import first_id_at
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database, execute_rows, sqlite_time
 from keyplane.store import alerts as alert_store  # which records audit entries too
@@ -35,6 +36,7 @@ async def record(conn: AsyncConnection, event: AuditEvent) -> None:
         await alert_store.raise_signals(conn, signals, event.time, is_sqlite=conn.dialect.name == "sqlite")
 
 
+MAX_COUNT_BUCKETS = 744  # a month of hours
 _SQLITE_INSERT = "INSERT INTO audit_events (id, time, actor, action, target, ip, details) VALUES {rows}"
 
 
@@ -88,14 +90,17 @@ class SqlAuditLog:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._count_queries: dict[int, sa.Select[Any]] = {}
 
     async def page(
         self, *, since: datetime | None, actor: str | None, action: str | None,
-        target: str | None, before: str | None, limit: int,
+        target: str | None, before: str | None, limit: int, until: datetime | None = None,
     ) -> list[AuditEvent]:
         query = sa.select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
         if since is not None:
             query = query.where(audit_events.c.time >= since)
+        if until is not None:
+            query = query.where(audit_events.c.time < until)
         if actor is not None:
             query = query.where(audit_events.c.actor == actor)
         if action is not None:
@@ -107,3 +112,29 @@ class SqlAuditLog:
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_event(r) for r in rows]
+
+    async def counts(self, action: str, bounds: Sequence[datetime]) -> list[int]:
+        """How many events of `action` fell in each [bounds[i], bounds[i+1]) (at most
+        MAX_COUNT_BUCKETS): a count over a range of the (action, id) index each, ids
+        sorting by time (ids.py), in one statement."""
+        n = len(bounds) - 1
+        if not 0 < n <= MAX_COUNT_BUCKETS:
+            raise ValueError(f"between 1 and {MAX_COUNT_BUCKETS} buckets")
+        params: dict[str, str] = {"action": action}
+        params.update({f"b{i}": first_id_at("evt", b) for i, b in enumerate(bounds)})
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(self._count_query(n), params)).one()
+        return [int(count) for count in row]
+
+    def _count_query(self, n: int) -> sa.Select[Any]:
+        # Built once for each number of buckets: a statement is hashed for SQLAlchemy's
+        # compiled cache on first use, which for 24 subqueries costs more than running them.
+        query = self._count_queries.get(n)
+        if query is None:
+            c = audit_events.c
+            query = self._count_queries[n] = sa.select(*[
+                sa.select(sa.func.count()).where(
+                    c.action == sa.bindparam("action"), c.id >= sa.bindparam(f"b{i}"),
+                    c.id < sa.bindparam(f"b{i + 1}")).scalar_subquery()
+                for i in range(n)])
+        return query

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from keyplane.keys.model import (
     ADMIN_API_ID,
     Credits,
     KeyConfig,
+    KeyState,
     RateLimit,
     Refill,
     StoredKey,
@@ -30,6 +31,20 @@ from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
 from keyplane.store.tables import as_utc, key_roles, keys, roles
+
+def _expired(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(keys.c.expires_at.is_not(None), keys.c.expires_at <= now)
+
+
+# keys/model.py `key_state` as SQL conditions.
+_STATE_RULES: dict[KeyState, Callable[[datetime], sa.ColumnElement[bool]]] = {
+    "revoked": lambda now: keys.c.revoked_at.is_not(None),
+    "expired": lambda now: sa.and_(keys.c.revoked_at.is_(None), _expired(now)),
+    "disabled": lambda now: sa.and_(keys.c.revoked_at.is_(None), sa.not_(_expired(now)),
+                                    keys.c.enabled.is_(False)),
+    "active": lambda now: sa.and_(keys.c.revoked_at.is_(None), sa.not_(_expired(now)),
+                                  keys.c.enabled.is_(True)),
+}
 
 # The key a rolled key was rolled into, which keeps the balance both spend.
 _keeper = keys.alias("keeper")
@@ -363,6 +378,24 @@ class SqlKeyRepository:
             ids = ids.where(keys.c.owner_id == owner_id)
         if after is not None:
             ids = ids.where(keys.c.id > after)
+        page = ids.subquery()
+        query = _WITH_ROLES.join(page, page.c.id == keys.c.id).order_by(keys.c.id, key_roles.c.role)
+        async with self._db.engine.connect() as conn:
+            return keys_from_rows((await conn.execute(query)).all())
+
+    async def search(
+        self, *, api_id: str, text: str | None, state: KeyState | None, now: datetime,
+        after: str | None, limit: int,
+    ) -> list[StoredKey]:
+        c = keys.c
+        ids = sa.select(c.id).where(c.api_id == api_id).order_by(c.id).limit(limit)
+        if text:
+            ids = ids.where(sa.or_(c.id == text, c.name.icontains(text, autoescape=True),
+                                   c.owner_id.icontains(text, autoescape=True)))
+        if state is not None:
+            ids = ids.where(_STATE_RULES[state](now))
+        if after is not None:
+            ids = ids.where(c.id > after)
         page = ids.subquery()
         query = _WITH_ROLES.join(page, page.c.id == keys.c.id).order_by(keys.c.id, key_roles.c.role)
         async with self._db.engine.connect() as conn:

@@ -167,6 +167,17 @@ usage_hourly = sa.Table(
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Index(None, "api_id", "hour"),
     sa.Index(None, "owner_id", "hour"),
+    sa.Index(None, "hour"),  # 0014: the keys verified most since
+)
+
+# One row an hour and outcome, over every key (0014): what charts of all verifications read
+# (usage_hourly holds one row a key too). Written by the flush that writes usage_hourly.
+usage_totals = sa.Table(
+    "usage_totals",
+    metadata,
+    sa.Column("hour", UtcDateTime, primary_key=True),
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
 )
 
 signing_keys = sa.Table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from keyplane.ids import new_id
 from keyplane.store.engine import Database, execute_rows, sqlite_time
-from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly
+from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly, usage_totals
 from keyplane.usage.events import (
     Activity,
     AddressActivity,
@@ -30,6 +30,8 @@ _SQLITE_INSERT_EVENTS = ("INSERT INTO usage_events (id, time, key_id, api_id, ow
 _SQLITE_UPSERT_HOURS = ("INSERT INTO usage_hourly (key_id, hour, code, api_id, owner_id, count) "
                         "VALUES {rows} ON CONFLICT (key_id, api_id, hour, code) "
                         "DO UPDATE SET count = count + excluded.count")
+_SQLITE_UPSERT_TOTALS = ("INSERT INTO usage_totals (hour, code, count) VALUES {rows} "
+                         "ON CONFLICT (hour, code) DO UPDATE SET count = count + excluded.count")
 _SQLITE_LAST_USED = ("UPDATE keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
                      "WHERE keys.id = used.column1 "
                      "AND (keys.last_used_at IS NULL OR keys.last_used_at < used.column2)")
@@ -52,6 +54,10 @@ def _batch(events: Sequence[UsageEvent]) -> tuple[list[Row], Counter[HourKey], d
     return rows, counts, last_used
 
 
+def _day_start(day: Any) -> datetime:
+    return datetime.fromisoformat(str(day)[:10]).replace(tzinfo=UTC)
+
+
 def hour_of(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
@@ -66,6 +72,9 @@ class SqlUsageRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(usage_hourly)
+        totals = postgresql.insert(usage_totals)
+        self._upsert_totals = totals.on_conflict_do_update(
+            index_elements=["hour", "code"], set_={"count": usage_totals.c.count + totals.excluded.count})
 
     async def write(self, events: Sequence[UsageEvent]) -> None:
         if not events:
@@ -86,9 +95,13 @@ class SqlUsageRepository:
                 {"id": r[0], "time": r[1], "key_id": r[2], "api_id": r[3], "owner_id": r[4],
                  "code": r[5], "ip": r[6], "user_agent": r[7]} for r in rows])
             # Sorted, so concurrent writers take row locks in one order (no deadlocks).
+            totals: Counter[tuple[datetime, str]] = Counter()
             for (key_id, hour, code, api_id, owner_id), count in sorted(counts.items()):
                 await conn.execute(upsert, {"key_id": key_id, "hour": hour, "code": code,
                                             "api_id": api_id, "owner_id": owner_id, "count": count})
+                totals[(hour, code)] += count
+            for (hour, code), count in sorted(totals.items()):
+                await conn.execute(self._upsert_totals, {"hour": hour, "code": code, "count": count})
             if last_used:
                 await conn.execute(
                     keys.update()
@@ -115,11 +128,15 @@ class SqlUsageRepository:
                 last_used[e.key_id] = at
         hours = [(key_id, hour, code, api_id, owner_id, count)
                  for (key_id, hour, code, api_id, owner_id), count in counts.items()]
+        totals: Counter[tuple[str, str]] = Counter()
+        for (_, hour, code, _, _), count in counts.items():
+            totals[(hour, code)] += count
         conn = self._db.sqlite_batch_writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
             execute_rows(conn, _SQLITE_INSERT_EVENTS, rows)
             execute_rows(conn, _SQLITE_UPSERT_HOURS, hours)
+            execute_rows(conn, _SQLITE_UPSERT_TOTALS, [(h, c, n) for (h, c), n in sorted(totals.items())])
             execute_rows(conn, _SQLITE_LAST_USED, list(last_used.items()))
             conn.execute("COMMIT")
         except BaseException:
@@ -128,21 +145,55 @@ class SqlUsageRepository:
 
     async def hourly(
         self, *, key_id: str | None, api_id: str | None, owner_id: str | None,
-        since: datetime, until: datetime,
+        since: datetime, until: datetime, by_day: bool = False,
     ) -> list[tuple[datetime, str, int]]:
+        if key_id is None and api_id is None and owner_id is None:
+            # Every key: the totals an hour and outcome, not a row a key (0014).
+            t = usage_totals.c
+            return await self._summed(usage_totals, t.hour, t.code, t.count, [],
+                                      since=since, until=until, by_day=by_day)
         h = usage_hourly.c
-        query = (sa.select(h.hour, h.code, sa.func.sum(h.count))
-                 .where(h.hour >= hour_of(since), h.hour < until)
-                 .group_by(h.hour, h.code).order_by(h.hour))
-        if key_id is not None:
-            query = query.where(h.key_id == key_id)
-        if api_id is not None:
-            query = query.where(h.api_id == api_id)
-        if owner_id is not None:
-            query = query.where(h.owner_id == owner_id)
+        conditions = [column == value for column, value in
+                      ((h.key_id, key_id), (h.api_id, api_id), (h.owner_id, owner_id))
+                      if value is not None]
+        return await self._summed(usage_hourly, h.hour, h.code, h.count, conditions,
+                                  since=since, until=until, by_day=by_day)
+
+    async def _summed(self, table: sa.Table, hour: Any, code: Any, count: Any,
+                      conditions: list[Any], *, since: datetime, until: datetime,
+                      by_day: bool) -> list[tuple[datetime, str, int]]:
+        """(hour or day, code, count) in [since, until): summed by day in SQL when asked,
+        so a month is ~30 rows an outcome to read, not ~720."""
+        bucket = self._day_of(hour) if by_day else hour
+        query = (sa.select(bucket, code, sa.func.sum(count)).select_from(table)
+                 .where(hour >= hour_of(since), hour < until, *conditions)
+                 .group_by(bucket, code).order_by(bucket))
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [(as_utc(hour), code, int(count)) for hour, code, count in rows]  # type: ignore[misc]
+        if by_day:
+            return [(_day_start(day), c, int(n)) for day, c, n in rows]
+        return [(as_utc(h), c, int(n)) for h, c, n in rows]  # type: ignore[misc]
+
+    def _day_of(self, hour: Any) -> Any:
+        """The UTC day of a stored hour, as text YYYY-MM-DD."""
+        if self._db.is_sqlite:
+            return sa.func.substr(hour, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
+        return sa.func.to_char(sa.func.timezone("UTC", hour), "YYYY-MM-DD")
+
+    async def top_keys(self, *, since: datetime, limit: int) -> list[tuple[str, int, int]]:
+        h = usage_hourly.c
+        # A day of rows through the index on hour, then grouped: left to itself, SQLite
+        # walks the whole primary key (key_id first) to skip a sort of the groups.
+        recent = (sa.select(h.key_id, h.code, h.count)
+                  .where(h.hour >= hour_of(since), h.key_id != "")
+                  .cte("recent").prefix_with("MATERIALIZED"))
+        total = sa.func.sum(recent.c.count)
+        valid = sa.func.sum(sa.case((recent.c.code == "VALID", recent.c.count), else_=0))
+        query = (sa.select(recent.c.key_id, total, valid).group_by(recent.c.key_id)
+                 .order_by(total.desc(), recent.c.key_id).limit(limit))
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(key_id, int(n), int(v)) for key_id, n, v in rows]
 
     async def events(
         self, key_id: str, *, since: datetime | None, before: str | None, limit: int
@@ -186,4 +237,5 @@ class SqlUsageRepository:
                 break
         async with self._db.transaction() as conn:
             await conn.execute(usage_hourly.delete().where(usage_hourly.c.hour < hour_of(before)))
+            await conn.execute(usage_totals.delete().where(usage_totals.c.hour < hour_of(before)))
         return deleted

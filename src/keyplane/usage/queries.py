@@ -50,7 +50,8 @@ class UsageQueries:
                                 "narrow it or use granularity=day", status=400)
         counts: dict[datetime, dict[str, int]] = defaultdict(dict)
         for hour, code, count in await self._repository.hourly(
-                key_id=key_id, api_id=api_id, owner_id=owner_id, since=first, until=until):
+                key_id=key_id, api_id=api_id, owner_id=owner_id, since=first, until=until,
+                by_day=granularity == "day"):
             bucket = counts[_floor(hour, granularity)]
             bucket[code] = bucket.get(code, 0) + count
         buckets = []
@@ -59,6 +60,10 @@ class UsageQueries:
             buckets.append(UsageBucket(start=start, counts=dict(counts.get(start, {}))))
             start += step
         return buckets
+
+    async def top_keys(self, *, since: datetime, limit: int = 10) -> list[tuple[str, int, int]]:
+        """(key_id, verifications, VALID ones) of the keys verified most since `since`."""
+        return await self._repository.top_keys(since=since, limit=limit)
 
     async def events(self, key_id: str, *, since: datetime | None, after: str | None,
                      limit: int) -> Page[StoredUsageEvent]:

@@ -17,9 +17,15 @@ class UsageRepository(Protocol):
 
     async def hourly(
         self, *, key_id: str | None, api_id: str | None, owner_id: str | None,
-        since: datetime, until: datetime,
+        since: datetime, until: datetime, by_day: bool = False,
     ) -> list[tuple[datetime, str, int]]:
-        """(hour, code, count) rows in [since, until), summed over the matching keys."""
+        """(hour, code, count) rows in [since, until), summed over the matching keys; with
+        `by_day`, summed by UTC day (the first element is then the day's midnight)."""
+        ...
+
+    async def top_keys(self, *, since: datetime, limit: int) -> list[tuple[str, int, int]]:
+        """(key_id, verifications, of which VALID) of the keys verified most since `since`,
+        most first (verifications of no known key left out)."""
         ...
 
     async def events(

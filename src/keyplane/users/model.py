@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+# The role that opens the web dashboard (web/dashboard/). Defined at start when it is not
+# (`UserService.ensure_admin_role`), naming no scopes unless an operator gives it some.
+ADMIN_ROLE = "admin"
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """A person who logs in. The password hash never leaves the store's login lookup."""
@@ -17,6 +22,10 @@ class User:
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
 
 
 @dataclass(frozen=True, slots=True)

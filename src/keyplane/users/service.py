@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from keyplane.audit import events
-from keyplane.audit.events import Actor, AuditEvent
+from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
 from keyplane.errors import (
@@ -28,7 +28,7 @@ from keyplane.ids import is_id, new_id
 from keyplane.keys.apis import role_name_error
 from keyplane.oauth.client_metadata import scope_error
 from keyplane.pagination import Page, page_of
-from keyplane.users.model import Consent, ScopeRole, User
+from keyplane.users.model import ADMIN_ROLE, Consent, ScopeRole, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
 from keyplane.users.repository import UserRepository
 from keyplane.users.throttle import LoginThrottle
@@ -213,6 +213,16 @@ class UserService:
         event = AuditEvent.of(actor, events.USER_ROLE_PUT, "role", now, role=name,
                               scopes=list(role.scopes))
         return await self._users.put_role(role, event)
+
+    async def ensure_admin_role(self) -> None:
+        """Define the role `admin` (the dashboard's, web/dashboard/) with no scopes, unless
+        it is defined: at start, so `keyplane users create NAME --role admin` just works."""
+        if await self._users.roles([ADMIN_ROLE]):
+            return
+        now = self._clock.now()
+        role = ScopeRole(name=ADMIN_ROLE, scopes=(), created_at=now, updated_at=now)
+        await self._users.put_role(role, AuditEvent.of(SYSTEM, events.USER_ROLE_PUT, "role", now,
+                                                       role=ADMIN_ROLE, scopes=[]))
 
     async def list_roles(self) -> list[ScopeRole]:
         return await self._users.roles()

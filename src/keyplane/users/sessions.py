@@ -8,6 +8,7 @@ on logout, and when its user is disabled, deleted or given a new password.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -15,11 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from keyplane.clock import Clock
 
 TOUCH_SECONDS = 60  # last_seen_at is written at most once a minute a session
 PRUNE_SECONDS = 300
 MAX_COOKIE_LENGTH = 128
+MAX_SEALED_LENGTH = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class SessionService:
                  idle_seconds: int, absolute_seconds: int) -> None:
         self._sessions = sessions
         self._csrf_key = csrf_key
+        self._seal_key = hmac.new(csrf_key, b"seal\x00", hashlib.sha256).digest()
         self._clock = clock
         self._idle = timedelta(seconds=idle_seconds)
         self._absolute = timedelta(seconds=absolute_seconds)
@@ -100,6 +106,31 @@ class SessionService:
             return False
         return hmac.compare_digest(self.csrf_token(cookie_value).encode(),
                                    token.encode("utf-8", "surrogatepass"))
+
+    def seal(self, cookie_value: str, label: str, secret: str, *, ttl_seconds: int) -> str:
+        """`secret` encrypted for this browser session only (AES-256-GCM, the session's
+        hash as associated data) and `label`, until `ttl_seconds` from now: how a page
+        hands a key it just made to the page it redirects to, shown there once, without
+        storing it anywhere (web/dashboard/reveal.py)."""
+        expires = int((self._clock.now() + timedelta(seconds=ttl_seconds)).timestamp())
+        nonce = secrets.token_bytes(12)
+        plain = f"{expires}\x00{label}\x00{secret}".encode()
+        sealed = AESGCM(self._seal_key).encrypt(nonce, plain, session_hash(cookie_value))
+        return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+    def unseal(self, cookie_value: str, label: str, sealed: str) -> str | None:
+        """The secret `seal` sealed for this session and `label`, if not yet expired."""
+        if not cookie_value or not sealed or len(sealed) > MAX_SEALED_LENGTH:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+            plain = AESGCM(self._seal_key).decrypt(raw[:12], raw[12:], session_hash(cookie_value))
+            expires, sealed_label, secret = plain.decode().split("\x00", 2)
+        except (ValueError, InvalidTag):
+            return None
+        if not hmac.compare_digest(sealed_label.encode(), label.encode()):
+            return None
+        return secret if self._clock.now().timestamp() < int(expires) else None
 
     async def _maybe_prune(self, now: datetime) -> None:
         if self._next_prune_at is None or now >= self._next_prune_at:

@@ -25,7 +25,7 @@ from keyplane.oauth.authorization import (
 )
 from keyplane.oauth.metadata import AUTHORIZATION_PATH
 from keyplane.users.model import User
-from keyplane.web.consent import consent_body
+from keyplane.web.consent import scope_items
 from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
 from keyplane.web.forms import BadForm, read_form
 from keyplane.web.render import error_page, page
@@ -115,8 +115,10 @@ async def authorize(request: Request) -> Response:
     if consent is not None and set(scope) <= set(consent.scopes):
         return await _issue(request, checked, user, scope, status=302)
     csrf = csrf_context(request)
-    body = consent_body(checked.client, user, scope, csrf.field(), query, AUTHORIZATION_PATH)
-    return csrf.apply(page(f"Allow {checked.client.name}?", body))
+    return csrf.apply(page("consent.html", title=f"Allow {checked.client.name}?",
+                           client=checked.client, user=user, scopes=scope_items(scope),
+                           csrf_token=csrf.token, request_query=query,
+                           action=AUTHORIZATION_PATH))
 
 
 async def decide(request: Request) -> Response:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyplane.http.context import services_of
-from keyplane.web.render import Html, error_page, esc
+from keyplane.web.render import PAGE_POLICY, error_page
 from keyplane.web.session import browser_value, browser_value_or_new, set_session_cookie
 
 FIELD = "csrf_token"
@@ -27,9 +27,6 @@ class CsrfContext:
         self.value, self.is_new = browser_value_or_new(request)
         self.token = services_of(request).sessions.csrf_token(self.value)
 
-    def field(self) -> Html:
-        return Html(f'<input type="hidden" name="{FIELD}" value="{esc(self.token)}">')
-
     def apply(self, response: Response) -> Response:
         """Set the anonymous session cookie the token is bound to, if it was new."""
         if self.is_new:
@@ -38,7 +35,8 @@ class CsrfContext:
 
 
 def csrf_context(request: Request) -> CsrfContext:
-    """For a page with forms: `.field()` in each form, then `.apply(response)` on the page."""
+    """For a page with forms: `.token` in each form (templates/forms.html `csrf`), then
+    `.apply(response)` on the page."""
     return CsrfContext(request)
 
 
@@ -48,6 +46,6 @@ def csrf_ok(request: Request, form: dict[str, str]) -> bool:
     return value is not None and services_of(request).sessions.check_csrf(value, form.get(FIELD, ""))
 
 
-def csrf_failure() -> Response:
+def csrf_failure(policy: str = PAGE_POLICY) -> Response:
     return error_page("Form expired", "This form is out of date or was not sent by this site. "
-                      "Go back, reload the page and try again.", status=403)
+                      "Go back, reload the page and try again.", status=403, policy=policy)

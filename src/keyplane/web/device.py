@@ -23,10 +23,10 @@ from keyplane.ids import is_id
 from keyplane.oauth.device import DeviceGrant, display_user_code, normalize_user_code
 from keyplane.oauth.metadata import DEVICE_VERIFICATION_PATH
 from keyplane.users.model import User
-from keyplane.web.consent import scope_list
+from keyplane.web.consent import scope_items
 from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
 from keyplane.web.forms import BadForm, read_form
-from keyplane.web.render import Html, error_page, esc, page
+from keyplane.web.render import error_page, page
 from keyplane.web.session import current_user, redirect_to_login
 
 DECISION_PATH = DEVICE_VERIFICATION_PATH + "/decision"
@@ -39,19 +39,9 @@ def _ip(request: Request) -> str | None:
 def _code_page(request: Request, user: User, *, code: str = "", error: str | None = None,
                status: int = 200) -> Response:
     csrf = csrf_context(request)
-    alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
-    body = Html(
-        f"<h1>Connect a device</h1>{alert}"
-        "<p>Enter the code your device shows. Only enter a code you got from a device you "
-        "are setting up yourself.</p>"
-        f'<form method="post" action="{DEVICE_VERIFICATION_PATH}">{csrf.field()}'
-        '<label for="user_code">Code</label>'
-        f'<input type="text" id="user_code" name="user_code" value="{esc(code)}" '
-        'autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" '
-        'inputmode="text" maxlength="32" placeholder="XXXX-XXXX" required autofocus>'
-        '<div class="actions"><button type="submit">Continue</button></div></form>'
-        f'<p class="muted">Logged in as {esc(user.username)}.</p>')
-    return csrf.apply(page("Connect a device", body, status=status))
+    return csrf.apply(page("device_code.html", status=status, title="Connect a device",
+                           error=error, csrf_token=csrf.token, code=code, user=user,
+                           action=DEVICE_VERIFICATION_PATH))
 
 
 async def code_form(request: Request) -> Response:
@@ -102,22 +92,11 @@ async def _decision_page(request: Request, user: User, grant: DeviceGrant) -> Re
         return error_page("Request not found", "The application that asked was removed.", status=404)
     refused = set(await services.users.refused_scopes(user, grant.scope))
     granted = [s for s in grant.scope if s not in refused]
-    asks = (scope_list(granted) if granted
-            else Html("<p>It asks for no particular permission: only to know who you are.</p>"))
-    if refused:
-        asks = Html(asks + '<p class="muted">Not available to you, so not granted: '
-                    + esc(", ".join(s for s in grant.scope if s in refused)) + "</p>")
     csrf = csrf_context(request)
-    body = Html(
-        f"<h1>Allow {esc(client.name)}?</h1>"
-        f"<p>A device using <strong>{esc(client.name)}</strong> wants to sign in as "
-        f"<strong>{esc(user.username)}</strong>.</p>{asks}"
-        f'<form method="post" action="{DECISION_PATH}">{csrf.field()}'
-        f'<input type="hidden" name="request" value="{esc(grant.id)}">'
-        '<div class="actions"><button type="submit" name="decision" value="approve">Allow</button>'
-        '<button type="submit" name="decision" value="deny" class="secondary">Deny</button></div>'
-        "</form>")
-    return csrf.apply(page(f"Allow {client.name}?", body))
+    return csrf.apply(page("device_decision.html", title=f"Allow {client.name}?", client=client,
+                           user=user, granted=scope_items(granted),
+                           refused=[s for s in grant.scope if s in refused],
+                           csrf_token=csrf.token, grant_id=grant.id, action=DECISION_PATH))
 
 
 async def decide(request: Request) -> Response:
@@ -141,11 +120,10 @@ async def decide(request: Request) -> Response:
         return error_page("Request expired", "This request is no longer waiting: it expired or "
                           "was answered already. Start again on your device.", status=410)
     if decision == "approve":
-        return page("Device connected", Html(
-            "<h1>Device connected</h1><p>You can go back to your device: it will continue on "
-            "its own.</p>"))
-    return page("Request denied", Html(
-        "<h1>Request denied</h1><p>The device was not given access. You can close this page.</p>"))
+        return page("message.html", title="Device connected", is_error=False,
+                    message="You can go back to your device: it will continue on its own.")
+    return page("message.html", title="Request denied", is_error=False,
+                message="The device was not given access. You can close this page.")
 
 
 def routes() -> list[BaseRoute]:

@@ -9,10 +9,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keyplane.http.context import services_of
+from keyplane.users.model import User
 from keyplane.users.service import LoginFailed, LoginThrottled, audited_logout
 from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
 from keyplane.web.forms import BadForm, read_form
-from keyplane.web.render import Html, error_page, esc, page
+from keyplane.web.render import error_page, page
 from keyplane.web.session import (
     LOGIN_PATH,
     LOGOUT_PATH,
@@ -33,19 +34,9 @@ def _ip(request: Request) -> str | None:
 def _login_page(request: Request, next_path: str | None, *, username: str = "",
                 error: str | None = None, status: int = 200) -> Response:
     csrf = csrf_context(request)
-    alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
-    next_field = (f'<input type="hidden" name="next" value="{esc(next_path)}">'
-                  if next_path else "")
-    body = Html(
-        f"<h1>Log in</h1>{alert}"
-        f'<form method="post" action="{LOGIN_PATH}">{csrf.field()}{next_field}'
-        '<label for="username">Username</label>'
-        f'<input type="text" id="username" name="username" value="{esc(username)}" '
-        'autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>'
-        '<label for="password">Password</label>'
-        '<input type="password" id="password" name="password" autocomplete="current-password" required>'
-        '<div class="actions"><button type="submit">Log in</button></div></form>')
-    return csrf.apply(page("Log in", body, status=status))
+    return csrf.apply(page("login.html", status=status, title="Log in", error=error,
+                           csrf_token=csrf.token, next_path=next_path, username=username,
+                           action=LOGIN_PATH))
 
 
 async def login_form(request: Request) -> Response:
@@ -84,27 +75,23 @@ async def login(request: Request) -> Response:
     return response
 
 
+def _logged_in_page(request: Request, user: User | None, title: str,
+                    button_class: str) -> Response:
+    csrf = csrf_context(request)
+    return csrf.apply(page("logged_in.html", title=title, user=user, csrf_token=csrf.token,
+                           logout_path=LOGOUT_PATH, button_class=button_class))
+
+
 async def logged_in(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return RedirectResponse(f"{LOGIN_PATH}?next={quote(DEFAULT_NEXT, safe='')}", status_code=303)
-    csrf = csrf_context(request)
-    body = Html(f"<h1>Logged in</h1><p>You are logged in as <strong>{esc(user.username)}</strong>.</p>"
-                f'<form method="post" action="{LOGOUT_PATH}">{csrf.field()}'
-                '<div class="actions"><button type="submit" class="secondary">Log out</button></div></form>')
-    return csrf.apply(page("Logged in", body))
+    return _logged_in_page(request, user, "Logged in", "secondary")
 
 
 async def logout_form(request: Request) -> Response:
     user = await current_user(request)
-    csrf = csrf_context(request)
-    who = f" as <strong>{esc(user.username)}</strong>" if user else ""
-    body = Html(f"<h1>Log out</h1><p>You are logged in{who}.</p>" if user else
-                "<h1>Log out</h1><p>You are not logged in.</p>")
-    if user:
-        body = Html(body + f'<form method="post" action="{LOGOUT_PATH}">{csrf.field()}'
-                    '<div class="actions"><button type="submit">Log out</button></div></form>')
-    return csrf.apply(page("Log out", body))
+    return _logged_in_page(request, user, "Log out", "")
 
 
 async def logout(request: Request) -> Response:
@@ -121,7 +108,8 @@ async def logout(request: Request) -> Response:
         await services.sessions.end(value)
     if user is not None:
         services.audit_writer.add(audited_logout(user.id, _ip(request), services.clock.now()))
-    response = page("Logged out", Html("<h1>Logged out</h1><p>You are logged out.</p>"))
+    response = page("message.html", title="Logged out", message="You are logged out.",
+                    is_error=False)
     clear_session_cookie(request, response)
     return response
 

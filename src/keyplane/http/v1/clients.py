@@ -158,7 +158,7 @@ def _issued_to_wire(issued: IssuedClient) -> dict[str, Any]:
     return wire
 
 
-def _changes(body: Strict) -> dict[str, Any]:
+def client_changes(body: Strict) -> dict[str, Any]:
     """The fields sent, by client field name; lists as tuples."""
     changes: dict[str, Any] = {}
     nulls = []
@@ -178,7 +178,7 @@ def _changes(body: Strict) -> dict[str, Any]:
                          "shown in this response only.")
 async def create_client(body: ClientCreate, request: Request,
                         caller: Caller = Depends(require("clients.write"))) -> dict[str, Any]:
-    fields = ClientFields(**_changes(body))
+    fields = ClientFields(**client_changes(body))
     issued = await services_of(request).clients.create_client(caller.actor, fields)
     return _issued_to_wire(issued)
 
@@ -201,7 +201,7 @@ async def get_client(client_id: str, request: Request,
                           "switched to a secret method has no secret until it is rolled.")
 async def update_client(client_id: str, body: ClientPatch, request: Request,
                         caller: Caller = Depends(require("clients.write"))) -> dict[str, Any]:
-    client = await services_of(request).clients.update_client(caller.actor, client_id, _changes(body))
+    client = await services_of(request).clients.update_client(caller.actor, client_id, client_changes(body))
     return client_to_wire(client)
 
 

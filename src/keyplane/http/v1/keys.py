@@ -167,7 +167,7 @@ def _credits(body: CreditsIn) -> Credits:
                    Refill(refill.amount, refill.interval, refill.interval_seconds))
 
 
-def _config_values(body: KeyFields, fields: set[str], clock: Clock) -> dict[str, Any]:
+def config_values(body: KeyFields, fields: set[str], clock: Clock) -> dict[str, Any]:
     """The KeyConfig values named in `fields`, converted from the request model."""
     values: dict[str, Any] = {}
     for name in fields - {"expires_at", "ttl_seconds"}:
@@ -208,7 +208,7 @@ async def create_key(body: KeyCreate, request: Request,
                      caller: Caller = Depends(require("keys.write"))) -> dict[str, Any]:
     services = services_of(request)
     fields = body.model_fields_set - {"api_id"}
-    config = KeyConfig(**_config_values(body, fields, services.clock))
+    config = KeyConfig(**config_values(body, fields, services.clock))
     caller.require_api(body.api_id)
     issued = await services.keys.issue_key(caller.actor, body.api_id, config)
     return {**key_to_wire(issued.stored), "key": issued.key}
@@ -246,7 +246,7 @@ async def update_key(key_id: str, body: KeyPatch, request: Request,
                      caller: Caller = Depends(require("keys.write"))) -> dict[str, Any]:
     services = services_of(request)
     await require_key_in_reach(request, caller, key_id)
-    changes = _config_values(body, set(body.model_fields_set), services.clock)
+    changes = config_values(body, set(body.model_fields_set), services.clock)
     key = await services.keys.update_key(caller.actor, key_id, changes)
     return key_to_wire(key)
 

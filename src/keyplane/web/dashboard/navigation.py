@@ -1,0 +1,27 @@
+"""The dashboard's sections, in the order the navigation lists them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DASHBOARD_PATH = "/dashboard"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    label: str
+    path: str
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("overview", "Overview", DASHBOARD_PATH),
+    Section("apis", "APIs & keys", f"{DASHBOARD_PATH}/apis"),
+    Section("clients", "OAuth clients", f"{DASHBOARD_PATH}/clients"),
+    Section("users", "Users", f"{DASHBOARD_PATH}/users"),
+    Section("signing-keys", "Signing keys", f"{DASHBOARD_PATH}/signing-keys"),
+    Section("audit", "Audit log", f"{DASHBOARD_PATH}/audit"),
+    # Alerts (acknowledge, resolve) and webhooks (create, deliveries, send a test) join
+    # here, after the audit log, once the alerts service lands: a Section each, and their
+    # page modules in web/dashboard/__init__.py. Until then they are not shown.
+)
