@@ -139,11 +139,15 @@ async def replica_kill(cluster: Cluster, workload: Workload, *, seconds: float =
 
 
 async def _measure_recovery(probe: Any, deadline: float) -> float | None:
-    """Seconds until `probe()` (sync, in a thread) is true, or None past `deadline`."""
+    """Seconds from now to the start of the first round of `probe()` (sync, in a thread)
+    that is true — from then on every probed request was served; None past `deadline`.
+    (Counting to the round's end would add the probe's own duration, seconds on a busy
+    machine, to the figure.)"""
     started = time.monotonic()
     while time.monotonic() - started < deadline:
+        round_started = time.monotonic()
         if await asyncio.to_thread(probe):
-            return time.monotonic() - started
+            return round_started - started
         await asyncio.sleep(0.05)
     return None
 

@@ -59,6 +59,7 @@ class Workload:
 
     @classmethod
     def prepare(cls, urls: list[str], root_key: str, *, keys: int = 20, chains: int = 8) -> Workload:
+        # chains ≤ 10: the device pages take 10 user codes a minute per user and address.
         headers = {"Authorization": f"Bearer {root_key}"}
         with httpx.Client(base_url=urls[0], headers=headers, timeout=30.0) as admin:
             api_id = _ok(admin.post("/v1/apis", json={"name": "load", "key_prefix": "sk_load"}))["id"]
@@ -130,6 +131,7 @@ class Ledger:
     sent: int = 0
     answers: Counter[tuple[str, int | str]] = field(default_factory=Counter)
     created: dict[str, str] = field(default_factory=dict)  # id: plaintext, 201 seen
+    created_order: list[str] = field(default_factory=list)  # the same ids, to pick from in O(1)
     revoked: set[str] = field(default_factory=set)  # 200 seen
     revoking: set[str] = field(default_factory=set)  # sent, no answer (yet)
     contradictions: list[str] = field(default_factory=list)
@@ -219,8 +221,9 @@ class Load:
 
     async def _verify(self) -> None:
         ledger = self.ledger
-        if ledger.created and random.random() < 0.5:
-            key_id, key = random.choice(list(ledger.created.items()))
+        if ledger.created_order and random.random() < 0.5:
+            key_id = random.choice(ledger.created_order)
+            key = ledger.created[key_id]
         else:
             key_id, key = random.choice(self._pool)
         revoked_before = key_id in ledger.revoked
@@ -240,13 +243,15 @@ class Load:
         if response is not None and response.status_code == 201:
             body = response.json()
             self.ledger.created[body["id"]] = body["key"]
+            self.ledger.created_order.append(body["id"])
 
     async def _revoke(self) -> None:
         ledger = self.ledger
-        candidates = [k for k in ledger.created if k not in ledger.revoked and k not in ledger.revoking]
+        picks = [random.choice(ledger.created_order) for _ in range(8)] if ledger.created_order else []
+        candidates = [k for k in picks if k not in ledger.revoked and k not in ledger.revoking]
         if not candidates:
             return await self._verify()
-        key_id = random.choice(candidates)
+        key_id = candidates[0]
         ledger.revoking.add(key_id)
         response = await self._send("revoke", "POST", f"/v1/keys/{key_id}/revoke", headers=self._root)
         if response is not None and response.status_code == 200:
