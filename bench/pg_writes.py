@@ -67,7 +67,7 @@ async def measure(url: str, data_dir: Path, creates: int, rows: int, concurrency
         print(f"key creations: {creates} in {took:.2f} s = {creates / took:,.0f}/s "
               f"({concurrency} at a time, one process)")
 
-        services = manager.app.state.services
+        services = app.state.services
         repository = SqlUsageRepository(services.db)
         now = datetime.now(UTC)
         batch = [UsageEvent(time=now, key_id=made[n % len(made)], api_id=api_id, owner_id="o",
@@ -81,6 +81,35 @@ async def measure(url: str, data_dir: Path, creates: int, rows: int, concurrency
         took = time.perf_counter() - started
         print(f"usage flush: {written:,} rows in {took:.2f} s = {written / took:,.0f} rows/s "
               f"(batches of 1,000 over {len(made)} keys, one writer)")
+    await raw_commits(url, creates, concurrency)
+
+
+async def raw_commits(url: str, count: int, concurrency: int) -> None:
+    """The database's own ceiling for small transactions: one-row INSERTs, each committed
+    (a WAL flush), from `concurrency` connections — the baseline for key creations."""
+    import asyncpg
+
+    dsn = url.replace("postgresql://", "postgres://", 1)
+    setup = await asyncpg.connect(dsn)
+    await setup.execute("CREATE TABLE bench_commits (id bigserial PRIMARY KEY, body text)")
+    await setup.close()
+    remaining = count
+
+    async def writer() -> None:
+        nonlocal remaining
+        conn = await asyncpg.connect(dsn)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                await conn.execute("INSERT INTO bench_commits (body) VALUES ($1)", "x" * 200)
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(concurrency)))
+    took = time.perf_counter() - started
+    print(f"baseline, raw one-row committed INSERTs: {count} in {took:.2f} s = {count / took:,.0f}/s "
+          f"({concurrency} connections)")
 
 
 def main() -> None:
