@@ -21,9 +21,6 @@ from scale.cluster import Postgres
 from keyplane.app import create_app
 from keyplane.config import load_settings
 
-pytestmark = pytest.mark.xdist_group("scale-postgres")
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
     directory = Path(tempfile.mkdtemp(prefix="keyplane-pg-"))
