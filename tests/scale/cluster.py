@@ -64,6 +64,18 @@ def _end_group(process: subprocess.Popen[bytes], sig: int, timeout: float) -> No
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def missing_programs() -> list[str]:
+    """The programs a cluster needs that this machine lacks (PostgreSQL's, redis-server)."""
+    missing = []
+    try:
+        _postgres_bin()
+    except RuntimeError:
+        missing.append("initdb/postgres")
+    if shutil.which("redis-server") is None:
+        missing.append("redis-server")
+    return missing
+
+
 def _postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(Path(p).parts[4]) if Path(p).parts[4].isdigit() else 0)

@@ -175,6 +175,8 @@ async def redis_outage(cluster: Cluster, workload: Workload, *, outage_seconds: 
     await asyncio.to_thread(cluster.redis.stop)
     report.ledgers["Redis down"] = await Load(workload, weights=weights).run(
         seconds=outage_seconds, concurrency=concurrency)
+    report.facts["verify codes while Redis was down"] = {
+        name: dict(codes) for name, codes in report.ledgers["Redis down"].special.items()}
     await asyncio.to_thread(cluster.redis.start)
     _, closed_key = workload.special["closed"]
 
