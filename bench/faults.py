@@ -57,7 +57,8 @@ def main() -> None:
             print("\n".join(report.lines()), flush=True)
             print(f"  (fault took {time.monotonic() - took:.1f} s)\n", flush=True)
             failed |= bool(report.contradictions() or report.server_errors())
-    print(f"done in {time.monotonic() - started:.0f} s; {'PROBLEMS above' if failed else 'nothing acknowledged lost, no 500'}")
+    verdict = "PROBLEMS above" if failed else "nothing acknowledged lost, no 500"
+    print(f"done in {time.monotonic() - started:.0f} s; {verdict}")
     if failed:
         raise SystemExit(1)
 

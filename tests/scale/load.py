@@ -99,23 +99,27 @@ def _ok(response: httpx.Response) -> dict[str, object]:
     return body
 
 
+def _field(pattern: re.Pattern[str], page: httpx.Response) -> str:
+    found = pattern.search(page.text)
+    assert found is not None, f"{page.request.url.path}: {page.status_code} {page.text[:300]}"
+    return found.group(1)
+
+
 def _refresh_tokens(url: str, client_id: str, username: str, count: int) -> list[str]:
     """`count` refresh tokens of one user, each by a device flow approved on the pages."""
     tokens = []
     with httpx.Client(base_url=url, timeout=30.0) as device, \
             httpx.Client(base_url=url, timeout=30.0) as browser:
-        login_page = browser.get("/login")
-        signed_in = browser.post("/login", data={"csrf_token": _CSRF.search(login_page.text).group(1),  # type: ignore[union-attr]
+        signed_in = browser.post("/login", data={"csrf_token": _field(_CSRF, browser.get("/login")),
                                                  "username": username, "password": PASSWORD})
         assert signed_in.status_code == 303, signed_in.text
         for _ in range(count):
             started = _ok(device.post("/oauth/device_authorization", data={"client_id": client_id}))
-            page = browser.get("/device")
-            decision = browser.post("/device", data={"csrf_token": _CSRF.search(page.text).group(1),  # type: ignore[union-attr]
+            decision = browser.post("/device", data={"csrf_token": _field(_CSRF, browser.get("/device")),
                                                       "user_code": started["user_code"]})
             approved = browser.post("/device/decision", data={
-                "csrf_token": _CSRF.search(decision.text).group(1),  # type: ignore[union-attr]
-                "request": _REQUEST.search(decision.text).group(1), "decision": "approve"})  # type: ignore[union-attr]
+                "csrf_token": _field(_CSRF, decision), "request": _field(_REQUEST, decision),
+                "decision": "approve"})
             assert approved.status_code == 200, approved.text
             got = _ok(device.post("/oauth/token", data={
                 "grant_type": DEVICE_GRANT, "client_id": client_id,
