@@ -333,6 +333,16 @@ def render(results: list[tuple[Bench, list[Row] | None, str, float]], started: d
     return "\n".join(lines) + "\n"
 
 
+KEPT_MARK = "<!-- sections below are written by hand or other scripts; run_all.py keeps them -->"
+
+
+def _kept(out: Path) -> str:
+    """What follows KEPT_MARK in the previous file (bench/faults.py, bench/soak.py figures)."""
+    previous = out.read_text() if out.exists() else ""
+    at = previous.find(KEPT_MARK)
+    return "" if at < 0 else "\n" + previous[at:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds a wrk run")
@@ -352,7 +362,7 @@ def main() -> None:
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="keyplane-bench-") as tmp:
         results = [(b, *run(b, args, Path(tmp))) for b in chosen]
-    Path(args.out).write_text(render(results, started, args))
+    Path(args.out).write_text(render(results, started, args) + _kept(Path(args.out)))
     print(f"wrote {args.out}", file=sys.stderr)
     if any(rows is None for _, rows, _, _ in results):
         raise SystemExit(1)

@@ -40,7 +40,7 @@ _TYPES = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "n
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Content",
-           500: "Internal Server Error"}
+           500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def _echo(text: str, limit: int) -> str:
@@ -163,6 +163,16 @@ def _store_unavailable(request: Request, exc: Exception) -> Response:
     return _keyplane_error(request, StoreUnavailable("the database is unavailable or busy; try again"))
 
 
+def _database_error(request: Request, exc: Exception) -> Response:
+    """A DBAPI error: the connection was lost (the database restarted or went away in the
+    middle of a statement; SQLAlchemy invalidates the connection) is a 503 like any other
+    unavailability; anything else is a bug, a 500."""
+    assert isinstance(exc, sa_exc.DBAPIError)
+    if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+        return _store_unavailable(request, exc)
+    return _unexpected(request, exc)
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an internal error occurred; it has been logged")
@@ -174,4 +184,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     for unavailable in (sa_exc.OperationalError, sa_exc.TimeoutError, sqlite3.OperationalError):
         app.add_exception_handler(unavailable, _store_unavailable)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

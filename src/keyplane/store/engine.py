@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from keyplane.errors import Invalid
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_SECONDS = 5.0
 _IMMEDIATE = "keyplane_sqlite_immediate"
 _WAL_ATTEMPTS = 100
 
@@ -136,13 +137,35 @@ class Database:
             # a ping, ROLLBACK), more than the lookup it guards. A connection that died (a
             # database restart) is invalidated on its first error; the hot path retries once
             # (store/keys.py `by_hash`), and recycling bounds how old a connection gets.
-            kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)
+            kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800,
+                          async_creator=self._pg_connect)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             self._configure_sqlite()
         self._hot: sqlite3.Connection | None = None
         self._version: int | None = None  # sqlite_data_version's memo for this loop turn
         self._batch_writers: dict[str, sqlite3.Connection] = {}
+
+    async def _pg_connect(self) -> Any:
+        """A new asyncpg connection for the pool; failing to connect is an OperationalError.
+
+        asyncpg raises plain OSError (connection refused, no route) and its own errors
+        ("the database system is starting up") when a connection cannot be made, and
+        SQLAlchemy passes those on unwrapped: a request arriving while the database is down
+        or restarting would be a 500 instead of the 503 it is (found by tests/scale: a
+        PostgreSQL restart under load). The timeout bounds how long a request waits for a
+        database that does not answer at all (asyncpg's default is 60 s).
+        """
+        import asyncpg
+
+        try:
+            return await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if isinstance(exc, asyncpg.PostgresError) and not isinstance(
+                    exc, (asyncpg.CannotConnectNowError, asyncpg.OperatorInterventionError,
+                          asyncpg.TooManyConnectionsError)):
+                raise  # a wrong password or database: configuration, said as it is
+            raise sa.exc.OperationalError("connect", None, exc) from exc
 
     @property
     def dsn(self) -> str:
