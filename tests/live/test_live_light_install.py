@@ -99,5 +99,24 @@ def test_the_sdk_installs_alone_and_verifies_keys_and_tokens(tmp_path: Path) -> 
         assert command.returncode == 1
         assert "pip install 'keyplane[server]'" in command.stderr
         assert "Traceback" not in command.stderr
+
+        # The `scan` extra (what the pre-commit hook installs) adds the CLI's library only:
+        # `keyplane scan` finds the key, and still nothing of the server is importable.
+        extra = subprocess.run([python, "-m", "pip", "install", "-q", "typer>=0.12"],
+                               capture_output=True, text=True, timeout=INSTALL_SECONDS)
+        assert extra.returncode == 0, extra.stdout + extra.stderr
+        (tmp_path / "leaky").mkdir()
+        (tmp_path / "leaky" / "app.env").write_text(f"API_KEY={key['key']}\n")
+        scanned = subprocess.run([str(venv / "bin" / "keyplane"), "scan", "--json",
+                                  str(tmp_path / "leaky")], capture_output=True, text=True, timeout=60)
+        assert scanned.returncode == 1, scanned.stderr
+        assert [f["kind"] for f in json.loads(scanned.stdout)["items"]] == ["api_key"]
+        assert key["key"] not in scanned.stdout + scanned.stderr
+        found = subprocess.run(
+            [python, "-c", "import importlib.util, json, sys; print(json.dumps("
+             "[m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None]))",
+             *(m for m in SERVER_MODULES if m != "typer")],
+            capture_output=True, text=True, timeout=60)
+        assert json.loads(found.stdout) == [], found.stderr
     finally:
         served.stop()
