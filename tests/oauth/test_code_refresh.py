@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from grant_harness import Harness, assert_oauth_error, harness
+from grant_harness import Harness, assert_oauth_error, kp
 from users.browser import (
     REDIRECT_URI,
     create_client,
@@ -17,12 +17,6 @@ from users.browser import (
     pkce_pair,
     query_of,
 )
-
-
-@pytest.fixture
-async def kp(settings, clock, root_key):
-    async for h in harness(settings, clock, root_key):
-        yield h
 
 
 @pytest.fixture

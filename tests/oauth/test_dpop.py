@@ -5,25 +5,13 @@ refresh tokens of public clients bound to the key. Proofs are made with joserfc.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import jwt as pyjwt
 import pytest
 from dpop_proofs import DpopKey
-from grant_harness import AUDIENCE, FORM, Harness, assert_oauth_error, basic, harness
+from grant_harness import AUDIENCE, FORM, Harness, assert_oauth_error, basic, harness, kp, real_time
 
 TOKEN_URL = "http://testserver/oauth/token"
-
-
-@pytest.fixture(autouse=True)
-def real_time(clock):
-    clock.set(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def kp(settings, clock, root_key):
-    async for h in harness(settings, clock, root_key):
-        yield h
 
 
 async def credentials_client(kp: Harness, **fields):

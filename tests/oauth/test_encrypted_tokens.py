@@ -6,28 +6,16 @@ against the JWKS (PyJWT); introspection, revocation and the SDK work on it; the
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime
 
 import jwt as pyjwt
 import pytest
-from grant_harness import AUDIENCE, OTHER_AUDIENCE, Harness, assert_oauth_error, harness
+from grant_harness import AUDIENCE, OTHER_AUDIENCE, Harness, assert_oauth_error, kp, real_time
 from joserfc import jwe
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from keyplane import AuthError, Verifier
 
 REGISTRY = jwe.JWERegistry(algorithms=["RSA-OAEP-256", "ECDH-ES+A256KW", "A256GCM"])
-
-
-@pytest.fixture(autouse=True)
-def real_time(clock):
-    clock.set(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def kp(settings, clock, root_key):
-    async for h in harness(settings, clock, root_key):
-        yield h
 
 
 async def register(kp: Harness, private, audience: str = AUDIENCE) -> dict:

@@ -4,26 +4,14 @@ for a short while; a client registered for PAR cannot send a plain request."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from grant_harness import Harness, assert_oauth_error, harness
+from grant_harness import Harness, assert_oauth_error, kp, real_time
 from users.browser import REDIRECT_URI, create_user, csrf_of, log_in, pkce_pair, query_of
 
 PAR = "/oauth/par"
-
-
-@pytest.fixture(autouse=True)
-def real_time(clock):
-    clock.set(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def kp(settings, clock, root_key):
-    async for h in harness(settings, clock, root_key):
-        yield h
 
 
 @pytest.fixture

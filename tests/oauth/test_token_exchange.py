@@ -7,22 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import jwt as pyjwt
 import pytest
-from grant_harness import AUDIENCE, OTHER_AUDIENCE, Harness, assert_oauth_error, harness
+from grant_harness import AUDIENCE, OTHER_AUDIENCE, Harness, assert_oauth_error, kp, real_time
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 THIRD_AUDIENCE = "https://billing.example.com"
-
-
-@pytest.fixture(autouse=True)
-def real_time(clock):
-    clock.set(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def kp(settings, clock, root_key):
-    async for h in harness(settings, clock, root_key):
-        yield h
 
 
 async def user_token(kp: Harness, *, token_format: str = "jwt") -> str:
