@@ -41,14 +41,6 @@ def rfc3339(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_rfc3339(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp; a naive one is refused (ValueError)."""
-    when = datetime.fromisoformat(text.replace("z", "Z"))
-    if when.tzinfo is None:
-        raise ValueError("timestamp needs a UTC offset, e.g. 2026-01-01T00:00:00Z")
-    return when.astimezone(UTC)
-
-
 _second_texts: dict[int, str] = {}
 _milli_texts: dict[int, str] = {}
 _TEXTS_KEPT = 256

@@ -14,7 +14,7 @@
     ├── InvalidToken              a JWS/JWT that must not be trusted (RFC 8725)
     └── OAuthError                RFC 6749 §5.2 `error` codes, verbatim     → 400 / 401
         ├── InvalidRequest, InvalidClient (401), InvalidGrant, UnauthorizedClient,
-        ├── UnsupportedGrantType, InvalidScope, InvalidTarget, UnsupportedTokenType
+        ├── UnsupportedGrantType, InvalidScope, InvalidTarget
         ├── AuthorizationPending, SlowDown, AccessDenied, ExpiredToken (RFC 8628 §3.5)
         └── InvalidDpopProof, UseDpopNonce (RFC 9449 §5, §8)
 
@@ -181,12 +181,6 @@ class InvalidTarget(OAuthError):
     """RFC 8707 §2: the requested `resource` is not allowed for this client."""
 
     code = "invalid_target"
-
-
-class UnsupportedTokenType(OAuthError):
-    """RFC 7009 §2.2.1."""
-
-    code = "unsupported_token_type"
 
 
 class AuthorizationPending(OAuthError):

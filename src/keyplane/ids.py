@@ -14,11 +14,6 @@ import re
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import NewType
-
-ApiId = NewType("ApiId", str)
-KeyId = NewType("KeyId", str)
-EventId = NewType("EventId", str)
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 # RFC 4648 base32hex has the same digit order, in other letters: its text, translated.

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from keyplane.ratelimit.base import Bucket, LimiterUnavailable, advance, decide_all, state, to_units
+from keyplane.ratelimit.base import (
+    _EPSILON, _RELATIVE_TOLERANCE, Bucket, LimiterUnavailable, decide_all, state, to_units)
 from keyplane.ratelimit.memory import MemoryLimiter
 from keyplane.ratelimit.redis import RedisLimiter
 
@@ -112,6 +113,14 @@ def test_no_interval_admits_more_than_the_burst_plus_the_refill(limit, window, g
         for j in range(i, len(admitted)):
             spent = (j - i + 1) * cost
             assert spent <= limit + (admitted[j] - start) * limit / window + 1e-6
+
+
+def advance(tat: float | None, now: float, bucket: Bucket, cost: int) -> tuple[float, float, bool]:
+    """One GCRA step as `decide_all` inlines it: (current tat, tat after spending `cost`,
+    whether that spend fits); tat and now in the bucket's units."""
+    current = now if tat is None or tat < now else tat
+    after = current + cost
+    return current, after, after - now <= bucket.limit + abs(now) * _RELATIVE_TOLERANCE + _EPSILON
 
 
 def reference_decision(tats, buckets, cost, now):
