@@ -9,7 +9,7 @@ from fastapi.security import HTTPBearer
 from starlette.requests import HTTPConnection
 
 from keyplane.errors import Unauthenticated
-from keyplane.http.context import services_of
+from keyplane.http.context import client_ip, services_of
 from keyplane.keys.root_keys import Caller
 
 
@@ -27,8 +27,7 @@ def bearer_token(authorization: str | None) -> str:
 async def authenticate(conn: HTTPConnection, permission: str) -> Caller:
     """The calling root key, which must hold `permission` (401 / 403 otherwise)."""
     token = bearer_token(conn.headers.get("authorization"))
-    ip = conn.client.host if conn.client else None
-    caller = await services_of(conn).root_keys.authenticate(token, ip=ip)
+    caller = await services_of(conn).root_keys.authenticate(token, ip=client_ip(conn))
     caller.require(permission)
     return caller
 

@@ -30,7 +30,7 @@ from keyplane.errors import (
 )
 from keyplane.http.asgi import client_host, header, read_body, send_json
 from keyplane.http.auth import bearer_token
-from keyplane.http.context import services_of
+from keyplane.http.context import client_ip, services_of
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
 from keyplane.oauth.authorization import RedirectedError, Untrusted, check_request
@@ -131,10 +131,6 @@ def request_url(scope: Scope) -> str:
 
 async def _send(send: Send, body: dict[str, Any]) -> None:
     await send_json(send, dumps(body), headers=_NO_STORE_RAW)
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 class TokenEndpoint:
@@ -269,16 +265,16 @@ async def revoke(request: Request) -> Response:
     services = services_of(request)
     form = await read_form(request)
     authenticated = await services.client_auth.authenticate(
-        form.params, request.headers.get("authorization"), ip=_ip(request))
+        form.params, request.headers.get("authorization"), ip=client_ip(request))
     token_value = form.params.get("token")
     if token_value is None:
         raise InvalidRequest("token is missing")
     # §2.1: token_type_hint is only a hint; the token's own shape says what it is. Revoking
     # a refresh token revokes its family and the access tokens issued with it (§2.1).
     if is_refresh_token(token_value):
-        await services.refresh_tokens.revoke(token_value, authenticated.client, ip=_ip(request))
+        await services.refresh_tokens.revoke(token_value, authenticated.client, ip=client_ip(request))
     else:
-        await services.tokens.revoke(token_value, authenticated.client, ip=_ip(request))
+        await services.tokens.revoke(token_value, authenticated.client, ip=client_ip(request))
     return Response(status_code=200, headers=_NO_STORE)
 
 
@@ -288,12 +284,12 @@ async def device_authorization(request: Request) -> Response:
     services = services_of(request)
     form = await read_form(request)
     client = (await services.client_auth.authenticate(
-        form.params, request.headers.get("authorization"), ip=_ip(request))).client
+        form.params, request.headers.get("authorization"), ip=client_ip(request))).client
     if GRANT_DEVICE_CODE not in client.grant_types:
         raise UnauthorizedClient("this client may not use the device_code grant")
     scope = granted_scopes(form.params.get("scope"), allowed=client.scopes)
     audience = audience_for(client, form.resources)
-    issued = await services.devices.authorize(client, scope=scope, audience=audience, ip=_ip(request))
+    issued = await services.devices.authorize(client, scope=scope, audience=audience, ip=client_ip(request))
     verification_uri = services.settings.resolved_issuer + metadata.DEVICE_VERIFICATION_PATH
     return _json({
         "device_code": issued.device_code, "user_code": issued.user_code,
@@ -318,7 +314,7 @@ async def pushed_authorization_request(request: Request) -> Response:
     services = services_of(request)
     form = await read_form(request)
     client = (await services.client_auth.authenticate(
-        form.params, request.headers.get("authorization"), ip=_ip(request))).client
+        form.params, request.headers.get("authorization"), ip=client_ip(request))).client
     if "request_uri" in form.params:
         raise InvalidRequest("request_uri cannot be pushed (RFC 9126 §2.1)")
     if "request" in form.params:

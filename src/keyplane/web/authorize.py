@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.http.context import services_of
+from keyplane.http.context import client_ip, services_of
 from keyplane.oauth.authorization import (
     MAX_PARAMETERS,
     AuthorizationRequest,
@@ -33,10 +33,6 @@ from keyplane.web.session import current_user, redirect_to_login
 
 MAX_QUERY_LENGTH = 8192
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy": "no-referrer"}
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _redirect(request: Request, redirect_uri: str, params: dict[str, str | None], *,
@@ -94,7 +90,7 @@ async def _issue(request: Request, checked: AuthorizationRequest, user: User,
         return _error_redirect(request, RedirectedError(
             "invalid_request", "the pushed authorization request was used already",
             redirect_uri=checked.redirect_uri, state=checked.state), status=status)
-    code = await services_of(request).codes.issue(checked, user.id, scope, ip=_ip(request))
+    code = await services_of(request).codes.issue(checked, user.id, scope, ip=client_ip(request))
     return _redirect(request, checked.redirect_uri, {"code": code, "state": checked.state},
                      status=status)
 
@@ -145,7 +141,7 @@ async def decide(request: Request) -> Response:
         return _untrusted(exc)
     except RedirectedError as exc:
         return _error_redirect(request, exc, status=303)
-    await services_of(request).users.grant_consent(user, checked.client.id, scope, ip=_ip(request))
+    await services_of(request).users.grant_consent(user, checked.client.id, scope, ip=client_ip(request))
     return await _issue(request, checked, user, scope, status=303)
 
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyplane.errors import Invalid, NotFound, TooManyRequests
-from keyplane.http.context import services_of
+from keyplane.http.context import client_ip, services_of
 from keyplane.ids import is_id
 from keyplane.oauth.device import DeviceGrant, display_user_code, normalize_user_code
 from keyplane.oauth.metadata import DEVICE_VERIFICATION_PATH
@@ -30,10 +30,6 @@ from keyplane.web.render import error_page, page
 from keyplane.web.session import current_user, redirect_to_login
 
 DECISION_PATH = DEVICE_VERIFICATION_PATH + "/decision"
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _code_page(request: Request, user: User, *, code: str = "", error: str | None = None,
@@ -73,7 +69,7 @@ async def check_code(request: Request) -> Response:
     typed = form.get("user_code", "")
     services = services_of(request)
     try:
-        grant = await services.devices.find_pending(typed, user_id=user.id, ip=_ip(request))
+        grant = await services.devices.find_pending(typed, user_id=user.id, ip=client_ip(request))
     except TooManyRequests:
         return _code_page(request, user, code=typed[:32], status=429,
                           error="Too many codes entered. Wait a minute, then try again.")
@@ -115,7 +111,7 @@ async def decide(request: Request) -> Response:
         refused = set(await services.users.refused_scopes(user, grant.scope))
         await services.devices.decide(grant.id, approve=decision == "approve", user_id=user.id,
                                       scope=tuple(s for s in grant.scope if s not in refused),
-                                      ip=_ip(request))
+                                      ip=client_ip(request))
     except NotFound:
         return error_page("Request expired", "This request is no longer waiting: it expired or "
                           "was answered already. Start again on your device.", status=410)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.http.context import services_of
+from keyplane.http.context import client_ip, services_of
 from keyplane.users.model import User
 from keyplane.users.service import LoginFailed, LoginThrottled, audited_logout
 from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
@@ -25,10 +25,6 @@ from keyplane.web.session import (
 )
 
 DEFAULT_NEXT = "/login/done"
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _login_page(request: Request, next_path: str | None, *, username: str = "",
@@ -58,7 +54,7 @@ async def login(request: Request) -> Response:
     username = form.get("username", "")
     services = services_of(request)
     try:
-        user = await services.users.login(username, form.get("password", ""), ip=_ip(request))
+        user = await services.users.login(username, form.get("password", ""), ip=client_ip(request))
     except LoginThrottled:
         return _login_page(request, next_path, username=username, status=429,
                            error="Too many attempts. Wait a few minutes, then try again.")
@@ -68,7 +64,7 @@ async def login(request: Request) -> Response:
     old = browser_value(request)
     if old:
         await services.sessions.end(old)
-    value, _ = await services.sessions.start(user.id, ip=_ip(request))
+    value, _ = await services.sessions.start(user.id, ip=client_ip(request))
     response = RedirectResponse(next_path or DEFAULT_NEXT, status_code=303,
                                 headers={"Cache-Control": "no-store"})
     set_session_cookie(request, response, value)
@@ -107,7 +103,7 @@ async def logout(request: Request) -> Response:
     if value:
         await services.sessions.end(value)
     if user is not None:
-        services.audit_writer.add(audited_logout(user.id, _ip(request), services.clock.now()))
+        services.audit_writer.add(audited_logout(user.id, client_ip(request), services.clock.now()))
     response = page("message.html", title="Logged out", message="You are logged out.",
                     is_error=False)
     clear_session_cookie(request, response)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from keyplane.audit.events import Actor
 from keyplane.errors import Invalid, Unauthenticated
 from keyplane.http.auth import require
-from keyplane.http.context import services_of
+from keyplane.http.context import client_ip, services_of
 from keyplane.http.v1.common import ERRORS, Strict
 from keyplane.keys.root_keys import Caller
 from keyplane.leaks.service import LeakAnswer, LeakItem
@@ -92,8 +92,7 @@ async def report_github_leaks(request: Request) -> JSONResponse:
         raise Invalid.field("body", str(exc), status=400) from None
     except msgspec.DecodeError:
         raise Invalid.field("body", "not a JSON array of {token, type, url, source}", status=400) from None
-    ip = request.client.host if request.client else None
-    answers = await services.leaks.report(Actor(id=GITHUB_ACTOR, ip=ip), [
+    answers = await services.leaks.report(Actor(id=GITHUB_ACTOR, ip=client_ip(request)), [
         LeakItem(token=i.token, url=i.url, source=i.source, type=i.type) for i in items])
     return JSONResponse([{"token_hash": a.token_hash, "token_type": a.token_type, "label": a.label}
                          for a in answers])
