@@ -36,7 +36,7 @@ from keyplane.oauth import metadata
 from keyplane.oauth.authorization import RedirectedError, Untrusted, check_request
 from keyplane.oauth.grants import GRANTS, GrantContext, TokenRequest
 from keyplane.oauth.grants.client_credentials import audience_for
-from keyplane.oauth.model import GRANT_DEVICE_CODE, Client, TokenClaims
+from keyplane.oauth.model import Client, TokenClaims
 from keyplane.oauth.refresh_tokens import RefreshGrant, is_refresh_token
 from keyplane.oauth.scopes import granted_scopes
 from keyplane.services import Services
@@ -150,6 +150,8 @@ class TokenEndpoint:
         grant = GRANTS.get(grant_type)
         if grant is None:  # after authentication: an unknown grant tells a stranger nothing
             raise UnsupportedGrantType(f"this server does not support grant_type {grant_type}")
+        if grant_type not in authenticated.client.grant_types:  # the one check of every grant
+            raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
         proofs = headers_named(scope, b"dpop")  # RFC 9449 §5: binds the token to a key
         proof = await services.dpop.check(
             proofs, method="POST",
@@ -285,8 +287,6 @@ async def device_authorization(request: Request) -> Response:
     form = await read_form(request)
     client = (await services.client_auth.authenticate(
         form.params, request.headers.get("authorization"), ip=client_ip(request))).client
-    if GRANT_DEVICE_CODE not in client.grant_types:
-        raise UnauthorizedClient("this client may not use the device_code grant")
     scope = granted_scopes(form.params.get("scope"), allowed=client.scopes)
     audience = audience_for(client, form.resources)
     issued = await services.devices.authorize(client, scope=scope, audience=audience, ip=client_ip(request))

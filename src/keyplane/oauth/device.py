@@ -286,9 +286,7 @@ class DeviceFlow:
     async def poll(self, client: Client, device_code: str) -> ApprovedDevice:
         """The device_code grant's check (RFC 8628 §3.4–3.5). Returns what to issue tokens
         for, once; raises InvalidGrant, ExpiredToken, SlowDown, AuthorizationPending or
-        AccessDenied."""
-        if GRANT_DEVICE_CODE not in client.grant_types:
-            raise UnauthorizedClient("this client may not use the device_code grant")
+        AccessDenied. The token endpoint has checked that `client` registered the grant."""
         parsed = parse_key(device_code) if len(device_code) <= 64 else None
         grant = None
         if parsed is not None and parsed.prefix == DEVICE_CODE_PREFIX:

@@ -33,7 +33,6 @@ from keyplane.errors import (
     InvalidGrant,
     InvalidScope,
     InvalidTarget,
-    UnauthorizedClient,
 )
 from keyplane.ids import is_id, new_id
 from keyplane.keys.format import generate_key, parse_key
@@ -237,11 +236,9 @@ class RefreshTokenService:
                       dpop_jkt: str | None = None) -> IssuedToken:
         """The refresh_token grant: rotate `token` and issue a new access token.
 
-        Raises UnauthorizedClient, InvalidGrant (unknown, another client's, expired,
+        The token endpoint has checked that `client` registered the grant. Raises InvalidGrant (unknown, another client's, expired,
         revoked, used — reuse past the grace revokes the family), InvalidScope (a scope
         not granted originally), InvalidTarget (an audience not granted originally)."""
-        if not self.enabled_for(client):
-            raise UnauthorizedClient("this client may not use the refresh_token grant")
         grant = await self._find(token)
         if grant is None or grant.client_id != client.id:
             # RFC 6749 §6: bound to the client it was issued to; a stranger learns nothing.

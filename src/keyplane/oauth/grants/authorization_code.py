@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keyplane.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
+from keyplane.errors import InvalidRequest, InvalidTarget
 from keyplane.oauth.codes import CodeGrant, Issued
-from keyplane.oauth.model import GRANT_AUTHORIZATION_CODE, Client, IssuedToken
+from keyplane.oauth.model import Client, IssuedToken
 
 if TYPE_CHECKING:
     from keyplane.oauth.grants import GrantContext, TokenRequest
 
 
 async def handle(context: GrantContext, client: Client, request: TokenRequest) -> IssuedToken:
-    if GRANT_AUTHORIZATION_CODE not in client.grant_types:
-        raise UnauthorizedClient("this client may not use the authorization code grant")
     code = request.params.get("code")
     if code is None:
         raise InvalidRequest("code is missing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from keyplane.errors import InvalidTarget, UnauthorizedClient
-from keyplane.oauth.model import GRANT_CLIENT_CREDENTIALS, Client, IssuedToken
+from keyplane.oauth.model import Client, IssuedToken
 from keyplane.oauth.scopes import granted_scopes
 
 if TYPE_CHECKING:
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 async def handle(context: GrantContext, client: Client, request: TokenRequest) -> IssuedToken:
-    if GRANT_CLIENT_CREDENTIALS not in client.grant_types or client.is_public:
-        raise UnauthorizedClient("this client may not use client_credentials")
+    if client.is_public:  # registered for it or not: it has no credentials to present
+        raise UnauthorizedClient("a public client may not use client_credentials")
     scope = granted_scopes(request.params.get("scope"), allowed=client.scopes)
     audience = audience_for(client, request.resources)
     # The client acts for itself: it is the subject (RFC 9068 §2.2, client_credentials).

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from keyplane.audit import events
-from keyplane.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from keyplane.errors import InvalidGrant, InvalidRequest
 from keyplane.oauth.grants.client_credentials import audience_for
-from keyplane.oauth.model import GRANT_TOKEN_EXCHANGE, Client, IssuedToken, TokenClaims
+from keyplane.oauth.model import Client, IssuedToken, TokenClaims
 from keyplane.oauth.refresh_tokens import is_refresh_token
 from keyplane.oauth.scopes import granted_scopes
 
@@ -37,8 +37,6 @@ MAX_CHAIN = 10  # nested `act` claims kept; a longer chain is refused
 
 
 async def handle(context: GrantContext, client: Client, request: TokenRequest) -> IssuedToken:
-    if GRANT_TOKEN_EXCHANGE not in client.grant_types:
-        raise UnauthorizedClient("this client may not use token exchange")
     params = request.params
     requested_type = params.get("requested_token_type")
     if requested_type is not None and requested_type != ISSUED_TOKEN_TYPE:
