@@ -33,9 +33,9 @@ from keyplane.http.auth import bearer_token
 from keyplane.http.context import client_ip, services_of
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
+from keyplane.oauth.audiences import audience_for
 from keyplane.oauth.authorization import RedirectedError, Untrusted, check_request
 from keyplane.oauth.grants import GRANTS, GrantContext, TokenRequest
-from keyplane.oauth.grants.client_credentials import audience_for
 from keyplane.oauth.model import Client, TokenClaims
 from keyplane.oauth.refresh_tokens import RefreshGrant, is_refresh_token
 from keyplane.oauth.scopes import granted_scopes

@@ -19,7 +19,7 @@ from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from keyplane.errors import InvalidScope, InvalidTarget, NotFound
-from keyplane.oauth.grants.client_credentials import audience_for
+from keyplane.oauth.audiences import audience_for
 from keyplane.oauth.model import GRANT_AUTHORIZATION_CODE, Client
 from keyplane.oauth.pkce import S256, is_code_challenge
 from keyplane.oauth.scopes import granted_scopes

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keyplane.errors import InvalidTarget, UnauthorizedClient
+from keyplane.errors import UnauthorizedClient
+from keyplane.oauth.audiences import audience_for
 from keyplane.oauth.model import Client, IssuedToken
 from keyplane.oauth.scopes import granted_scopes
 
@@ -21,14 +22,3 @@ async def handle(context: GrantContext, client: Client, request: TokenRequest) -
     return await context.tokens.issue(client, subject=client.id, scope=scope, audience=audience,
                                       ip=context.ip, dpop_jkt=context.dpop_jkt)
 
-
-def audience_for(client: Client, resources: tuple[str, ...]) -> tuple[str, ...]:
-    """RFC 8707: the requested resources, each one the client may have; else its default."""
-    if resources:
-        unknown = [r for r in resources if r not in client.audiences]
-        if unknown:
-            raise InvalidTarget(f"this client may not get tokens for {unknown[0]}")
-        return tuple(dict.fromkeys(resources))
-    if client.default_audience is None:
-        raise InvalidTarget("no resource was given and the client has no default audience")
-    return (client.default_audience,)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyplane.audit import events
 from keyplane.errors import InvalidGrant, InvalidRequest
-from keyplane.oauth.grants.client_credentials import audience_for
+from keyplane.oauth.audiences import audience_for
 from keyplane.oauth.model import Client, IssuedToken, TokenClaims
 from keyplane.oauth.refresh_tokens import is_refresh_token
 from keyplane.oauth.scopes import granted_scopes
