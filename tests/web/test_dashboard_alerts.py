@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from users.browser import create_user, csrf_of, log_in
 from webhooks.receiver import Receiver, receiving
 
 from keyplane.app import create_app
 from keyplane.config import Settings
 from keyplane.services import Services
-from users.browser import create_user, csrf_of, log_in
 
 
 @pytest.fixture
