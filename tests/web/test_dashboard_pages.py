@@ -11,7 +11,7 @@ import pytest
 from users.browser import create_user, csrf_of, log_in
 
 PAGES = ["/dashboard", "/dashboard/apis", "/dashboard/clients", "/dashboard/users",
-         "/dashboard/signing-keys", "/dashboard/audit"]
+         "/dashboard/signing-keys", "/dashboard/audit", "/dashboard/alerts", "/dashboard/webhooks"]
 # An attribute that loads or links to something: only paths on this server may appear.
 _REFERENCE = re.compile(r'\b(?:src|href|action|srcset|poster|data)="([^"]*)"')
 
@@ -80,7 +80,7 @@ async def test_every_form_field_has_a_label(http, browser):
             assert f'<label for="{element_id}">' in text, (path, element_id)
 
 
-@pytest.mark.parametrize("path", ["/dashboard/apis", "/dashboard/signing-keys/rotate"])
+@pytest.mark.parametrize("path", ["/dashboard/apis", "/dashboard/signing-keys/rotate", "/dashboard/webhooks"])
 async def test_a_form_posted_without_its_csrf_token_is_refused(http, browser, path):
     await _admin_browser(http, browser)
     refused = await browser.post(path, data={"name": "Photos"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from keyplane.web.dashboard import (
+    alerts,
     apis,
     audit_log,
     clients,
@@ -21,9 +22,10 @@ from keyplane.web.dashboard import (
     overview,
     people,
     signing,
+    webhooks,
 )
 
 
 def routes() -> list[BaseRoute]:
     return [route for module in (overview, apis, keys, key_page, clients, people, signing,
-                                 audit_log) for route in module.routes()]
+                                 audit_log, alerts, webhooks) for route in module.routes()]

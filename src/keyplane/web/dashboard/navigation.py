@@ -21,7 +21,6 @@ SECTIONS: tuple[Section, ...] = (
     Section("users", "Users", f"{DASHBOARD_PATH}/users"),
     Section("signing-keys", "Signing keys", f"{DASHBOARD_PATH}/signing-keys"),
     Section("audit", "Audit log", f"{DASHBOARD_PATH}/audit"),
-    # Alerts (acknowledge, resolve) and webhooks (create, deliveries, send a test) join
-    # here, after the audit log, once the alerts service lands: a Section each, and their
-    # page modules in web/dashboard/__init__.py. Until then they are not shown.
+    Section("alerts", "Alerts", f"{DASHBOARD_PATH}/alerts"),
+    Section("webhooks", "Webhooks", f"{DASHBOARD_PATH}/webhooks"),
 )

@@ -1,6 +1,5 @@
-"""The overview: verifications by hour and day and outcome, tokens issued, top keys.
-
-Open alerts join this page once the alerts service lands (navigation.py)."""
+"""The overview: verifications by hour and day and outcome, tokens issued, open alerts,
+top keys."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from keyplane.audit import events
 from keyplane.errors import NotFound
 from keyplane.services import Services
 from keyplane.web.dashboard.access import Admin, view
+from keyplane.web.dashboard.alerts import open_count
 from keyplane.web.dashboard.charts import ISSUED, day_label, hour_label, stacked
 from keyplane.web.dashboard.navigation import DASHBOARD_PATH
 
@@ -57,6 +57,7 @@ async def overview(admin: Admin) -> Response:
     hourly_chart = stacked("Verifications per hour", [(b.start, b.counts) for b in hourly],
                            label=hour_label, label_every=3)
     valid = sum(b.counts.get("VALID", 0) for b in hourly)
+    open_alerts, more_alerts = await open_count(admin)
     return admin.show(
         "overview.html", "overview", title="Overview", hourly=hourly_chart,
         daily=stacked("Verifications per day", [(b.start, b.counts) for b in daily],
@@ -65,7 +66,7 @@ async def overview(admin: Admin) -> Response:
                                                   in zip(bounds, issued, strict=False)],
                        label=hour_label, label_every=3),
         valid_share=f"{valid / hourly_chart.total:.0%}" if hourly_chart.total else "–",
-        top_keys=await _top_keys(services))
+        open_alerts=open_alerts, more_alerts=more_alerts, top_keys=await _top_keys(services))
 
 
 def routes() -> list[BaseRoute]:
