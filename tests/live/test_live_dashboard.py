@@ -74,6 +74,7 @@ def _screenshot(driver: Any, name: str) -> None:
 
 
 def test_an_admin_runs_keys_clients_and_the_audit_log_from_the_dashboard(tmp_path, desktop_chromium):
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -100,10 +101,32 @@ def test_an_admin_runs_keys_clients_and_the_audit_log_from_the_dashboard(tmp_pat
             return wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector)))
 
         def submit(selector: str) -> None:
-            """Click what posts a form or follows a link, and wait for the next page."""
+            """Click what posts a form or follows a link, and wait for the next page.
+
+            Chromium may say "Node with given id does not belong to the document" (a CI run
+            saw it) for an element of a page being replaced: a click that fails so while the
+            page is still the same is tried again, up to three times."""
             page = driver.find_element(By.TAG_NAME, "html")
-            css(selector).click()
-            wait.until(expected_conditions.staleness_of(page))
+            for attempt in range(3):
+                try:
+                    css(selector).click()
+                    break
+                except WebDriverException:
+                    if not _is_current(page):
+                        break  # the click went through: the page is gone
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.3)
+            # Not `staleness_of`: it knows only StaleElementReferenceException, and this
+            # Chromium also says a node left behind "does not belong to the document".
+            wait.until(lambda _driver: not _is_current(page))
+
+        def _is_current(page: Any) -> bool:
+            try:
+                page.is_enabled()
+            except WebDriverException:
+                return False
+            return True
 
         def log_in(username: str) -> None:
             driver.get(served.url + "/dashboard")
