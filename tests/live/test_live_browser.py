@@ -6,28 +6,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import jwt as pyjwt
 import pytest
+from browsers import headless_chromium
 from live.serving import start
 
 pytestmark = pytest.mark.live
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 AUDIENCE = "https://photos.example.com"
 PASSWORD = "correct horse battery staple"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 class _Callback(BaseHTTPRequestHandler):
@@ -64,25 +59,8 @@ def callback() -> Iterator[tuple[str, list[dict[str, str]]]]:
 
 @pytest.fixture
 def chromium() -> Iterator[object]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) or shutil.which("chromium") is None:
-        if IN_CI:
-            pytest.fail("Debian's chromium and chromium-driver are required in CI (.ci/run installs them)")
-        pytest.skip("chromium / chromedriver are not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--disable-dev-shm-usage",
-                     "--window-size=390,844"):  # a phone's viewport
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium("--window-size=390,844") as driver:  # a phone's viewport
         yield driver
-    finally:
-        driver.quit()
 
 
 def _pkce() -> tuple[str, str]:
