@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from fastapi import FastAPI
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -18,7 +17,9 @@ from keyplane import __version__
 from keyplane.clock import Clock
 from keyplane.config import Settings, load_settings
 from keyplane.http import docs, errors, health, oauth, openapi
+from keyplane.http.access_log import AccessLog
 from keyplane.http.headers import SecurityHeaders
+from keyplane.http.hot_paths import ServiceApp
 from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
 from keyplane.http.v1 import alerts, apis, audit, keys, leaks, revocations, root_keys, usage, webhooks
@@ -41,6 +42,8 @@ log = logging.getLogger("keyplane")
 # At start, how long to wait for PostgreSQL to listen for changes (store/change_notices.py):
 # then rows are kept from the first request; if it is slower, they are once it listens.
 STARTUP_LISTEN_SECONDS = 2.0
+# The access log is written at these log levels (KEYPLANE_LOG_LEVEL), as uvicorn's was.
+_ACCESS_LOG_LEVELS = ("info", "debug", "trace")
 
 DESCRIPTION = """\
 Self-hosted API keys and API tokens. Every `/v1/` endpoint takes
@@ -48,7 +51,7 @@ Self-hosted API keys and API tokens. Every `/v1/` endpoint takes
 """
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, served: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock | None = None, served: bool = False) -> ServiceApp:
     """The service as an ASGI app; stores open and migrations run in its lifespan.
 
     `served` (what `keyplane serve` asks for, one app a process): once the services are
@@ -60,7 +63,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     """
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: ServiceApp) -> AsyncIterator[None]:
         services = await open_services(settings, clock=clock)
         try:
             await greet(services)
@@ -68,6 +71,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
             if services.change_listener is not None:
                 await services.change_listener.wait_listening(STARTUP_LISTEN_SECONDS)
             app.state.services = services
+            if app.access_log is not None:
+                app.access_log.start()
             if served:
                 gc.collect()
                 gc.freeze()
@@ -77,20 +82,25 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
             yield
         finally:
             await services.close()
+            if app.access_log is not None:
+                app.access_log.close()
             log.info("keyplane stopped")
 
     # FastAPI's native OpenTelemetry is off: it asks the global providers on every request
     # (~3 µs, a tenth of a bare request) and keyplane reports through /metrics.
-    app = FastAPI(title="keyplane", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json",
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
-    # The hot paths first in the routing table (before even /openapi.json): Starlette tries
-    # the routes in order, ~1 µs each, and a route behind the ~60 others paid ~60 µs a
-    # request for it (bench/NOTES.md §10). Key verification is a plain ASGI route (no
-    # dependency injection, no models); the OAuth endpoints and the JWKS come next.
-    app.router.routes[0:0] = [Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"]),
+    app = ServiceApp(title="keyplane", version=__version__, description=DESCRIPTION,
+                     lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                     telemetry={"tracing": False, "metrics": False, "logs": False})
+    # Key verification, the token endpoint and introspection answer ahead of the app's
+    # middleware (http/hot_paths.py); their routes come first in the table too, for the
+    # OpenAPI description and the 405 to other methods, then the other OAuth endpoints.
+    app.hot = {"/v1/keys/verify": VerifyEndpoint(), **oauth.hot_endpoints()}
+    app.router.routes[0:0] = [*(Route(path, endpoint, methods=["POST"])
+                                for path, endpoint in app.hot.items()),
                               *oauth.routes(),
                               Route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)]
+    if served and settings.access_log and settings.log_level.lower() in _ACCESS_LOG_LEVELS:
+        app.access_log = AccessLog()
     # A stream, plain ASGI too; before /v1/keys/{id}, which would take "changes" for an id.
     app.router.routes.append(Route("/v1/keys/changes", KeyChangesEndpoint(), methods=["GET"]))
     for router in (apis.router, keys.router, usage.router, root_keys.router, audit.router,
@@ -119,7 +129,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     return app
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ServiceApp:
     """The factory `keyplane serve --server uvicorn --workers N` gives uvicorn (which applies
     the proxy-headers rule itself): Settings from the environment."""
     return create_app(load_settings(), served=True)

@@ -48,6 +48,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     auto_migrate: bool = True
     log_level: str = "info"
+    # One JSON line a request on stdout, at log levels info and below (http/access_log.py).
+    access_log: bool = True
     # Set by `keyplane serve --workers N` for its workers: with several processes and no
     # Redis, a process cannot hear the others' key changes (GET /v1/keys/changes refuses).
     workers: int = Field(default=1, ge=1, le=512)

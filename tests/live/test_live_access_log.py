@@ -1,9 +1,10 @@
-"""The access log of `keyplane serve` never shows a device's user code, on either server:
-not in `/device?user_code=...` (verification_uri_complete), nor URL-encoded in the
-`next` of the login page it redirects to."""
+"""The access log of `keyplane serve`: one JSON line a request, on either server, and never
+a device's user code: not in `/device?user_code=...` (verification_uri_complete), nor
+URL-encoded in the `next` of the login page it redirects to."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -29,5 +30,9 @@ def test_user_codes_stay_out_of_the_access_log(tmp_path, server):
     finally:
         served.stop()
     log = served.log()
-    assert "GET /device?user_code=[redacted]" in log, log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    device = next(line for line in lines if line["path"] == "/device")
+    assert device["method"] == "GET" and device["query"] == "user_code=[redacted]", device
+    assert device["status"] in (200, 303) and device["ms"] >= 0 and device["time"].endswith("Z")
+    assert any(line["path"] == "/healthz" and line["status"] == 200 for line in lines), log
     assert "WXYZ" not in log and "BCDF" not in log

@@ -29,10 +29,7 @@ import copy
 import logging
 import logging.config
 import os
-import re
 import signal
-from collections.abc import Mapping
-from http import HTTPStatus
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -53,74 +50,22 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 SERVERS = ("granian", "uvicorn")
 
 
-# A device's user code is a short-lived credential (RFC 8628 §5.1) that travels in URLs:
-# `/device?user_code=...` (verification_uri_complete), and encoded in `/login?next=...`.
-_USER_CODE = re.compile(r"(user_code(?:=|%3D|%253D))(?:(?!&|%26|%2526)[^\s\"])*", re.IGNORECASE)
-
-
-def redact_target(target: str) -> str:
-    """A request target as the access log shows it: the value of `user_code`, at any depth
-    of URL encoding, replaced."""
-    return _USER_CODE.sub(r"\1[redacted]", target) if "user_code" in target.lower() else target
-
-
-class AccessRedaction(logging.Filter):
-    """uvicorn's access records with `redact_target` applied to the path and query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], redact_target(args[2]), args[3], args[4])
-        return True
-
-
-class AccessFormatter(logging.Formatter):
-    """granian's access records in uvicorn's shape: `addr - "GET /path?query HTTP/1.1" 200 OK`.
-
-    granian logs each request with its fields as a mapping; the query string is shown as
-    uvicorn shows it, with the same redaction (`redact_target`).
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        if not isinstance(record.args, Mapping):
-            return super().format(record)
-        fields: Mapping[str, Any] = record.args
-        query = fields["query_string"]
-        target = redact_target(fields["path"] + ("?" + query if query else ""))
-        status = fields["status"]
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:  # a status code HTTPStatus does not name
-            phrase = ""
-        return (f'{record.levelname + ":":<9} {fields["addr"]} - "{fields["method"]} {target} '
-                f'{fields["protocol"]}" {status} {phrase}').rstrip()
-
-
 def logging_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, plus keyplane's own loggers on the same handler.
 
-    The access log keeps uvicorn's format: method, path and query, status. Keys and tokens
-    travel in headers and bodies; the one credential that comes in a URL, a device's user
-    code, is redacted (`redact_target`).
+    Neither server writes an access log: the app writes its own, JSON lines off the event
+    loop (http/access_log.py), a few per cent of a request where uvicorn's cost 26–40 %.
     """
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["access_redaction"] = {"()": AccessRedaction}
-    config["handlers"]["access"]["filters"] = ["access_redaction"]
     ours = "DEBUG" if level == "trace" else level.upper()
     config["loggers"]["keyplane"] = {"handlers": ["default"], "level": ours, "propagate": False}
     # Alembic narrates every start at INFO; keyplane says what changed instead.
     config["loggers"]["alembic"] = {"handlers": ["default"], "level": "WARNING",
                                     "propagate": False}
-    # granian's own loggers (used when it serves), through the same handlers.
-    config["formatters"]["granian_access"] = {"()": AccessFormatter}
-    config["handlers"]["granian_access"] = {"formatter": "granian_access",
-                                            "class": "logging.StreamHandler",
-                                            "stream": "ext://sys.stdout"}
+    # granian's own logger (used when it serves), through the same handler.
     config["loggers"]["_granian"] = {"handlers": ["default"], "level": ours, "propagate": False}
-    config["loggers"]["granian.access"] = {"handlers": ["granian_access"], "level": "INFO",
-                                           "propagate": False}
     return config
 
 
@@ -194,7 +139,7 @@ def serve(
 
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_config=config, log_level=level,
-        lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, access_log=False,
         server_header=False, http=LimitedHttpToolsProtocol)
     if workers == 1:
         from keyplane.app import create_app
@@ -223,13 +168,12 @@ def _serve_granian(settings: Settings, workers: int, level: str, config: dict[st
     from keyplane.http.head_limits import MAX_HEAD_BYTES
 
     _settings_for_workers(settings, workers, level)
-    # granian's levels stop at debug; its access log costs a few µs a request even when
-    # filtered out, so it is on only where uvicorn's would show (info and below).
+    # granian's levels stop at debug; its access log stays off (the app writes its own).
     granian_level = LogLevels("debug" if level == "trace" else level)
     Granian(SERVED_APP_FACTORY, factory=True, address=settings.host, port=settings.port,
             interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, http=HTTPModes.http1,
             websockets=False, log_level=granian_level,
             # hyper answers 431 itself when a request's head outgrows its read buffer.
             http1_settings=HTTP1Settings(max_buffer_size=MAX_HEAD_BYTES), log_dictconfig=config,
-            log_access=level in ("info", "debug", "trace"),
+            log_access=False,
             workers_kill_timeout=GRACEFUL_SHUTDOWN_SECONDS + 5).serve()

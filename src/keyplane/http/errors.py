@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -178,11 +178,30 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return problem(500, "an internal error occurred; it has been logged")
 
 
+# Which handler answers which exception: the first class of the exception's MRO found here
+# (as Starlette looks them up). `install` gives the app this table; `answer_error` uses it
+# for the hot endpoints, which answer ahead of the app's middleware (http/hot_paths.py).
+_HANDLERS: dict[type[Exception], Any] = {
+    KeyplaneError: _keyplane_error,
+    RequestValidationError: _request_validation_error,
+    HTTPException: _http_exception,
+    sa_exc.OperationalError: _store_unavailable,
+    sa_exc.TimeoutError: _store_unavailable,
+    sqlite3.OperationalError: _store_unavailable,
+    sa_exc.DBAPIError: _database_error,
+    Exception: _unexpected,
+}
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(KeyplaneError, _keyplane_error)
-    app.add_exception_handler(RequestValidationError, _request_validation_error)
-    app.add_exception_handler(HTTPException, _http_exception)
-    for unavailable in (sa_exc.OperationalError, sa_exc.TimeoutError, sqlite3.OperationalError):
-        app.add_exception_handler(unavailable, _store_unavailable)
-    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for exc_class, handler in _HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    """The answer to `exc`, by the handler `install` gives the app for it."""
+    for cls in type(exc).__mro__:
+        handler = _HANDLERS.get(cls)
+        if handler is not None:
+            return cast(Response, handler(request, exc))
+    raise exc  # a BaseException that is not an Exception: not ours to answer

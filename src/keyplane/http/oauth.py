@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keyplane.errors import (
     InvalidClient,
@@ -31,6 +31,7 @@ from keyplane.errors import (
 from keyplane.http.asgi import client_host, header, read_body, send_json
 from keyplane.http.auth import bearer_token
 from keyplane.http.context import client_ip, services_of
+from keyplane.http.hot_paths import SECURITY_HEADERS
 from keyplane.http.json import dumps
 from keyplane.oauth import metadata
 from keyplane.oauth.audiences import audience_for
@@ -47,7 +48,9 @@ MAX_FIELDS = 50
 # `audience` (token exchange).
 REPEATABLE = {"resource", "audience"}
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_NO_STORE_RAW = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _NO_STORE.items())
+# The hot endpoints' headers: no-store, and what SecurityHeaders adds (they answer ahead of it).
+_NO_STORE_RAW = (*((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _NO_STORE.items()),
+                 *SECURITY_HEADERS)
 
 
 def _json(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -341,10 +344,14 @@ async def discovery(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=3600"})
 
 
+def hot_endpoints() -> dict[str, ASGIApp]:
+    """The endpoints the app answers ahead of its middleware (http/hot_paths.py)."""
+    return {metadata.TOKEN_PATH: TokenEndpoint(), metadata.INTROSPECTION_PATH: IntrospectionEndpoint()}
+
+
 def routes() -> list[BaseRoute]:
+    """The other OAuth endpoints, Starlette routes."""
     return [
-        Route(metadata.TOKEN_PATH, TokenEndpoint(), methods=["POST"]),
-        Route(metadata.INTROSPECTION_PATH, IntrospectionEndpoint(), methods=["POST"]),
         Route(metadata.REVOCATION_PATH, revoke, methods=["POST"]),
         Route(metadata.DEVICE_AUTHORIZATION_PATH, device_authorization, methods=["POST"]),
         Route(metadata.PAR_PATH, pushed_authorization_request, methods=["POST"]),

@@ -20,12 +20,14 @@ from keyplane.clock import rfc3339, rfc3339_epoch
 from keyplane.errors import FieldError, Invalid
 from keyplane.http.asgi import client_host, header, read_body
 from keyplane.http.auth import bearer_token
+from keyplane.http.hot_paths import API_HEADERS
 from keyplane.http.json import dumps
 from keyplane.keys.model import IPAddress, Verdict
 from keyplane.keys.permissions import PermissionQuery, parse_query
 from keyplane.services import Services
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+# Content-Type, and what SecurityHeaders adds on /v1/ (verify answers ahead of it).
+_JSON_HEADERS = [(b"content-type", b"application/json"), *API_HEADERS]
 MAX_USER_AGENT = 512
 _AT_RE = re.compile(r" - at `\$\.?([^`]*)`$")
 _NAMED_RE = re.compile(r"field `([^`]*)`")
