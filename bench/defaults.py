@@ -81,7 +81,17 @@ def lua(method: str, body: str | None, headers: dict[str, str], extra: str = "")
     return "\n".join(lines) + "\n" + extra
 
 
-def wrk(url: str, script: Path, duration: int, *, connections: int = 32) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: Path, duration: int, *, connections: int = 32,
+        pid: int | None = None) -> dict[str, Any]:
+    """One wrk run; with `pid`, also the server's CPU µs per request (steadier than req/s
+    on a shared machine: other processes on the core lower req/s, not CPU per request)."""
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     out = subprocess.run(
         pinned(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
                 url], LOAD_CORE), capture_output=True, text=True, timeout=duration + 30).stdout
@@ -90,8 +100,9 @@ def wrk(url: str, script: Path, duration: int, *, connections: int = 32) -> dict
         raise SystemExit(f"wrk failed on {url}:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": float(found.group(1)),
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu_us = ((cpu_seconds(pid) - cpu_before) * 1e6 / max(requests, 1)) if pid is not None else None
+    return {"rps": float(found.group(1)), "requests": requests, "cpu_us": cpu_us,
             "non_2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": errors.group(0) if errors else "",
             "p50_ms": _ms(re.search(r"\s50%\s+(\S+)", out)),
@@ -234,20 +245,25 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
     json_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ROOT_KEY}"}
     form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": setup["basic"]}
     verify_body = json.dumps({"key": setup["key"]})
-    targets: dict[str, tuple[str, str]] = {
-        "floor": (f"http://127.0.0.1:{ports['floor']}/", lua("POST", verify_body, json_headers)),
-        "verify": (kp + "/v1/keys/verify", lua("POST", verify_body, json_headers)),
+    pid = {name: proc.pid for name, proc in zip(("kp", "quiet", "floor", "mw_none", "mw_key"), procs)}
+    targets: dict[str, tuple[str, str, int | None]] = {
+        "floor": (f"http://127.0.0.1:{ports['floor']}/", lua("POST", verify_body, json_headers),
+                  pid["floor"]),
+        "verify": (kp + "/v1/keys/verify", lua("POST", verify_body, json_headers), pid["kp"]),
         "verify_quiet": (quiet + "/v1/keys/verify",
-                         lua("POST", json.dumps({"key": quiet_setup["key"]}), json_headers)),
-        "token": (kp + "/oauth/token", lua("POST", "grant_type=client_credentials", form)),
-        "introspect": (kp + "/oauth/introspect", lua("POST", f"token={setup['token']}", form)),
-        "mw_none": (f"http://127.0.0.1:{ports['mw_none']}/items", lua("GET", None, {})),
+                         lua("POST", json.dumps({"key": quiet_setup["key"]}), json_headers),
+                         pid["quiet"]),
+        "token": (kp + "/oauth/token", lua("POST", "grant_type=client_credentials", form), pid["kp"]),
+        "introspect": (kp + "/oauth/introspect", lua("POST", f"token={setup['token']}", form),
+                       pid["kp"]),
+        "mw_none": (f"http://127.0.0.1:{ports['mw_none']}/items", lua("GET", None, {}),
+                    pid["mw_none"]),
         "mw_key": (f"http://127.0.0.1:{ports['mw_key']}/items",
-                   lua("GET", None, {"Authorization": f"Bearer {setup['key']}"})),
+                   lua("GET", None, {"Authorization": f"Bearer {setup['key']}"}), pid["mw_key"]),
     }
-    if drf is not None:
+    if drf is not None:  # gunicorn's worker is a child of the process started: no CPU figure
         targets["drf"] = (f"http://127.0.0.1:{ports['drf']}/items",
-                          lua("GET", None, {"Authorization": f"Api-Key {drf[1]}"}))
+                          lua("GET", None, {"Authorization": f"Api-Key {drf[1]}"}), None)
     if args.only:
         wanted = {"floor", *args.only.split(",")}
         targets = {k: v for k, v in targets.items() if k in wanted}
@@ -255,24 +271,26 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
         if name in targets:
             _wait_ready(targets[name][0], proc)
     scripts = {}
-    for name, (_, text) in targets.items():
+    for name, (_, text, _) in targets.items():
         scripts[name] = tmp / f"{name}.lua"
         scripts[name].write_text(text)
     print(f"servers pinned to core {SERVER_CORE}, wrk -t1 -c32 -d{duration}s pinned to core "
           f"{LOAD_CORE}; {args.rounds} rounds", file=sys.stderr)
-    for name, (url, _) in targets.items():  # warm-up: imports, caches, connections
+    for name, (url, _, _) in targets.items():  # warm-up: imports, caches, connections
         wrk(url, scripts[name], 2)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for r in range(args.rounds):
-        for name, (url, _) in targets.items():
-            res = wrk(url, scripts[name], duration)
+        for name, (url, _, server) in targets.items():
+            res = wrk(url, scripts[name], duration, pid=server)
             runs[name].append(res)
-            print(f"  round {r + 1} {name:<13}{res['rps']:9.0f} req/s  p50 {res['p50_ms']:6.2f} ms  "
+            cpu = f"{res['cpu_us']:6.1f} µs CPU" if res["cpu_us"] is not None else " " * 13
+            print(f"  round {r + 1} {name:<13}{res['rps']:9.0f} req/s {cpu}  p50 {res['p50_ms']:6.2f} ms  "
                   f"p99 {res['p99_ms']:6.2f} ms  non-2xx {res['non_2xx']} {res['socket_errors']}",
                   file=sys.stderr)
     results: dict[str, Any] = {"runs": runs, "rounds": args.rounds, "duration": duration}
     if "verify" in targets:
-        results["half_rate"] = _half_rate(tmp, targets["verify"], runs["verify"], duration)
+        url, text, _ = targets["verify"]
+        results["half_rate"] = _half_rate(tmp, (url, text), runs["verify"], duration)
         results["count_check"] = _count_check(kp, setup["key_id"])
     return results
 
@@ -360,13 +378,18 @@ def _report(results: dict[str, Any]) -> None:
     floor = med["floor"]
     per_round = {name: [r["rps"] / f["rps"] for r, f in zip(rs, runs["floor"])]
                  for name, rs in runs.items()}
-    print(f"\n{'target':<14}{'req/s':>9}  {'÷ floor':>8}  {'per round':<20} goal")
+    cpu = {name: statistics.median(r["cpu_us"] for r in rs) for name, rs in runs.items()
+           if all(r["cpu_us"] is not None for r in rs)}
+    print(f"\n{'target':<14}{'req/s':>9}  {'÷ floor':>8}  {'per round':<20} {'CPU µs/req':>10}  "
+          f"{'floor ÷ it':>10}  goal")
     for name in runs:
         goal = GOALS.get(name)
         ratio = med[name] / floor
         mark = "" if goal is None else f"≥ {goal:.2f} {'met' if ratio >= goal else 'NOT met'}"
         rounds = ", ".join(f"{x:.2f}" for x in per_round[name])
-        print(f"{name:<14}{med[name]:>9,.0f}  {ratio:8.2f}  {rounds:<20} {mark}")
+        cpu_text = (f"{cpu[name]:10.1f}  {cpu['floor'] / cpu[name]:10.2f}" if name in cpu and "floor" in cpu
+                    else " " * 22)
+        print(f"{name:<14}{med[name]:>9,.0f}  {ratio:8.2f}  {rounds:<20} {cpu_text}  {mark}")
     if "verify" in med and "verify_quiet" in med:
         cost = 1 - med["verify"] / med["verify_quiet"]
         print(f"default logging costs {cost:.1%} of verify (goal ≤ {LOGGING_GOAL:.0%}: "

@@ -7,10 +7,17 @@ through a load balancer as one target and the counters read as that worker's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from keyplane.alerts.service import AlertService
@@ -66,34 +73,60 @@ class _Alerts(Collector):
                                   value=self._alerts.dropped)
 
 
+class _Requests(Collector):
+    """The per-request counters, kept as plain counts and read when scraped.
+
+    prometheus_client's `Counter.inc` and `Histogram.observe` take a lock and check their
+    state on every call (~1.5 µs together under load); the counts here are bumped by the
+    event loop alone (one thread), so a dict entry or a list slot is enough.
+    """
+
+    def __init__(self) -> None:
+        self.verifications: Counter[tuple[str, str]] = Counter()
+        self.rejections: Counter[str] = Counter()
+        self.tokens: Counter[str] = Counter()
+        self.introspections: Counter[bool] = Counter()
+        self.latency_buckets = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one: +Inf
+        self.latency_sum = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        verifications = CounterMetricFamily(
+            "keyplane_verifications", "Key verifications by API and outcome code",
+            labels=["api_id", "code"])
+        for (api_id, code), n in sorted(self.verifications.items()):
+            verifications.add_metric([api_id, code], n)
+        yield verifications
+        cumulative, buckets = 0, []
+        for bound, n in zip((*map(repr, _LATENCY_BUCKETS), "+Inf"), self.latency_buckets):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "keyplane_verify_duration_seconds", "Time to answer POST /v1/keys/verify",
+            buckets=buckets, sum_value=self.latency_sum)
+        rejections = CounterMetricFamily(
+            "keyplane_ratelimit_rejections", "Verifications refused as RATE_LIMITED, by API",
+            labels=["api_id"])
+        for api_id, n in sorted(self.rejections.items()):
+            rejections.add_metric([api_id], n)
+        yield rejections
+        tokens = CounterMetricFamily("keyplane_tokens_issued", "Access tokens issued, by grant type",
+                                     labels=["grant_type"])
+        for grant_type, n in sorted(self.tokens.items()):
+            tokens.add_metric([grant_type], n)
+        yield tokens
+        introspections = CounterMetricFamily("keyplane_introspections",
+                                             "Token introspections, by answer", labels=["active"])
+        for active, n in sorted(self.introspections.items()):
+            introspections.add_metric(["true" if active else "false"], n)
+        yield introspections
+
+
 class Metrics:
     def __init__(self, recorder: UsageRecorder, metering: Metering,
                  alerts: AlertService | None = None) -> None:
         self.registry = CollectorRegistry()
-        self._verifications = Counter(
-            "keyplane_verifications", "Key verifications by API and outcome code",
-            ["api_id", "code"], registry=self.registry)
-        self._latency = Histogram(
-            "keyplane_verify_duration_seconds", "Time to answer POST /v1/keys/verify",
-            buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self._rejections = Counter(
-            "keyplane_ratelimit_rejections", "Verifications refused as RATE_LIMITED, by API",
-            ["api_id"], registry=self.registry)
-        # `inc` of each (api_id, code) child, so a verification skips `.labels()` (label
-        # checks, a lock, a dict lookup): 1.7 → 1.15 µs an observation. Bounded like the
-        # label values: one entry per API that has verified keys and code.
-        self._count_verification: dict[tuple[str, str], Callable[[], None]] = {}
-        self._observe_latency = self._latency.observe
-        self._tokens = Counter(
-            "keyplane_tokens_issued", "Access tokens issued, by grant type",
-            ["grant_type"], registry=self.registry)
-        self._introspections = Counter(
-            "keyplane_introspections", "Token introspections, by answer",
-            ["active"], registry=self.registry)
-        # As for verifications: the children's `inc`, by grant type (only grants keyplane
-        # serves get here) and by answer, made on first use (a series appears when counted).
-        self._count_token: dict[str, Callable[[], None]] = {}
-        self._count_introspection: dict[bool, Callable[[], None]] = {}
+        self._requests = _Requests()
+        self.registry.register(self._requests)
         self.registry.register(_Runtime(recorder, metering))
         if alerts is not None:
             self.registry.register(_Alerts(alerts))
@@ -102,24 +135,16 @@ class Metrics:
         # Labelled by the found key's API only: a caller's made-up api_id must not be able
         # to create label values without bound.
         api_id = verdict.key.api_id if verdict.key is not None else "unknown"
-        labels = (api_id, verdict.code.value)
-        count = self._count_verification.get(labels)
-        if count is None:
-            count = self._count_verification[labels] = self._verifications.labels(*labels).inc
-        count()
-        self._observe_latency(seconds)
+        requests = self._requests
+        requests.verifications[(api_id, verdict.code.value)] += 1
+        # Prometheus buckets are upper bounds, inclusive: `bisect_left` finds the first ≥.
+        requests.latency_buckets[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        requests.latency_sum += seconds
         if verdict.code is Code.RATE_LIMITED:
-            self._rejections.labels(api_id).inc()
+            requests.rejections[api_id] += 1
 
     def observe_token(self, grant_type: str) -> None:
-        count = self._count_token.get(grant_type)
-        if count is None:
-            count = self._count_token[grant_type] = self._tokens.labels(grant_type).inc
-        count()
+        self._requests.tokens[grant_type] += 1
 
     def observe_introspection(self, active: bool) -> None:
-        count = self._count_introspection.get(active)
-        if count is None:
-            count = self._count_introspection[active] = \
-                self._introspections.labels("true" if active else "false").inc
-        count()
+        self._requests.introspections[active] += 1

@@ -104,6 +104,10 @@ async def test_metrics_count_verifications_by_api_and_code(embedded):
     assert 'keyplane_verifications_total{api_id="unknown",code="MALFORMED"} 1.0' in text
     assert f'keyplane_ratelimit_rejections_total{{api_id="{api}"}} 1.0' in text
     assert "keyplane_verify_duration_seconds_count 3.0" in text
+    assert 'keyplane_verify_duration_seconds_bucket{le="+Inf"} 3.0' in text
+    buckets = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("keyplane_verify_duration_seconds_bucket")]
+    assert len(buckets) == 13 and buckets == sorted(buckets)  # cumulative, as Prometheus reads them
     assert "keyplane_usage_buffer_depth 3.0" in text
 
 

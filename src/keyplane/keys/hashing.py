@@ -30,17 +30,23 @@ def derive_subkey(secret_key: bytes, purpose: str) -> bytes:
 class KeyHasher:
     """Hashes key plaintexts into their stored, versioned form."""
 
-    __slots__ = ("_pepper",)
+    __slots__ = ("_pepper", "_keyed")
 
     def __init__(self, secret_key: bytes) -> None:
         self._pepper = derive_subkey(secret_key, "keyplane key-hash v1")
+        # HMAC keyed once; each hash copies it. OpenSSL 3's one-shot `hmac.digest` fetches
+        # the algorithm and keys a new context every call: the copy is ~2× faster (3.2 vs
+        # 6.8 µs on a loaded core, 2026-12-07), and every verification hashes twice (root
+        # key, API key).
+        self._keyed = hmac.new(self._pepper, digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return "KeyHasher(<pepper>)"
 
     def hash(self, key: str) -> bytes:
-        # hmac.digest: OpenSSL's one-shot HMAC, ~0.7 µs less than hmac.new(...).digest()
-        return _VERSION_BYTE + hmac.digest(self._pepper, key.encode("utf-8", "surrogatepass"), "sha256")
+        keyed = self._keyed.copy()
+        keyed.update(key.encode("utf-8", "surrogatepass"))
+        return _VERSION_BYTE + keyed.digest()
 
     def fingerprint(self) -> str:
         """A value that identifies the pepper without revealing it (to catch a changed secret)."""
