@@ -82,9 +82,18 @@ def lua(method: str, body: str | None, headers: dict[str, str], extra: str = "")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process, its threads and its live children
+    (granian serves from a worker process it spawns)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except OSError:  # a process that ended meanwhile
+        pass
+    return total
 
 
 def wrk(url: str, script: Path, duration: int, *, connections: int = 32,
@@ -192,6 +201,8 @@ def main() -> None:
     parser.add_argument("--no-drf", action="store_true", help="skip the Django REST framework row")
     parser.add_argument("--rss", action="store_true", help="also RSS after 100k of 1M keys")
     parser.add_argument("--only", help="comma-separated targets (floor is always measured)")
+    parser.add_argument("--granian", action="store_true", help="also `keyplane serve --server "
+                        "granian`: targets verify_granian, token_granian, introspect_granian")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
@@ -239,6 +250,16 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
     procs.append(_start(pinned(UVICORN + ["--port", str(ports["mw_key"]),
                                           "middleware_app:protected"]), mw_env, tmp / "mw1.log"))
     drf = None if args.no_drf else _drf(tmp, ports["drf"])
+    granian: dict[str, Any] | None = None
+    if args.granian:
+        g_port = _free_port()
+        g_env = {**kp_env, "KEYPLANE_DATA_DIR": str(tmp / "granian")}
+        g_proc = _start(pinned(serve + ["--port", str(g_port), "--server", "granian"]), g_env,
+                        tmp / "granian.log")
+        g_base = f"http://127.0.0.1:{g_port}"
+        procs.append(g_proc)
+        _wait_ready(g_base + "/healthz", g_proc)
+        granian = {"base": g_base, "pid": g_proc.pid, **_setup_keyplane(g_base)}
     if drf is not None:
         procs.append(drf[0])
 
@@ -261,6 +282,14 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
         "mw_key": (f"http://127.0.0.1:{ports['mw_key']}/items",
                    lua("GET", None, {"Authorization": f"Bearer {setup['key']}"}), pid["mw_key"]),
     }
+    if granian is not None:
+        g_form = {**form, "Authorization": granian["basic"]}
+        targets["verify_granian"] = (granian["base"] + "/v1/keys/verify", lua(
+            "POST", json.dumps({"key": granian["key"]}), json_headers), granian["pid"])
+        targets["token_granian"] = (granian["base"] + "/oauth/token", lua(
+            "POST", "grant_type=client_credentials", g_form), granian["pid"])
+        targets["introspect_granian"] = (granian["base"] + "/oauth/introspect", lua(
+            "POST", f"token={granian['token']}", g_form), granian["pid"])
     if drf is not None:  # gunicorn's worker is a child of the process started: no CPU figure
         targets["drf"] = (f"http://127.0.0.1:{ports['drf']}/items",
                           lua("GET", None, {"Authorization": f"Api-Key {drf[1]}"}), None)

@@ -1,15 +1,18 @@
 """µs per request through the whole ASGI app, in process: no sockets, no server, little noise.
 
-Builds `keyplane.app.create_app` (SQLite in a temp dir, lifespan run), puts the bare
-endpoint of `bare_app.py` just before the verify route as `verify_http.py` does, creates a
-key, then
-calls the app directly with a prepared scope, alternating endpoints round by round:
+Builds `keyplane.app.create_app` (SQLite in a temp dir, lifespan run, so the usage writer
+thread runs as in `keyplane serve`), creates a key, then calls the apps directly with a
+prepared scope, alternating round by round:
 
-- bare    `/v1/bench/bare`: middleware + routing + reading the body + a fixed answer;
+- floor   bench/floor_app.py (the floor of bench/defaults.py): a bare Starlette app,
+          `await request.json()` → `JSONResponse`;
 - verify  `/v1/keys/verify` with a VALID key (root-key authentication included).
 
-`verify - bare` is what verification itself costs per request. With `--profile` it then
-profiles verify calls with cProfile and prints the top functions (by own time).
+Each is reported as wall µs and CPU µs (`time.process_time`, every thread of the process:
+the usage writer's work counts) per request; CPU is the steadier figure on a shared
+machine. No server and no sockets: over HTTP both pay the same ~40 µs more, so the ratio
+here is lower than over HTTP. With `--profile` it then profiles verify calls with cProfile
+and prints the top functions (by own time).
 
 Run: .venv/bin/python bench/verify_asgi.py [--profile]
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import statistics
@@ -29,11 +33,10 @@ from typing import Any
 
 import uvloop
 from asgi_lifespan import LifespanManager
-from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bare_app import BareEndpoint
+from floor_app import app as floor_app
 
 from keyplane.app import create_app
 from keyplane.audit.events import SYSTEM
@@ -65,8 +68,6 @@ async def _measure(args: argparse.Namespace, tmp: Path) -> None:
     settings = load_settings({}, data_dir=tmp, root_key=ROOT_KEY,
                              secret_key="bench-secret-" + "s" * 40)
     app = create_app(settings)
-    at = next(i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/v1/keys/verify")
-    app.router.routes.insert(at, Route("/v1/bench/bare", BareEndpoint(), methods=["POST"]))
     async with LifespanManager(app):
         services = app.state.services
         api = await services.apis.create_api(SYSTEM, "bench", "sk_bench")
@@ -83,29 +84,37 @@ async def _measure(args: argparse.Namespace, tmp: Path) -> None:
         async def send(m: dict[str, Any]) -> None:
             sent.append(m)
 
-        async def run(path: str, n: int) -> float:
-            t = time.perf_counter_ns()
+        apps = {"floor": (floor_app, "/"), "verify": (app, "/v1/keys/verify")}
+        gc.collect()
+        gc.freeze()  # as `keyplane serve` does once its services are up (app.py)
+
+        async def run(name: str, n: int) -> tuple[float, float]:
+            target, path = apps[name]
+            t, cpu = time.perf_counter_ns(), time.process_time_ns()
             for _ in range(n):
                 sent.clear()
-                await app(_scope(app, path, body), receive, send)
-            return (time.perf_counter_ns() - t) / n / 1000
+                await target(_scope(target, path, body), receive, send)
+            return ((time.perf_counter_ns() - t) / n / 1000, (time.process_time_ns() - cpu) / n / 1000)
 
-        for path in ("/v1/bench/bare", "/v1/keys/verify"):
-            await run(path, 1)
+        for name in apps:
+            await run(name, 1)
             assert sent[0]["status"] == 200, sent
         assert json.loads(sent[1]["body"])["code"] == "VALID", sent
-        us: dict[str, list[float]] = {"bare": [], "verify": []}
+        us: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
         for _ in range(args.rounds):
-            us["bare"].append(await run("/v1/bench/bare", args.calls))
-            us["verify"].append(await run("/v1/keys/verify", args.calls))
-        bare, verify = statistics.median(us["bare"]), statistics.median(us["verify"])
-        print(f"bare    {bare:6.1f} µs/request  (rounds: {', '.join(f'{x:.1f}' for x in us['bare'])})")
-        print(f"verify  {verify:6.1f} µs/request  (rounds: {', '.join(f'{x:.1f}' for x in us['verify'])})")
-        print(f"verify - bare = {verify - bare:.1f} µs; bare / verify = {bare / verify:.2f}")
+            for name in apps:
+                us[name].append(await run(name, args.calls))
+        med = {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+               for name, r in us.items()}
+        for name, (wall, cpu) in med.items():
+            print(f"{name:<7} {wall:6.1f} µs/request, {cpu:6.1f} µs CPU  (CPU by round: "
+                  f"{', '.join(f'{c:.1f}' for _, c in us[name])})")
+        print(f"floor ÷ verify: wall {med['floor'][0] / med['verify'][0]:.2f}, "
+              f"CPU {med['floor'][1] / med['verify'][1]:.2f}")
         if args.profile:
             profile = cProfile.Profile()
             profile.enable()
-            await run("/v1/keys/verify", args.calls)
+            await run("verify", args.calls)
             profile.disable()
             pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
