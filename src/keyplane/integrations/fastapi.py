@@ -46,13 +46,15 @@ def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
     async def dependency(request: Request, response: Response, _bearer_doc: object = Security(_bearer),
                          _key_doc: object = Security(_api_key)) -> Principal:
         client = request.client
+        dpop = request.headers.get("dpop")
         try:
             principal = await verifier.verify(
                 request.headers.get("authorization"),
                 x_api_key=request.headers.get("x-api-key") if x_api_key else None,
                 ip=client.host if client is not None else None, scopes=needed,
-                permissions=permissions, method=request.method, url=str(request.url),
-                dpop=request.headers.get("dpop"))
+                permissions=permissions, method=request.method,
+                # The URL only proves a DPoP proof: built when there is one.
+                url=str(request.url) if dpop is not None else None, dpop=dpop)
         except AuthError as exc:
             raise AuthHTTPException(exc) from None
         if principal.ratelimits:

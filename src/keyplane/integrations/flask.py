@@ -35,12 +35,15 @@ def require(verifier: Verifier, *, scopes: Iterable[str] | None = None,
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             request = flask.request
+            dpop = request.headers.get("DPoP")
             try:
                 principal = verifier.verify_sync(
                     request.headers.get("Authorization"),
                     x_api_key=request.headers.get("X-API-Key") if x_api_key else None,
                     ip=request.remote_addr, scopes=needed, permissions=permissions,
-                    method=request.method, url=request.url, dpop=request.headers.get("DPoP"))
+                    method=request.method,
+                    # The URL only proves a DPoP proof: built when there is one.
+                    url=request.url if dpop is not None else None, dpop=dpop)
             except AuthError as exc:
                 response = flask.jsonify(exc.to_json())
                 response.status_code = exc.status
