@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from grant_harness import DEVICE_GRANT, Harness, assert_oauth_error, harness
+from oauth.grant_harness import DEVICE_GRANT, Harness, assert_oauth_error, harness
 from users.browser import create_user, csrf_of, log_in
 
 
