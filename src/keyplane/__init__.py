@@ -1,6 +1,6 @@
 """keyplane: self-hosted API keys and API tokens.
 
-The public names of this package are the verifier SDK's (API.md, "Python SDK"):
+The public names of this package are the verifier SDK's (docs/sdk.md):
 `Verifier`, `Principal`, `AuthError`.
 """
 

@@ -58,7 +58,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     up, move every object alive then out of the garbage collector's sight (`gc.freeze()`).
     Full collections otherwise walk the ~160k objects of FastAPI, pydantic and SQLAlchemy
     each time, ~80 ms of pause apiece, and requests that await the database or Redis make
-    them frequent (bench/NOTES.md §7). Also: streams of key changes end when a stop signal
+    them frequent (measured 2026-11-24). Also: streams of key changes end when a stop signal
     arrives (stop_signals.py). Not for tests, which build many apps in one process.
     """
 

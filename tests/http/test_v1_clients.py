@@ -396,9 +396,7 @@ async def test_unreadable_or_non_object_bodies_are_problems(http, subtests):
                          (b"[" * 5000 + b"]" * 5000, 400), (b"[]", 422), (b'"x"', 422), (b"42", 422)):
         for method, url in targets:
             with subtests.test(body=body[:10], url=url):
-                response = await post_raw(http, url, body, method=method)
-                assert response.status_code in (status, 400, 422), response.text
-                assert_problem(response, response.status_code)
+                assert_problem(await post_raw(http, url, body, method=method), status)
 
 
 async def test_huge_lists_are_refused_before_any_rule(http, subtests):
@@ -406,11 +404,14 @@ async def test_huge_lists_are_refused_before_any_rule(http, subtests):
                         ("audiences", "https://a.example.com"), ("grant_types", "refresh_token")):
         with subtests.test(field=field):
             body = {"name": "c", field: [f"{item}{i}" for i in range(1000)]}
-            response = await http.post("/v1/clients", json=body)
-            assert response.status_code in (413, 422), response.text
-            assert_problem(response, response.status_code)
-            if response.status_code == 422:
-                assert_problem(response, 422, field=field)
+            assert_problem(await http.post("/v1/clients", json=body), 422, field=field)
+
+
+# Of the odd texts below, a name may hold the printable ones (format characters and a line
+# separator are not control characters) and a scope may be "%00" (RFC 6749 §3.3 NQCHARs);
+# everything else is refused with a 422 naming the field.
+ODD_TEXTS_ACCEPTED = {("name", "\u202e"), ("name", "\ufeff"), ("name", "%00"),
+                      ("name", "https://a.example.com/\u2028"), ("scopes", "%00")}
 
 
 async def test_odd_text_anywhere_is_a_422_never_a_500(http, subtests):
@@ -423,9 +424,11 @@ async def test_odd_text_anywhere_is_a_422_never_a_500(http, subtests):
             with subtests.test(field=field, value=value[:10]):
                 response = await post_raw(http, "/v1/clients",
                                           json.dumps(body, ensure_ascii=True).encode())
-                assert response.status_code in (201, 400, 422), response.text
-                if response.status_code != 201:
-                    assert_problem(response, response.status_code)
+                if (field, value) in ODD_TEXTS_ACCEPTED:
+                    assert response.status_code == 201, response.text
+                    assert response.json()[field] == payload
+                else:
+                    assert_problem(response, 422, field=field)
 
 
 async def test_hostile_key_sets_are_422_never_500(http, subtests):
@@ -442,8 +445,7 @@ async def test_hostile_key_sets_are_422_never_500(http, subtests):
         with subtests.test(jwks=json.dumps(jwks)[:60]):
             response = await post_raw(http, "/v1/clients", json.dumps({
                 "name": "c", "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}).encode())
-            assert response.status_code in (400, 413, 422), response.text
-            assert_problem(response, response.status_code)
+            assert_problem(response, 422, field="jwks")
 
 
 async def test_clients_appear_in_the_openapi_document(http):

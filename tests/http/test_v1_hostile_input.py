@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 from v1_contract import assert_problem, create_key, post_raw
@@ -168,22 +169,29 @@ async def test_nul_and_oversized_query_strings_are_400(http, subtests):
     for query in ("owner_id=%00", "owner_id=a%00b", "owner_id=%01", "owner_id=" + "x" * 201):
         with subtests.test(query=query[:30]):
             assert_problem(await http.get(f"/v1/keys?{query}"), 400, field="owner_id")
-    for query in ("api_id=%00", "api_id=" + "x" * 65):
+    for query in ("api_id=%00", "api_id=a%00b", "api_id=" + "x" * 65):
         with subtests.test(query=query[:30]):
-            response = await http.get(f"/v1/keys?{query}")
-            assert response.status_code in (400, 404), response.text
-            assert_problem(response, response.status_code)
+            assert_problem(await http.get(f"/v1/keys?{query}"), 400, field="api_id")
+
+
+# Bytes that are not UTF-8 read as U+FFFD (the ASGI server's decoding): text, so an owner of
+# that name has no keys (200), while an id, a limit or a cursor made of them is a bad
+# parameter (400). Unknown parameters are ignored; of a repeated one the last counts.
+ODD_QUERIES = [("owner_id=%ED%A0%80", 200), ("owner_id=%FF%FE", 200), ("owner_id=%F0%9F%92%A5", 200),
+               ("owner_id=%C3%A9", 200), ("api_id=%ED%A0%80", 400), ("limit=%ED%A0%80", 400),
+               ("cursor=%ED%A0%80", 400), ("nonsense=%00", 200), ("%00=%00", 200),
+               ("owner_id=x&owner_id=y", 200), ("limit=1&limit=2", 200)]
 
 
 async def test_odd_bytes_in_query_strings_never_cause_a_500(http, subtests):
-    for query in ("owner_id=%ED%A0%80", "owner_id=%FF%FE", "owner_id=%F0%9F%92%A5", "owner_id=%C3%A9",
-                  "api_id=%ED%A0%80", "limit=%ED%A0%80", "cursor=%ED%A0%80", "nonsense=%00", "%00=%00",
-                  "owner_id=x&owner_id=y", "limit=1&limit=2"):
+    for query, status in ODD_QUERIES:
         with subtests.test(query=query):
             response = await http.get(f"/v1/keys?{query}")
-            assert response.status_code in (200, 400, 404), response.text
-            if response.status_code != 200:
-                assert_problem(response, response.status_code)
+            if status == 200:
+                assert response.status_code == 200, response.text
+                assert response.json()["items"] == []
+            else:
+                assert_problem(response, status)
 
 
 async def test_non_finite_numbers_in_metadata_are_422(http, api, subtests):
@@ -193,15 +201,15 @@ async def test_non_finite_numbers_in_metadata_are_422(http, api, subtests):
             assert_problem(await post_raw(http, "/v1/keys", body.encode()), 422, field="metadata")
 
 
-async def test_huge_integers_in_metadata_never_cause_a_500(http, api):
-    for number in ("1" + "0" * 30, "-" + "9" * 100, "1" + "0" * 5000):
+async def test_huge_integers_in_metadata_are_kept_exactly_or_unreadable(http, api):
+    for number in ("1" + "0" * 30, "-" + "9" * 100):
         body = f'{{"api_id": "{api["id"]}", "metadata": {{"x": {number}}}}}'
         response = await post_raw(http, "/v1/keys", body.encode())
-        assert response.status_code in (201, 400, 422), response.text
-        if response.status_code == 201:
-            assert (await http.get(f"/v1/keys/{response.json()['id']}")).json()["metadata"]["x"] == int(number)
-        else:
-            assert_problem(response, response.status_code)
+        assert response.status_code == 201, response.text
+        assert (await http.get(f"/v1/keys/{response.json()['id']}")).json()["metadata"]["x"] == int(number)
+    # past the JSON reader's 4300 digits (Python's int limit) the body cannot be read: a 400
+    body = f'{{"api_id": "{api["id"]}", "metadata": {{"x": 1{"0" * 5000}}}}}'
+    assert_problem(await post_raw(http, "/v1/keys", body.encode()), 400)
 
 
 async def test_deeply_nested_metadata_is_422_or_400(http, api):
@@ -210,28 +218,35 @@ async def test_deeply_nested_metadata_is_422_or_400(http, api):
     assert_problem(await post_raw(http, "/v1/keys", body.encode()), 422, field="metadata")
     nested = "[" * 2000 + "]" * 2000
     body = f'{{"api_id": "{api["id"]}", "metadata": {{"a": {nested}}}}}'
-    response = await post_raw(http, "/v1/keys", body.encode())
-    assert response.status_code in (400, 422)
-    assert_problem(response, response.status_code)
+    # nesting past the JSON reader's own depth limit cannot be read at all: a 400
+    assert_problem(await post_raw(http, "/v1/keys", body.encode()), 400)
 
 
 async def test_names_are_limited_after_normalisation_on_every_store(http, api, subtests):
-    for name in ("x" * 201, "\ufb2c" * 100, "\u0344" * 150, "e\u0301" * 150, "\U0001F4A5" * 200):
+    for name in ("x" * 200, "x" * 201, "\ufb2c" * 66, "\ufb2c" * 67, "\ufb2c" * 100, "\u0344" * 150,
+                 "e\u0301" * 100, "e\u0301" * 150, "\U0001F4A5" * 200):
         with subtests.test(name=name[:3]):
             await _name_is_limited(http, api, name)
 
 
 async def _name_is_limited(http, api, name):
+    # At most 200 characters as sent and again once normalised to NFC (which can lengthen a
+    # text); what is kept is the NFC form, exactly.
+    stored = unicodedata.normalize("NFC", name)
+    fits = len(name) <= 200 and len(stored) <= 200
     response = await http.post("/v1/apis", json={"name": name})
-    assert response.status_code in (201, 422), response.text
-    if response.status_code == 201:
-        assert len(response.json()["name"]) <= 200
+    if fits:
+        assert response.status_code == 201, response.text
+        assert response.json()["name"] == stored
+        assert (await http.get(f"/v1/apis/{response.json()['id']}")).json()["name"] == stored
     else:
         assert_problem(response, 422, field="name")
     for field in ("name", "owner_id"):
         response = await http.post("/v1/keys", json={"api_id": api["id"], field: name})
-        assert response.status_code in (201, 422), response.text
-        if response.status_code == 422:
+        if fits:
+            assert response.status_code == 201, response.text
+            assert (await http.get(f"/v1/keys/{response.json()['id']}")).json()[field] == stored
+        else:
             assert_problem(response, 422, field=field)
 
 
@@ -248,12 +263,11 @@ async def test_a_very_long_unknown_field_name_is_422_with_a_short_answer(http, a
 
 
 async def test_a_body_that_is_not_json_by_content_type_is_a_problem(http):
+    # A body not declared JSON is not read: the required fields are missing (422).
     response = await post_raw(http, "/v1/apis", b'{"name": "x"}', content_type="text/plain")
-    assert response.status_code in (400, 415, 422)
-    assert_problem(response, response.status_code)
+    assert_problem(response, 422)
     response = await post_raw(http, "/v1/apis", b"name=x", content_type="application/x-www-form-urlencoded")
-    assert response.status_code in (400, 415, 422)
-    assert_problem(response, response.status_code)
+    assert_problem(response, 422)
 
 
 WRONG_METHODS = [
@@ -290,5 +304,6 @@ async def test_every_error_of_a_write_is_problem_json_even_without_authorization
     request = http.build_request("POST", "/v1/apis", content=b"{", headers={"content-type": "application/json"})
     del request.headers["authorization"]
     response = await http.send(request)
-    assert response.status_code in (400, 401)
-    assert_problem(response, response.status_code)
+    # FastAPI reads the body before the root-key dependency runs, so an unreadable body is
+    # answered first (400); a readable one without a key is the 401 (test_v1_root_keys.py).
+    assert_problem(response, 400)

@@ -62,7 +62,7 @@ def test_a_credential_no_codec_can_encode_is_invalid_token(verifier):
     for credential in ("Bearer a\ud800b.c.d", "Bearer kp_at_\ud800" + "A" * 30):
         with pytest.raises(AuthError) as caught:
             verifier.verify_sync(credential)
-        assert caught.value.status in (400, 401)
+        assert_invalid_token(caught.value)
 
 
 def app_routes(verifier):

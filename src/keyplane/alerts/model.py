@@ -8,7 +8,7 @@ from typing import Any
 
 from keyplane.clock import rfc3339
 
-# Alert types (API.md "Audit and alerts"); the webhook event of an alert opening is
+# Alert types (docs/alerts.md); the webhook event of an alert opening is
 # `alert.<type>`.
 KEY_REVOKED_USED = "key.revoked_used"
 KEY_EXPIRED_USED = "key.expired_used"

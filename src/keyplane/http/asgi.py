@@ -2,7 +2,7 @@
 
 The hot endpoints (key verification, the OAuth token and introspection endpoints) are
 classes Starlette routes as ASGI apps: no `Request`, `Response` or route wrapper, ~20 µs
-less a request (bench/NOTES.md §10). What they raise still reaches the app's exception
+less a request (measured 2026-11-24). What they raise still reaches the app's exception
 handlers (http/errors.py) through Starlette's exception middleware, as from any route:
 errors have one rendering, wherever they come from.
 """

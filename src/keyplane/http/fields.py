@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+from fastapi import Query
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from keyplane.keys.apis import MAX_ROLE_NAME_LENGTH, role_name_error
@@ -137,6 +138,9 @@ def check_prefix(value: str) -> str:
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_LENGTH), AfterValidator(clean_text)]
 Name = Text
 ExternalId = Text
+# An id in a query string (`?api_id=`): an id's characters only, so a NUL or a stray byte is
+# a 400 naming the parameter, and only a well-formed id can be an unknown one (404).
+IdFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 Permission = Annotated[str, Field(max_length=128), AfterValidator(check_permission)]
 RoleName = Annotated[str, Field(min_length=1, max_length=MAX_ROLE_NAME_LENGTH),
                     AfterValidator(check_role_name)]

@@ -2,7 +2,7 @@
 
 `cryptography` lets go of the GIL while OpenSSL signs, so an ES256 signature (~22 µs in a
 quiet loop, ~60 µs under load) can run on the second core instead of stalling the loop:
-the token endpoint serves ~1.3× the tokens a second on one worker (bench/NOTES.md §15).
+the token endpoint serves ~1.3× the tokens a second on one worker (measured 2026-11-24).
 
 Jobs are batched both ways: the thread takes every job queued since it last looked, and
 hands their results back to each loop in one `call_soon_threadsafe` (one wake-up of the

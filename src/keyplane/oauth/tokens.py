@@ -53,7 +53,8 @@ def new_jti(at: datetime) -> str:
     RFC 7519 asks, and not a secret: the signature protects the token). Time order keeps
     the audit log's index on `target` appended to at its end: with 128 random bits each
     token's `token.issue` event landed at a random place in it, and that insert was most of
-    what writing the event cost (bench/NOTES.md §12)."""
+    what writing the event cost, a cost that grows with the table (on a fresh log the
+    change measured ×1.02 token requests a second, within noise; 2026-11-24)."""
     return new_id("at", at)
 
 

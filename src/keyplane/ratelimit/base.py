@@ -45,7 +45,7 @@ class Bucket:
 class LimitState(NamedTuple):
     """A limit after a verification, as reported in its response. A named tuple, and the
     reset time kept as epoch seconds: built twice per verification of a key with two
-    limits, a frozen dataclass and a datetime apiece cost ~3 µs more (bench/NOTES.md §11)."""
+    limits, a frozen dataclass and a datetime apiece cost ~3 µs more (measured 2026-11-24)."""
 
     name: str
     limit: int

@@ -12,7 +12,7 @@ flush, a management write, another worker), the queued spends wait for it togeth
 short sleeps, then go in one transaction; after `_WAIT_SECONDS` they fall back to the
 pooled async path. So the loop never blocks, and a lock held for a few ms does not turn
 every concurrent spend into a pooled transaction waiting in SQLite's busy handler (a
-convoy that cut metered verifications to an eighth, bench/NOTES.md).
+convoy that cut metered verifications to an eighth, measured 2026-11-24).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def execute_rows(conn: sqlite3.Connection, template: str, rows: Sequence[Sequenc
 
     Many rows a statement, not executemany: sqlite3 lets go of the GIL around each step and
     needs it back after, a handover with the busy event loop for every row (verify's p99 was
-    39–61 ms during usage flushes; 5–14 ms with this, bench/NOTES.md). A flush is a handful
+    39–61 ms during usage flushes; 5–14 ms with this, measured 2026-11-24). A flush is a handful
     of statements, each the single-row one repeated: rows applied in order, as before.
     """
     if not rows:
@@ -203,7 +203,7 @@ class Database:
         connection (`sqlite_nowait`): SQLite keeps a connection's page cache across its own
         commits but drops it on another connection's, and `PRAGMA data_version` (the key
         lookup cache's clock) moves only on other connections' commits, so spends on a
-        second connection made every lookup after them a cold one (bench/NOTES.md §10).
+        second connection made every lookup after them a cold one (measured 2026-11-24).
         """
         if self._hot is None:
             conn = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)

@@ -24,7 +24,7 @@ PRUNE_EVERY_SECONDS = 3600
 # A second's worth of verifications in transactions of ≤ 1,000 (~3 ms of SQLite's write
 # lock each, instead of ~15 ms for 5,000), 1 ms apart: the credit spends waiting for that
 # lock (store/credits.py polls every 0.1–2 ms) get in between, instead of waiting out the
-# whole flush (a verification's p99, bench/NOTES.md §10).
+# whole flush (which set a verification's p99; measured 2026-11-24).
 WRITE_BATCH = 1_000
 WRITE_PAUSE_SECONDS = 0.001
 

@@ -42,7 +42,7 @@ class LoginRecord:
 @dataclass(frozen=True, slots=True)
 class ScopeRole:
     """A role of people: the scopes it names are granted only to users holding a role
-    that names them (API.md)."""
+    that names them (docs/users.md, "Users and roles")."""
 
     name: str
     scopes: tuple[str, ...]

@@ -8,7 +8,7 @@ shows, see which client asks for what, approve or deny.
     POST /device/decision          approve or deny
 
 Every form carries the CSRF token of the browser session. The user may be refused scopes
-that roles restrict (API.md): those are listed as not granted, and approving grants the rest.
+that roles restrict (docs/users.md): those are listed as not granted, and approving grants the rest.
 """
 
 from __future__ import annotations

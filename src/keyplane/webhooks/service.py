@@ -59,7 +59,7 @@ class WebhookService:
             try:
                 await resolve(url, allow_private=self._allow_private)
             except TargetRefused as exc:
-                # API.md: a refused target is a 400.
+                # a refused target is a 400 (docs/webhooks.md, docs/http-api.md)
                 raise Invalid.field("url", str(exc), status=400) from None
 
     async def create(self, actor: Actor, *, url: str, events: Sequence[str],

@@ -6,7 +6,7 @@ import ipaddress
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException
 
@@ -16,6 +16,7 @@ from keyplane.http.auth import require, require_key_in_reach
 from keyplane.http.context import services_of
 from keyplane.http.fields import (
     ExternalId,
+    IdFilter,
     Metadata,
     Name,
     Network,
@@ -217,7 +218,7 @@ async def create_key(body: KeyCreate, request: Request,
 @router.get("", response_model=ListOf[KeyOut], summary="List keys by API and/or owner")
 async def list_keys(request: Request, caller: Caller = Depends(require("keys.read")),
                     page: PageParams = Depends(),
-                    api_id: Annotated[str | None, Query(max_length=64)] = None,
+                    api_id: IdFilter = None,
                     owner_id: OwnerParam = None) -> dict[str, Any]:
     api_id = caller.require_api(api_id)
     found = await services_of(request).keys.list_keys(api_id=api_id, owner_id=owner_id,

@@ -1,4 +1,4 @@
-"""`/v1/roles`: roles of people — the scopes they restrict (API.md)."""
+"""`/v1/roles`: roles of people — the scopes they restrict (docs/users.md)."""
 
 from __future__ import annotations
 

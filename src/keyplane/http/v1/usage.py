@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require, require_key_in_reach
 from keyplane.http.context import services_of
-from keyplane.http.fields import Timestamp
+from keyplane.http.fields import IdFilter, Timestamp
 from keyplane.http.v1.common import (
     ERRORS,
     ListOf,
@@ -28,7 +28,6 @@ router = APIRouter(tags=["Usage"], responses=ERRORS)
 Since = Annotated[Timestamp | None, Query(description="RFC 3339; default depends on the endpoint")]
 Until = Annotated[Timestamp | None, Query(description="RFC 3339; default now")]
 GranularityParam = Annotated[Literal["hour", "day"], Query()]
-IdFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 class UsageBucketOut(BaseModel):

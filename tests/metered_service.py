@@ -1,4 +1,6 @@
-"""A service with its internals in reach (to flush usage), on either limiter."""
+"""A service with its internals in reach (to flush usage), on either limiter: the fixtures
+of the tests that meter verifications through the API (tests/keys, tests/ratelimit,
+tests/usage), each of whose conftest.py imports them."""
 
 from __future__ import annotations
 
