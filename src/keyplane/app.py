@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -42,6 +43,8 @@ log = logging.getLogger("keyplane")
 # At start, how long to wait for PostgreSQL to listen for changes (store/change_notices.py):
 # then rows are kept from the first request; if it is slower, they are once it listens.
 STARTUP_LISTEN_SECONDS = 2.0
+# How long a thread holding the GIL keeps it from the event loop's thread, in a served app.
+SWITCH_INTERVAL_SECONDS = 0.001
 # The access log is written at these log levels (KEYPLANE_LOG_LEVEL), as uvicorn's was.
 _ACCESS_LOG_LEVELS = ("info", "debug", "trace")
 
@@ -58,8 +61,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     up, move every object alive then out of the garbage collector's sight (`gc.freeze()`).
     Full collections otherwise walk the ~160k objects of FastAPI, pydantic and SQLAlchemy
     each time, ~80 ms of pause apiece, and requests that await the database or Redis make
-    them frequent (measured 2026-11-24). Also: streams of key changes end when a stop signal
-    arrives (stop_signals.py). Not for tests, which build many apps in one process.
+    them frequent (measured 2026-11-24). The interpreter's thread switch interval drops from
+    5 ms to `SWITCH_INTERVAL_SECONDS`: the usage writer's Python work (a few ms a flush)
+    otherwise holds the loop off for up to 5 ms at a time, the p99 of every request then.
+    Also: streams of key changes end when a stop signal arrives (stop_signals.py). Not for
+    tests, which build many apps in one process.
     """
 
     @asynccontextmanager
@@ -76,6 +82,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
             if served:
                 gc.collect()
                 gc.freeze()
+                sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
                 # A served process: streams end when the stop begins (stop_signals.py).
                 on_stop_signal(services.key_changes.stop)
             log.info("keyplane ready")
