@@ -9,6 +9,7 @@ generated from the same structs (see openapi.py).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import time
@@ -23,6 +24,7 @@ from keyplane.http.asgi import client_host, header, read_body
 from keyplane.http.auth import bearer_token
 from keyplane.http.hot_paths import API_HEADERS
 from keyplane.http.json import dumps
+from keyplane.keys.idempotency import Replays
 from keyplane.keys.model import IPAddress, Verdict
 from keyplane.keys.permissions import PermissionQuery, parse_query
 from keyplane.services import Services
@@ -44,7 +46,10 @@ class VerifyRequest(msgspec.Struct, forbid_unknown_fields=True):
     cost: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1
     ip: Annotated[str, msgspec.Meta(max_length=64, description="The end client's address")] | None = None
     user_agent: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
-    idempotency_key: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=256,
+        description="The same request again with this key, within 5 minutes, gets the first "
+                    "answer and is not charged or recorded again")] | None = None
 
 
 class RateLimitState(msgspec.Struct):
@@ -125,7 +130,11 @@ def render(verdict: Verdict) -> dict[str, Any]:
 
 
 class VerifyEndpoint:
-    """The ASGI app behind `POST /v1/keys/verify` (a class, so Starlette routes it as ASGI)."""
+    """The ASGI app behind `POST /v1/keys/verify` (a class, so Starlette routes it as ASGI).
+    One an app: it keeps the answers to requests sent with an `idempotency_key`."""
+
+    def __init__(self) -> None:
+        self.replays = Replays()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # `http.auth.authenticate` without the Starlette wrappers it builds (HTTPConnection,
@@ -141,13 +150,32 @@ class VerifyEndpoint:
         started = time.perf_counter()
         # A root key bound to an API verifies that API's keys only: any other is NOT_FOUND.
         api_id = req.api_id if caller.api_id is None else caller.require_api(req.api_id)
-        verdict = await services.keys.verify(req.key, api_id=api_id, need=_need(req), ip=_ip(req),
-                                             cost=req.cost, user_agent=_user_agent(req))
-        services.metrics.observe_verification(verdict, time.perf_counter() - started)
+        if req.idempotency_key is None:
+            verdict = await services.keys.verify(req.key, api_id=api_id, need=_need(req), ip=_ip(req),
+                                                 cost=req.cost, user_agent=_user_agent(req))
+            services.metrics.observe_verification(verdict, time.perf_counter() - started)
+        else:
+            verdict = await self._once(services, caller.actor.id, api_id, req, started)
         body = dumps(render(verdict))
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+    async def _once(self, services: Services, caller: str, api_id: str | None,
+                    req: VerifyRequest, started: float) -> Verdict:
+        """A verification sent with an idempotency key: the answer given to the same request
+        before, or a new verification whose answer is kept (keys/idempotency.py)."""
+        assert req.idempotency_key is not None
+        request = (hashlib.sha256(req.key.encode("utf-8", "surrogatepass")).digest(), api_id,
+                   req.permissions, req.cost, req.ip)
+        verdict = self.replays.answer(caller, req.idempotency_key, request)
+        if verdict is None:
+            verdict = await services.keys.verify(req.key, api_id=api_id, need=_need(req), ip=_ip(req),
+                                                 cost=req.cost, user_agent=_user_agent(req))
+            services.metrics.observe_verification(verdict, time.perf_counter() - started)
+            self.replays.keep(caller, req.idempotency_key, request, verdict)
+        return verdict
 
 
 def _user_agent(req: VerifyRequest) -> str | None:
