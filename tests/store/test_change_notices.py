@@ -93,7 +93,7 @@ async def test_a_deleted_key_and_a_changed_role_are_told(here, store: Store) -> 
     assert await here.keys.by_hash(store.hashes[gone.id]) is not None
     await store.add_role(api, "reader", "documents.write")
     await store.keys.delete(gone.id, store.event("key.delete", gone.id))
-    await until(lambda: not here.keys._kept)  # both notices dropped what they touched
+    await until(lambda: not here.keys.cache.kept)  # both notices dropped what they touched
     changed = await here.keys.by_hash(store.hashes[key.id])
     assert changed.grants.covers("documents.write") and not changed.grants.covers("documents.read")
     assert await here.keys.by_hash(store.hashes[gone.id]) is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
-from keyplane.ids import is_id
 from keyplane.keys.changes import KeyChange
 from keyplane.keys.credits import key_boundary
 from keyplane.keys.model import (
@@ -30,6 +28,7 @@ from keyplane.keys.permissions import Grants
 from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
+from keyplane.store.key_cache import KeyCache
 from keyplane.store.tables import as_utc, key_roles, keys, roles
 
 def _expired(now: datetime) -> sa.ColumnElement[bool]:
@@ -53,43 +52,56 @@ _KEY_COLUMNS = (
     keys.c.metadata, keys.c.ratelimits,
     # The key's own credits, or its keeper's; none left when the keeper was deleted.
     sa.case((keys.c.credits_key_id.is_(None), keys.c.credits_remaining),
-            (_keeper.c.id.is_(None), sa.literal_column("0")), else_=_keeper.c.credits_remaining),
-    sa.case((keys.c.credits_key_id.is_(None), keys.c.credits_refill), else_=_keeper.c.credits_refill),
+            (_keeper.c.id.is_(None), sa.literal_column("0")),
+            else_=_keeper.c.credits_remaining).label("credits_remaining"),
+    sa.case((keys.c.credits_key_id.is_(None), keys.c.credits_refill),
+            else_=_keeper.c.credits_refill).label("credits_refill"),
     keys.c.ip_allowlist, keys.c.enabled, keys.c.expires_at, keys.c.created_at,
     keys.c.updated_at, keys.c.last_used_at, keys.c.revoked_at,
-    keys.c.credits_key_id, _keeper.c.created_at,
+    keys.c.credits_key_id, _keeper.c.created_at.label("kept_since"),
 )
-_ROLE, _ROLE_PERMISSIONS = len(_KEY_COLUMNS), len(_KEY_COLUMNS) + 1  # where the role columns are
 # One row per role the key holds (or one row with NULLs): roles resolve in the same query.
-_WITH_ROLES = sa.select(*_KEY_COLUMNS, key_roles.c.role, roles.c.permissions).select_from(
+_WITH_ROLES = sa.select(*_KEY_COLUMNS, key_roles.c.role,
+                        roles.c.permissions.label("role_permissions")).select_from(
     keys.outerjoin(_keeper, _keeper.c.id == keys.c.credits_key_id)
     .outerjoin(key_roles, key_roles.c.key_id == keys.c.id).outerjoin(
         roles, sa.and_(roles.c.api_id == key_roles.c.api_id, roles.c.name == key_roles.c.role)
     )
 )
 _BY_HASH = _WITH_ROLES.where(keys.c.key_hash == sa.bindparam("key_hash"))
+# Where each column is in a `_WITH_ROLES` row, by name: raw sqlite3 rows (the hot
+# connection's) are plain tuples, so rows are read by these positions, looked up once here.
+_AT = {column.name: i for i, column in enumerate(_WITH_ROLES.selected_columns)}
+(_ID, _API_ID, _START, _NAME, _OWNER_ID, _PERMISSIONS, _METADATA, _RATELIMITS, _CREDITS,
+ _REFILL, _IP_ALLOWLIST, _ENABLED, _EXPIRES_AT, _CREATED_AT, _UPDATED_AT, _LAST_USED_AT,
+ _REVOKED_AT, _KEPT_BY, _KEPT_SINCE, _ROLE, _ROLE_PERMISSIONS) = (_AT[name] for name in (
+    "id", "api_id", "start", "name", "owner_id", "permissions", "metadata", "ratelimits",
+    "credits_remaining", "credits_refill", "ip_allowlist", "enabled", "expires_at",
+    "created_at", "updated_at", "last_used_at", "revoked_at", "credits_key_id", "kept_since",
+    "role", "role_permissions"))
 
 
 def _credits(row: Sequence[Any]) -> Credits | None:
-    if row[8] is None:
+    if row[_CREDITS] is None:
         return None
-    refill = loads(row[9]) if row[9] is not None else None
-    return Credits(row[8], Refill(**refill) if refill else None, kept_by=row[17],
-                   kept_since=as_utc(row[18]))
+    refill = loads(row[_REFILL]) if row[_REFILL] is not None else None
+    return Credits(row[_CREDITS], Refill(**refill) if refill else None, kept_by=row[_KEPT_BY],
+                   kept_since=as_utc(row[_KEPT_SINCE]))
 
 
 def _config(row: Sequence[Any], roles_held: tuple[str, ...]) -> KeyConfig:
+    ratelimits, allowlist = row[_RATELIMITS], row[_IP_ALLOWLIST]
     return KeyConfig(
-        name=row[3],
-        owner_id=row[4],
-        permissions=tuple(loads(row[5])),
+        name=row[_NAME],
+        owner_id=row[_OWNER_ID],
+        permissions=tuple(loads(row[_PERMISSIONS])),
         roles=roles_held,
-        metadata=loads(row[6]),
-        ratelimits=() if row[7] == "[]" else tuple(RateLimit(**r) for r in loads(row[7])),
+        metadata=loads(row[_METADATA]),
+        ratelimits=() if ratelimits == "[]" else tuple(RateLimit(**r) for r in loads(ratelimits)),
         credits=_credits(row),
-        ip_allowlist=() if row[10] == "[]" else tuple(ipaddress.ip_network(n) for n in loads(row[10])),
-        enabled=bool(row[11]),
-        expires_at=as_utc(row[12]),
+        ip_allowlist=() if allowlist == "[]" else tuple(ipaddress.ip_network(n) for n in loads(allowlist)),
+        enabled=bool(row[_ENABLED]),
+        expires_at=as_utc(row[_EXPIRES_AT]),
     )
 
 
@@ -97,7 +109,7 @@ def keys_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredKey]:
     """Fold `_WITH_ROLES` rows (ordered by key id) into keys; works on raw sqlite3 rows too."""
     grouped: dict[str, list[Sequence[Any]]] = {}
     for row in rows:
-        grouped.setdefault(row[0], []).append(row)
+        grouped.setdefault(row[_ID], []).append(row)
     found = []
     for group in grouped.values():
         row = group[0]
@@ -111,13 +123,15 @@ def keys_from_rows(rows: Iterable[Sequence[Any]]) -> list[StoredKey]:
                 if r[_ROLE_PERMISSIONS] is not None:
                     with_roles.extend(loads(r[_ROLE_PERMISSIONS]))
             granted = with_roles
-        created_at = as_utc(row[13])
-        updated_at = created_at if row[14] == row[13] else as_utc(row[14])  # one parse if never updated
+        created_at = as_utc(row[_CREATED_AT])
+        # One parse when never updated.
+        updated_at = created_at if row[_UPDATED_AT] == row[_CREATED_AT] else as_utc(row[_UPDATED_AT])
         assert created_at is not None and updated_at is not None
         found.append(StoredKey(
-            id=row[0], api_id=row[1], start=row[2], config=config,
+            id=row[_ID], api_id=row[_API_ID], start=row[_START], config=config,
             created_at=created_at, updated_at=updated_at,
-            last_used_at=as_utc(row[15]), revoked_at=as_utc(row[16]), grants=Grants.of(granted),
+            last_used_at=as_utc(row[_LAST_USED_AT]), revoked_at=as_utc(row[_REVOKED_AT]),
+            grants=Grants.of(granted),
         ))
     return found
 
@@ -195,7 +209,6 @@ async def _move_balance(conn: AsyncConnection, old: StoredKey, new: StoredKey) -
                        .values(credits_key_id=new.id, credits_remaining=None))
 
 
-_CACHE_SIZE = 10_000
 PG_BALANCE_SECONDS = 1.0
 
 
@@ -205,17 +218,8 @@ class SqlKeyRepository:
         if db.is_sqlite:
             compiled = _BY_HASH.compile(dialect=db.engine.dialect)
             self._sqlite_by_hash = str(compiled)
-        # SQLite only: keys by hash as of data version `_seen_version` of `_seen_reader`;
-        # None marks a key found once and not kept yet.
-        self._kept: dict[bytes, StoredKey | None] = {}
-        self._hash_of: dict[str, bytes] = {}  # key id → hash, for the keys kept
-        # Kept rolled keys by the key keeping their balance (`Credits.kept_by`).
-        self._followers: dict[str, set[str]] = {}
-        # PostgreSQL only: whether changes are being told (store/change_notices.py), a count of
-        # the changes told, and when each kept key with credits was read.
-        self._listening = False
-        self._generation = 0
-        self._read_at: dict[bytes, float] = {}
+        self.cache = KeyCache()
+        # SQLite: the kept keys are those of data version `_seen_version` of `_seen_reader`.
         self._seen_reader: object | None = None
         self._seen_version = -1
 
@@ -231,15 +235,16 @@ class SqlKeyRepository:
         return self._sqlite_by_hash_cached(key_hash)
 
     async def _pg_by_hash(self, key_hash: bytes) -> StoredKey | None:
-        # Kept while PostgreSQL tells this process of every change (store/change_notices.py):
-        # a hit costs a dict lookup instead of a round trip. A key with credits is read
+        # Kept while PostgreSQL tells this process of every change (store/key_cache.py): a
+        # hit costs a dict lookup instead of a round trip. A key with credits is read
         # again after PG_BALANCE_SECONDS, so the balance it reports follows other
         # processes' spends as closely as their leases let it (keys/leases.py).
-        if self._listening and (kept := self._kept.get(key_hash)) is not None:
-            read_at = self._read_at.get(key_hash)
+        cache = self.cache
+        if cache.listening and (kept := cache.kept.get(key_hash)) is not None:
+            read_at = cache.read_at.get(key_hash)
             if read_at is None or time.monotonic() - read_at < PG_BALANCE_SECONDS:
                 return kept
-        generation = self._generation
+        generation = cache.generation
         async with self._db.engine.connect() as conn:
             # One SELECT needs no transaction around it: autocommit saves the BEGIN and
             # ROLLBACK round trips (~20 % of the lookup on loopback).
@@ -249,113 +254,52 @@ class SqlKeyRepository:
             return None
         # Kept only if no change was told while the row was read: the row read may be the
         # one from before that change (its notice would then have found nothing to drop).
-        if self._listening and generation == self._generation:
-            self._keep(key_hash, found[0])
+        if cache.listening and generation == cache.generation:
+            cache.keep(key_hash, found[0])
             if found[0].config.credits is not None:
-                self._read_at[key_hash] = time.monotonic()
+                cache.read_at[key_hash] = time.monotonic()
         return found[0]
 
+    # What store/change_notices.py, the key-change hub and the credit ledger tell: the cache's.
     def set_listening(self, listening: bool) -> None:
-        """PostgreSQL: whether this process is told of every key change now (a listener
-        that just connected may have missed some, one that lost its connection will)."""
-        self._forget_kept()
-        self._listening = listening
+        self.cache.set_listening(listening)
 
     def notice(self, payload: str) -> None:
-        """PostgreSQL told of a change (store/change_notices.py): a key's id, or
-        `api:<id>` for an API's roles; other notices are not about keys."""
-        if payload.startswith("api:"):
-            self._forget_kept()  # rare (a role put or deleted): every key of the API, and others
-        elif is_id(payload, "key"):
-            self._forget_key(payload)
+        self.cache.notice(payload)
 
     def change_published(self, change: KeyChange) -> None:
-        """The key-change hub's changes, this process's and, through Redis, the other
-        replicas': an API's roles or the API itself changed, so every kept key goes; or one
-        key changed, and it goes. Both before the change reaches a verifier's stream: a
-        verifier told of another replica's revoke asks here at once, and Redis's message
-        may come before PostgreSQL's notice, so a kept row would answer VALID (and be
-        cached again by the verifier). A local write forgot its key already: harmless."""
-        if change.key_id is None:
-            self._forget_kept()
-        else:
-            self._forget_key(change.key_id)
-
-    def _forget_key(self, key_id: str) -> None:
-        self._generation += 1
-        key_hash = self._hash_of.pop(key_id, None)
-        if key_hash is not None:
-            self._kept.pop(key_hash, None)
-            self._read_at.pop(key_hash, None)
-        for follower in self._followers.pop(key_id, ()):  # they read their balance from it
-            self._forget_key(follower)
-
-    def _keep(self, key_hash: bytes, key: StoredKey | None) -> None:
-        """Keep `key` (None: seen once, SQLite) under `key_hash`, the oldest out when full."""
-        if len(self._kept) >= _CACHE_SIZE and key_hash not in self._kept:
-            oldest_hash = next(iter(self._kept))
-            oldest = self._kept.pop(oldest_hash)
-            self._read_at.pop(oldest_hash, None)
-            if oldest is not None:
-                self._hash_of.pop(oldest.id, None)
-        self._kept[key_hash] = key
-        if key is not None:
-            self._hash_of[key.id] = key_hash
-            credits = key.config.credits
-            if credits is not None and credits.kept_by is not None:
-                self._followers.setdefault(credits.kept_by, set()).add(key.id)
-
-    def _sqlite_by_hash_cached(self, key_hash: bytes) -> StoredKey | None:
-        # An exact cache, not a TTL: PRAGMA data_version changes whenever another
-        # connection commits, in this process or in another worker, so a revoked, edited or
-        # deleted key (a root key too) is read afresh by every process at once. A hit costs
-        # that pragma (~2.5 µs) instead of the lookup and its decoding (~13 µs). A key is
-        # kept from its second use on: keeping it needs a version read before the lookup.
-        reader = self._db.sqlite_reader()
-        if reader is not self._seen_reader:  # a new connection counts versions afresh
-            self._forget_kept()
-            self._seen_reader, self._seen_version = reader, -1
-        keep = key_hash in self._kept
-        if keep:
-            version = self._db.sqlite_data_version()
-            if version != self._seen_version:
-                self._forget_kept()
-                self._seen_version = version
-            elif (kept := self._kept[key_hash]) is not None:
-                return kept
-        found = keys_from_rows(reader.execute(self._sqlite_by_hash, (key_hash,)).fetchall())
-        if not found:
-            self._kept.pop(key_hash, None)  # unknown hashes are not kept: no memory to fill
-            return None
-        self._keep(key_hash, found[0] if keep else None)
-        return found[0]
-
-    def _forget_kept(self) -> None:
-        self._generation += 1
-        self._kept.clear()
-        self._hash_of.clear()
-        self._followers.clear()
-        self._read_at.clear()
+        self.cache.change_published(change)
 
     def note_balance(self, key_id: str, balance: int) -> None:
         """A credit statement on the hot connection left the balance key `key_id` keeps at
         `balance`: that connection's own commits do not move `PRAGMA data_version`, so the
-        kept key, and the kept keys rolled into it, are brought up to date here (the verify
-        answer reports the balance of the kept key when it spends nothing)."""
-        self._note_balance(key_id, balance)
-        for follower in self._followers.get(key_id, ()):
-            self._note_balance(follower, balance)
+        kept keys are brought up to date here (the verify answer reports the balance of the
+        kept key when it spends nothing)."""
+        self.cache.note_balance(key_id, balance)
 
-    def _note_balance(self, key_id: str, balance: int) -> None:
-        key_hash = self._hash_of.get(key_id)
-        if key_hash is None:
-            return
-        kept = self._kept.get(key_hash)
-        credits = kept.config.credits if kept is not None else None
-        if kept is None or credits is None or credits.remaining == balance:
-            return
-        config = replace(kept.config, credits=replace(credits, remaining=balance))
-        self._kept[key_hash] = replace(kept, config=config)
+    def _sqlite_by_hash_cached(self, key_hash: bytes) -> StoredKey | None:
+        # A hit costs `PRAGMA data_version` (~2.5 µs, once a loop turn) instead of the
+        # lookup and its decoding (~13 µs); the version is read before the lookup, so a
+        # commit after it moves the version and the row read is never trusted again.
+        cache = self.cache
+        reader = self._db.sqlite_reader()
+        if reader is not self._seen_reader:  # a new connection counts versions afresh
+            cache.forget_all()
+            self._seen_reader, self._seen_version = reader, -1
+        keep = key_hash in cache.kept
+        if keep:
+            version = self._db.sqlite_data_version()
+            if version != self._seen_version:
+                cache.forget_all()
+                self._seen_version = version
+            elif (kept := cache.kept[key_hash]) is not None:
+                return kept
+        found = keys_from_rows(reader.execute(self._sqlite_by_hash, (key_hash,)).fetchall())
+        if not found:
+            cache.kept.pop(key_hash, None)  # unknown hashes are not kept: no memory to fill
+            return None
+        cache.keep(key_hash, found[0] if keep else None)
+        return found[0]
 
     async def _get(self, conn: AsyncConnection, key_id: str) -> StoredKey:
         rows = (await conn.execute(_WITH_ROLES.where(keys.c.id == key_id))).all()
@@ -425,7 +369,7 @@ class SqlKeyRepository:
                     await _set_roles(conn, key)
                 await audit.record(conn, event)
                 updated = await self._get(conn, key.id)
-            self._forget_key(key.id)
+            self.cache.forget_key(key.id)
             return updated
         except sa.exc.IntegrityError:
             # A role named by the key was deleted between the service's check and this write.
@@ -441,7 +385,7 @@ class SqlKeyRepository:
             key = await self._get(conn, key_id)  # NotFound when the id is unknown
             if result.rowcount or record_always:
                 await audit.record(conn, event)
-        self._forget_key(key_id)
+        self.cache.forget_key(key_id)
         return key
 
     async def roll(
@@ -460,7 +404,7 @@ class SqlKeyRepository:
             if credits is not None and credits.kept_by is None:
                 await _move_balance(conn, old, new)
             await audit.record(conn, event)
-        self._forget_key(old.id)
+        self.cache.forget_key(old.id)
 
     async def delete(self, key_id: str, event: AuditEvent) -> None:
         async with self._db.transaction() as conn:
@@ -469,4 +413,4 @@ class SqlKeyRepository:
             if result.rowcount == 0:
                 raise NotFound(f"no key {key_id}")
             await audit.record(conn, event)
-        self._forget_key(key_id)
+        self.cache.forget_key(key_id)
