@@ -13,18 +13,18 @@ from keyplane.audit.events import AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
+from keyplane.credentials.hashing import KeyHasher, derive_subkey
 from keyplane.errors import ConfigError
 from keyplane.keys.apis import ApiService
 from keyplane.keys.change_relay import RedisKeyChangeRelay
 from keyplane.keys.changes import REVOCATIONS, KeyChangeHub, TokenChange
 from keyplane.keys.exposure import Exposure
-from keyplane.keys.hashing import KeyHasher, derive_subkey
-from keyplane.keys.leases import LeasedCredits
-from keyplane.keys.metering import Metering
 from keyplane.keys.root_keys import RootKeyService
 from keyplane.keys.service import KeyService
 from keyplane.leaks.github import ScanningKeys
 from keyplane.leaks.service import LeakService
+from keyplane.metering.charge import Metering
+from keyplane.metering.leases import LeasedCredits
 from keyplane.metrics import Metrics
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
@@ -33,12 +33,12 @@ from keyplane.oauth.device import DeviceFlow, DevicePolicy
 from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
 from keyplane.oauth.par import PushedRequests
-from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.refresh_tokens import (
     CodeReplayRevoker,
     RefreshPolicy,
     RefreshTokenService,
 )
+from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.signing_keys import SigningKeyService
 from keyplane.oauth.signing_thread import SigningThread
 from keyplane.oauth.tokens import TokenService

@@ -36,8 +36,8 @@ from keyplane.cli.output import (
     print_page,
     show_secret,
 )
+from keyplane.credentials.format import has_key_shape, is_valid_prefix
 from keyplane.ids import is_any_id
-from keyplane.keys.format import has_key_shape, is_valid_prefix
 
 app = typer.Typer(help="Create, inspect, update, roll, revoke and verify API keys.",
                   no_args_is_help=True)

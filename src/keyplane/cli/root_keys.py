@@ -23,7 +23,7 @@ from keyplane.cli.output import (
     print_page,
     show_secret,
 )
-from keyplane.keys.format import has_key_shape
+from keyplane.credentials.format import has_key_shape
 
 app = typer.Typer(help="Root keys: the credentials of the management API.", no_args_is_help=True)
 

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from keyplane.credentials.format import is_valid_prefix
 from keyplane.keys.apis import MAX_ROLE_NAME_LENGTH, role_name_error
-from keyplane.keys.format import is_valid_prefix
 from keyplane.keys.permissions import permission_error
 
 MAX_METADATA_BYTES = 16 * 1024

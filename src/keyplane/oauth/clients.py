@@ -21,10 +21,10 @@ from typing import Any, Protocol, cast
 from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
+from keyplane.credentials.format import display_start, generate_key, parse_key
+from keyplane.credentials.hashing import derive_subkey
 from keyplane.errors import Conflict, FieldError, Invalid, NotFound
 from keyplane.ids import is_id, new_id
-from keyplane.keys.format import display_start, generate_key, parse_key
-from keyplane.keys.hashing import derive_subkey
 from keyplane.oauth.client_metadata import (
     jwks_errors,
     redirect_uri_error,

@@ -16,7 +16,7 @@ from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
 from keyplane.ids import is_id
 from keyplane.keys.changes import KeyChange
-from keyplane.keys.credits import key_boundary
+from keyplane.metering.credits import key_boundary
 from keyplane.keys.model import (
     ADMIN_API_ID,
     Credits,
@@ -234,7 +234,7 @@ class SqlKeyRepository:
         # Kept while PostgreSQL tells this process of every change (store/change_notices.py):
         # a hit costs a dict lookup instead of a round trip. A key with credits is read
         # again after PG_BALANCE_SECONDS, so the balance it reports follows other
-        # processes' spends as closely as their leases let it (keys/leases.py).
+        # processes' spends as closely as their leases let it (metering/leases.py).
         if self._listening and (kept := self._kept.get(key_hash)) is not None:
             read_at = self._read_at.get(key_hash)
             if read_at is None or time.monotonic() - read_at < PG_BALANCE_SECONDS:
