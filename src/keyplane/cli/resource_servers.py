@@ -12,15 +12,13 @@ import typer
 
 from keyplane.cli.client import (
     DEFAULT_URL,
-    AllOption,
-    CursorOption,
-    LimitOption,
     RootKeyOption,
     UrlOption,
     connect,
     resource,
 )
-from keyplane.cli.output import Column, JsonOption, print_object, print_page
+from keyplane.cli.output import Column, JsonOption, print_object
+from keyplane.cli.resource_commands import add_get_command, add_list_command
 
 app = typer.Typer(help="Register the APIs whose JWT access tokens are encrypted to their key.",
                   no_args_is_help=True)
@@ -78,24 +76,12 @@ def create_server(
                  headline=f"Created resource server {created['id']}")
 
 
-@app.command("list")
-def list_servers(limit: LimitOption = None, cursor: CursorOption = None, every: AllOption = False,
-                 json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-                 root_key: RootKeyOption = None) -> None:
-    """List resource servers."""
-    with connect(url, root_key) as client:
-        page = client.collect("/v1/resource-servers", {"limit": limit, "cursor": cursor}, every=every)
-    print_page(page, COLUMNS, json_output=json_output,
-               empty="No resource servers yet: `keyplane resource-servers create AUDIENCE --jwk ...`.")
+add_list_command(app, "/v1/resource-servers", COLUMNS, doc="List resource servers.",
+                 empty="No resource servers yet: `keyplane resource-servers create AUDIENCE --jwk ...`.")
 
 
-@app.command("get")
-def get_server(server_id: ServerId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-               root_key: RootKeyOption = None) -> None:
-    """Show one resource server."""
-    with connect(url, root_key) as client:
-        found = client.get(resource("/v1/resource-servers", server_id))
-    print_object(found, FIELDS, json_output=json_output)
+add_get_command(app, "/v1/resource-servers", FIELDS, id_name="server_id", id_type=ServerId,
+                doc="Show one resource server.")
 
 
 @app.command("update")
