@@ -7,9 +7,7 @@ sets...) and its field errors are printed as they come.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +19,7 @@ from keyplane.cli.client import (
     connect,
     resource,
 )
+from keyplane.cli.json_option import json_object
 from keyplane.cli.output import (
     Column,
     JsonOption,
@@ -80,19 +79,7 @@ CLEARABLE: dict[str, Any] = {"redirect_uris": [], "scopes": [], "audiences": [],
 
 
 def _jwks(raw: str) -> dict[str, Any]:
-    text = raw
-    if raw.startswith("@"):
-        try:
-            text = typer.get_text_stream("stdin").read() if raw == "@-" else Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {raw[1:]} ({exc.strerror})", param_hint="--jwks") from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not valid JSON ({exc})", param_hint="--jwks") from None
-    if not isinstance(value, dict):
-        raise typer.BadParameter('must be a JWK Set: {"keys": [...]}', param_hint="--jwks")
-    return value
+    return json_object(raw, option="--jwks", expected='a JWK Set: {"keys": [...]}')
 
 
 def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,

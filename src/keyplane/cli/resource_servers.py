@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +15,7 @@ from keyplane.cli.client import (
     connect,
     resource,
 )
+from keyplane.cli.json_option import json_object
 from keyplane.cli.output import Column, JsonOption, print_object
 from keyplane.cli.resource_commands import add_get_command, add_list_command
 
@@ -32,19 +31,7 @@ Jwk = Annotated[str | None, typer.Option(
 
 
 def _jwk(raw: str) -> dict[str, Any]:
-    text = raw
-    if raw.startswith("@"):
-        try:
-            text = typer.get_text_stream("stdin").read() if raw == "@-" else Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {raw[1:]} ({exc.strerror})", param_hint="--jwk") from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not valid JSON ({exc})", param_hint="--jwk") from None
-    if not isinstance(value, dict):
-        raise typer.BadParameter('must be a JWK: {"kty": ...}', param_hint="--jwk")
-    return value
+    return json_object(raw, option="--jwk", expected='a JWK: {"kty": ...}')
 
 
 def _key(server: Mapping[str, Any]) -> str:
