@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -102,13 +102,10 @@ def public_key_from_jwk(jwk: Any, *, where: str = "jwk") -> tuple[str, str, Publ
     """
     if not isinstance(jwk, Mapping):
         raise Invalid.field(where, "must be a JSON object (a JWK)")
-    leaked = [m for m in PRIVATE_MEMBERS if m in jwk]
-    if leaked:
-        raise Invalid.field(f"{where}.{leaked[0]}",
-                            f"private key material ({', '.join(leaked)}): register the public key "
-                            "only (and replace this key, it has been disclosed)")
+    refuse_private(jwk, where)
     kty, crv = jwk.get("kty"), jwk.get("crv")
-    found = _TYPES.get((kty, crv if kty != "RSA" else None)) if isinstance(kty, str) else None
+    found = (_TYPES.get((kty, crv if kty != "RSA" else None))
+             if isinstance(kty, str) and (crv is None or isinstance(crv, str)) else None)
     if not isinstance(kty, str) or found is None or (kty == "RSA" and crv is not None):
         raise Invalid.field(f"{where}.kty", "must be EC with crv P-256, OKP with crv Ed25519, or RSA")
     alg, members = found
@@ -116,17 +113,33 @@ def public_key_from_jwk(jwk: Any, *, where: str = "jwk") -> tuple[str, str, Publ
     if problem is not None:
         member, message = problem
         raise Invalid.field(f"{where}.{member}", message)
-    public_members: dict[str, str] = {"kty": kty}
-    for name in members:
-        value = jwk.get(name)
-        if not isinstance(value, str) or not value or len(value) > 2048:
-            raise Invalid.field(f"{where}.{name}", "must be a base64url string")
-        public_members[name] = value
+    public_members = public_members_of(jwk, kty, members, where)
     key = _public_key(kty, public_members)
     if isinstance(key, str):
         raise Invalid.field(where, key)
     kid = jwk.get("kid")
     return (kid if kid is not None else thumbprint(dict(public_members))), alg, key
+
+
+def refuse_private(jwk: Mapping[str, Any], where: str) -> None:
+    """Raise Invalid when `jwk` holds a private member (any key, signature or encryption)."""
+    leaked = [m for m in PRIVATE_MEMBERS if m in jwk]
+    if leaked:
+        raise Invalid.field(f"{where}.{leaked[0]}",
+                            f"private key material ({', '.join(leaked)}): register the public key "
+                            "only (and replace this key, it has been disclosed)")
+
+
+def public_members_of(jwk: Mapping[str, Any], kty: str, members: Sequence[str], where: str) -> dict[str, str]:
+    """`kty` and the public `members` of `jwk`, each a non-empty string of at most 2048
+    characters; raises Invalid naming the first that is not."""
+    found = {"kty": kty}
+    for name in members:
+        value = jwk.get(name)
+        if not isinstance(value, str) or not value or len(value) > 2048:
+            raise Invalid.field(f"{where}.{name}", "must be a base64url string")
+        found[name] = value
+    return found
 
 
 def _optional_member_problem(jwk: Mapping[str, Any], alg: str) -> tuple[str, str] | None:
