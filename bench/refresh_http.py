@@ -128,7 +128,7 @@ async def _prepare(env: dict[str, str], files: list[Path], per_file: int) -> dic
     data directory the server will use."""
     from keyplane.audit.events import SYSTEM
     from keyplane.config import load_settings
-    from keyplane.keys.hashing import KeyHasher
+    from keyplane.credentials.hashing import KeyHasher
     from keyplane.oauth.clients import ClientFields
     from keyplane.oauth.refresh_tokens import RefreshTokenService
     from keyplane.secret_key import load_secret_key

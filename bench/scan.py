@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keyplane.keys.format import generate_key, is_well_formed
+from keyplane.credentials.format import generate_key, is_well_formed
 from keyplane.leaks.git_history import contents, history
 from keyplane.leaks.scan import DEFAULT_MAX_BYTES, Tally, scan_files
 

@@ -48,7 +48,7 @@ import keyplane
 from keyplane.audit.events import SYSTEM
 from keyplane.config import load_settings
 from keyplane.ids import new_id
-from keyplane.keys.format import display_start, generate_key
+from keyplane.credentials.format import display_start, generate_key
 from keyplane.keys.model import KeyConfig
 from keyplane.services import Services, greet, open_services
 

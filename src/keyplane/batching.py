@@ -9,11 +9,12 @@ a failed write keeps its batch for the next tick; `close()` writes what is left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from keyplane.background import pause
 
 T = TypeVar("T")
 log = logging.getLogger("keyplane.batching")
@@ -84,8 +85,7 @@ class BatchWriter(Generic[T]):
         loop = asyncio.get_running_loop()
         next_maintenance = loop.time()
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._flush_seconds)
+            await pause(self._stopping, self._flush_seconds)
             try:
                 await self.flush()
                 if self._maintain is not None and loop.time() >= next_maintenance:

@@ -21,8 +21,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from keyplane.alerts.service import AlertService
-from keyplane.keys.metering import Metering
 from keyplane.keys.model import Code, Verdict
+from keyplane.metering.charge import Metering
 from keyplane.usage.recorder import UsageRecorder
 
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

@@ -11,7 +11,7 @@ from v1_contract import (
     verify,
 )
 
-from keyplane.keys.format import generate_key
+from keyplane.credentials.format import generate_key
 
 FOUND_FIELDS = {"valid", "code", "key_id", "api_id", "owner_id", "name", "permissions", "metadata",
                 "expires_at", "credits_remaining", "ratelimits"}

@@ -77,6 +77,8 @@ def test_a_private_jwk_exported_by_a_library_is_refused(alg: str) -> None:
     ({**jwk_of(ES256), "crv": "P-384"}, "jwks.keys[0].kty"),
     ({"kty": "OKP", "crv": "X25519", "x": jwk_of(EDDSA)["x"]}, "jwks.keys[0].kty"),
     ({**jwk_of(RS256), "crv": "P-256"}, "jwks.keys[0].kty"),
+    ({**jwk_of(ES256), "crv": {"P-256": 1}}, "jwks.keys[0].kty"),  # any JSON, never a 500
+    ({**jwk_of(ES256), "kty": ["EC"]}, "jwks.keys[0].kty"),
     ({**jwk_of(ES256), "alg": "RS256"}, "jwks.keys[0].alg"),
     ({**jwk_of(RS256), "alg": "HS256"}, "jwks.keys[0].alg"),
     ({**jwk_of(RS256), "alg": "none"}, "jwks.keys[0].alg"),

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyplane.keys.format import BASE62, generate_key
+from keyplane.credentials.format import BASE62, generate_key
 from keyplane.keys.model import ADMIN_KEY_PREFIX
 from keyplane.leaks.recognise import Recognised, recognise
 from keyplane.leaks.scan import find_secrets, redact

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from keyplane.keys.format import generate_key
+from keyplane.credentials.format import generate_key
 
 ROOT_KEY = "scan-test-root-key-" + "r" * 32
 

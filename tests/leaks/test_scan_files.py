@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from keyplane.keys.format import generate_key
+from keyplane.credentials.format import generate_key
 from keyplane.leaks.recognise import recognise
 
 ROW_FIELDS = {"path", "line", "commit", "kind", "preview", "token_hash", "live", "key_id"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from leaks.git_repo import Git
 
-from keyplane.keys.format import BASE62, generate_key, is_well_formed
+from keyplane.credentials.format import BASE62, generate_key, is_well_formed
 from keyplane.leaks.recognise import recognise
 
 pytestmark = pytest.mark.live

@@ -79,7 +79,7 @@ def test_a_graceful_stop_writes_every_buffered_usage_record(tmp_path):
 
 
 def test_two_services_spending_one_balance_never_overspend_and_give_back_on_stop(tmp_path, own_pg_url):
-    # Each process spends from blocks it leases from the balance (keys/leases.py): together
+    # Each process spends from blocks it leases from the balance (metering/leases.py): together
     # they never pass it, and what they hold unspent goes back when they stop.
     root_key = "live-root-" + secrets.token_urlsafe(32)
     shared = dict(KEYPLANE_ROOT_KEY=root_key, KEYPLANE_DATABASE_URL=own_pg_url,

@@ -16,8 +16,8 @@ from keyplane.audit.events import Actor
 from keyplane.clock import FakeClock
 from keyplane.config import Settings
 from keyplane.errors import Conflict, Invalid, NotFound
-from keyplane.keys.format import checksum, generate_key
-from keyplane.keys.hashing import KeyHasher
+from keyplane.credentials.format import checksum, generate_key
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.oauth.clients import ClientFields, ClientSecretHasher, ClientService
 from keyplane.services import Services, open_services
 from keyplane.store.clients import SqlClientRepository

@@ -132,8 +132,8 @@ def test_a_private_key_is_refused_naming_its_private_members(kind: str) -> None:
     key = {"EC": ECKey.generate_key("P-256"), "OKP": OKPKey.generate_key("Ed25519"),
            "RSA": RSA_2048}[kind]
     [error] = jwks_errors({"keys": [key.as_dict(private=True)]})
-    assert error.field == "jwks.keys[0]"
-    assert "private" in error.message and "d" in error.message
+    assert error.field == "jwks.keys[0].d"
+    assert "private" in error.message
 
 
 def test_a_symmetric_key_is_refused() -> None:
@@ -188,7 +188,7 @@ BAD_KEYS: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("why", "jwk"), BAD_KEYS, ids=[why for why, _ in BAD_KEYS])
 def test_a_key_that_is_not_a_usable_public_signature_key_is_refused(why: str, jwk: Any) -> None:
     errors = jwks_errors({"keys": [ec_jwk(), jwk]})
-    assert [e.field for e in errors] == ["jwks.keys[1]"], why
+    assert [e.field.split(".")[1] for e in errors] == ["keys[1]"], why  # the key, or its member at fault
     assert errors[0].message
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from keyplane import Verifier
-from keyplane.keys.format import generate_key
+from keyplane.credentials.format import generate_key
 
 NOWHERE = "http://127.0.0.1:9"
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from keyplane import AuthError, Verifier
-from keyplane.keys.format import generate_key
+from keyplane.credentials.format import generate_key
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "https://api.example.com"

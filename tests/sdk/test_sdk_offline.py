@@ -15,7 +15,7 @@ from tamper import tampered
 from keyplane import AuthError, Principal, Verifier
 from keyplane.clock import FakeClock
 from keyplane.jose.jwt import encode_jwt
-from keyplane.keys.format import generate_key
+from keyplane.credentials.format import generate_key
 from keyplane.sdk.errors import challenge, ratelimit_headers
 from keyplane.sdk.keys import cache_key
 from keyplane.sdk.principal import RateLimitState

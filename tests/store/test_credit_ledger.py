@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from keyplane.clock import FakeClock
-from keyplane.keys.leases import LeasedCredits
+from keyplane.metering.leases import LeasedCredits
 from keyplane.keys.model import Credits, Refill
 from keyplane.store.credits import SqlCreditLedger
 from keyplane.store.engine import Database

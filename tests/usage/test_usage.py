@@ -123,7 +123,7 @@ async def test_old_usage_is_pruned_after_the_retention(embedded, clock):
 async def test_unknown_keys_are_counted_under_the_api_they_were_verified_for(embedded, clock):
     # Verifications of no known key are counted by API (key_id ""): two APIs' unknown keys
     # in the same hour must stay two counts, each under its own API.
-    from keyplane.keys.format import generate_key
+    from keyplane.credentials.format import generate_key
 
     other_api = (await embedded.http.post("/v1/apis", json={"name": "other"})).json()["id"]
     unknown = generate_key("kp")  # well-formed, checksum right, stored nowhere

@@ -10,7 +10,6 @@ upsert against the index of active alerts keeps one alert per type and subject.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from keyplane.alerts.model import (
 from keyplane.alerts.repository import AlertRepository
 from keyplane.audit import events as actions
 from keyplane.audit.events import Actor, AuditEvent
+from keyplane.background import repeat
 from keyplane.clock import Clock, rfc3339
 from keyplane.errors import Invalid, NotFound
 from keyplane.ids import is_id
@@ -155,13 +155,8 @@ class AlertService:
             self._task = asyncio.create_task(self._run(), name="keyplane-alert-sweep")
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("alert sweep failed; trying again later", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._policy.sweep_seconds)
+        await repeat(self.sweep, every_seconds=self._policy.sweep_seconds, stopping=self._stopping,
+                     log=log, failed="alert sweep failed; trying again later")
 
     async def close(self) -> None:
         if self._task is not None:

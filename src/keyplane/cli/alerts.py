@@ -20,6 +20,7 @@ from keyplane.cli.client import (
     resource,
 )
 from keyplane.cli.output import Column, JsonOption, print_object, print_page
+from keyplane.cli.resource_commands import add_get_command
 
 app = typer.Typer(help="Security alerts: leaks, enumeration, reuse, spikes, rotation.",
                   no_args_is_help=True)
@@ -57,13 +58,8 @@ def list_alerts(
     print_page(page, ALERT_COLUMNS, json_output=json_output, empty="No alerts.")
 
 
-@app.command("get")
-def get_alert(alert_id: AlertId, json_output: JsonOption = False,
-              url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
-    """Show one alert with its details."""
-    with connect(url, root_key) as client:
-        found = client.get(resource("/v1/alerts", alert_id))
-    print_object(found, ALERT_FIELDS, json_output=json_output)
+add_get_command(app, "/v1/alerts", ALERT_FIELDS, id_name="alert_id", id_type=AlertId,
+                doc="Show one alert with its details.")
 
 
 def _set_state(alert_id: str, state: str, json_output: bool, url: str, root_key: str | None) -> None:

@@ -9,10 +9,7 @@ import typer
 
 from keyplane.cli.client import (
     DEFAULT_URL,
-    AllOption,
-    CursorOption,
     HttpProblem,
-    LimitOption,
     RootKeyOption,
     UrlOption,
     connect,
@@ -23,9 +20,9 @@ from keyplane.cli.output import (
     JsonOption,
     print_json,
     print_object,
-    print_page,
     print_table,
 )
+from keyplane.cli.resource_commands import add_get_command, add_list_command
 
 app = typer.Typer(help="Create, list and delete APIs and their roles.", no_args_is_help=True)
 roles = typer.Typer(help="Roles: named sets of permissions that keys of an API can hold.",
@@ -76,24 +73,11 @@ def create_api(
                    f"--permission keys.verify")
 
 
-@app.command("list")
-def list_apis(limit: LimitOption = None, cursor: CursorOption = None, every: AllOption = False,
-              json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-              root_key: RootKeyOption = None) -> None:
-    """List APIs."""
-    with connect(url, root_key) as client:
-        page = client.collect("/v1/apis", {"limit": limit, "cursor": cursor}, every=every)
-    print_page(page, API_COLUMNS, json_output=json_output,
-               empty="No APIs yet: `keyplane apis create NAME`.")
+add_list_command(app, "/v1/apis", API_COLUMNS, doc="List APIs.",
+                 empty="No APIs yet: `keyplane apis create NAME`.")
 
 
-@app.command("get")
-def get_api(api_id: ApiId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-            root_key: RootKeyOption = None) -> None:
-    """Show one API."""
-    with connect(url, root_key) as client:
-        api = client.get(_path(api_id))
-    print_object(api, API_FIELDS, json_output=json_output)
+add_get_command(app, "/v1/apis", API_FIELDS, id_name="api_id", id_type=ApiId, doc="Show one API.")
 
 
 @app.command("delete")

@@ -7,30 +7,26 @@ sets...) and its field errors are printed as they come.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from keyplane.cli.client import (
     DEFAULT_URL,
-    AllOption,
-    CursorOption,
-    LimitOption,
     RootKeyOption,
     UrlOption,
     connect,
     resource,
 )
+from keyplane.cli.json_option import json_object
 from keyplane.cli.output import (
     Column,
     JsonOption,
     print_object,
-    print_page,
     show_secret,
 )
+from keyplane.cli.resource_commands import add_get_command, add_list_command
 
 app = typer.Typer(help="Register, inspect, update and delete OAuth clients; roll their secrets.",
                   no_args_is_help=True)
@@ -83,19 +79,7 @@ CLEARABLE: dict[str, Any] = {"redirect_uris": [], "scopes": [], "audiences": [],
 
 
 def _jwks(raw: str) -> dict[str, Any]:
-    text = raw
-    if raw.startswith("@"):
-        try:
-            text = typer.get_text_stream("stdin").read() if raw == "@-" else Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {raw[1:]} ({exc.strerror})", param_hint="--jwks") from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not valid JSON ({exc})", param_hint="--jwks") from None
-    if not isinstance(value, dict):
-        raise typer.BadParameter('must be a JWK Set: {"keys": [...]}', param_hint="--jwks")
-    return value
+    return json_object(raw, option="--jwks", expected='a JWK Set: {"keys": [...]}')
 
 
 def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
@@ -213,24 +197,12 @@ def create_client(
     _show(created, json_output, f"Created client {created['client_id']}")
 
 
-@app.command("list")
-def list_clients(limit: LimitOption = None, cursor: CursorOption = None, every: AllOption = False,
-                 json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-                 root_key: RootKeyOption = None) -> None:
-    """List clients (never their secrets)."""
-    with connect(url, root_key) as client:
-        page = client.collect("/v1/clients", {"limit": limit, "cursor": cursor}, every=every)
-    print_page(page, CLIENT_COLUMNS, json_output=json_output,
-               empty="No clients yet: `keyplane clients create NAME`.")
+add_list_command(app, "/v1/clients", CLIENT_COLUMNS, doc="List clients (never their secrets).",
+                 empty="No clients yet: `keyplane clients create NAME`.")
 
 
-@app.command("get")
-def get_client(client_id: ClientId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-               root_key: RootKeyOption = None) -> None:
-    """Show one client."""
-    with connect(url, root_key) as client:
-        found = client.get(resource("/v1/clients", client_id))
-    print_object(found, CLIENT_FIELDS, json_output=json_output)
+add_get_command(app, "/v1/clients", CLIENT_FIELDS, id_name="client_id", id_type=ClientId,
+                doc="Show one client.")
 
 
 @app.command("update")

@@ -36,8 +36,9 @@ from keyplane.cli.output import (
     print_page,
     show_secret,
 )
+from keyplane.cli.resource_commands import add_get_command
+from keyplane.credentials.format import has_key_shape, is_valid_prefix
 from keyplane.ids import is_any_id
-from keyplane.keys.format import has_key_shape, is_valid_prefix
 
 app = typer.Typer(help="Create, inspect, update, roll, revoke and verify API keys.",
                   no_args_is_help=True)
@@ -253,13 +254,7 @@ def list_keys(
     print_page(page, KEY_COLUMNS, json_output=json_output, empty="No keys.")
 
 
-@app.command("get")
-def get_key(key_id: KeyId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-            root_key: RootKeyOption = None) -> None:
-    """Show one key."""
-    with connect(url, root_key) as client:
-        key = client.get(resource("/v1/keys", key_id))
-    print_object(key, KEY_FIELDS, json_output=json_output)
+add_get_command(app, "/v1/keys", KEY_FIELDS, id_name="key_id", id_type=KeyId, doc="Show one key.")
 
 
 @app.command("update")

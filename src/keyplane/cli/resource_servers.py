@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from keyplane.cli.client import (
     DEFAULT_URL,
-    AllOption,
-    CursorOption,
-    LimitOption,
     RootKeyOption,
     UrlOption,
     connect,
     resource,
 )
-from keyplane.cli.output import Column, JsonOption, print_object, print_page
+from keyplane.cli.json_option import json_object
+from keyplane.cli.output import Column, JsonOption, print_object
+from keyplane.cli.resource_commands import add_get_command, add_list_command
 
 app = typer.Typer(help="Register the APIs whose JWT access tokens are encrypted to their key.",
                   no_args_is_help=True)
@@ -34,19 +31,7 @@ Jwk = Annotated[str | None, typer.Option(
 
 
 def _jwk(raw: str) -> dict[str, Any]:
-    text = raw
-    if raw.startswith("@"):
-        try:
-            text = typer.get_text_stream("stdin").read() if raw == "@-" else Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {raw[1:]} ({exc.strerror})", param_hint="--jwk") from None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not valid JSON ({exc})", param_hint="--jwk") from None
-    if not isinstance(value, dict):
-        raise typer.BadParameter('must be a JWK: {"kty": ...}', param_hint="--jwk")
-    return value
+    return json_object(raw, option="--jwk", expected='a JWK: {"kty": ...}')
 
 
 def _key(server: Mapping[str, Any]) -> str:
@@ -78,24 +63,12 @@ def create_server(
                  headline=f"Created resource server {created['id']}")
 
 
-@app.command("list")
-def list_servers(limit: LimitOption = None, cursor: CursorOption = None, every: AllOption = False,
-                 json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-                 root_key: RootKeyOption = None) -> None:
-    """List resource servers."""
-    with connect(url, root_key) as client:
-        page = client.collect("/v1/resource-servers", {"limit": limit, "cursor": cursor}, every=every)
-    print_page(page, COLUMNS, json_output=json_output,
-               empty="No resource servers yet: `keyplane resource-servers create AUDIENCE --jwk ...`.")
+add_list_command(app, "/v1/resource-servers", COLUMNS, doc="List resource servers.",
+                 empty="No resource servers yet: `keyplane resource-servers create AUDIENCE --jwk ...`.")
 
 
-@app.command("get")
-def get_server(server_id: ServerId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-               root_key: RootKeyOption = None) -> None:
-    """Show one resource server."""
-    with connect(url, root_key) as client:
-        found = client.get(resource("/v1/resource-servers", server_id))
-    print_object(found, FIELDS, json_output=json_output)
+add_get_command(app, "/v1/resource-servers", FIELDS, id_name="server_id", id_type=ServerId,
+                doc="Show one resource server.")
 
 
 @app.command("update")

@@ -8,9 +8,6 @@ import typer
 
 from keyplane.cli.client import (
     DEFAULT_URL,
-    AllOption,
-    CursorOption,
-    LimitOption,
     RootKeyOption,
     UrlOption,
     connect,
@@ -20,10 +17,10 @@ from keyplane.cli.output import (
     Column,
     JsonOption,
     print_object,
-    print_page,
     show_secret,
 )
-from keyplane.keys.format import has_key_shape
+from keyplane.cli.resource_commands import add_get_command, add_list_command
+from keyplane.credentials.format import has_key_shape
 
 app = typer.Typer(help="Root keys: the credentials of the management API.", no_args_is_help=True)
 
@@ -80,23 +77,12 @@ def create_root_key(
                 note="Use it as KEYPLANE_ROOT_KEY, or over HTTP as Authorization: Bearer <key>.")
 
 
-@app.command("list")
-def list_root_keys(limit: LimitOption = None, cursor: CursorOption = None,
-                   every: AllOption = False, json_output: JsonOption = False,
-                   url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
-    """List root keys (never their plaintext)."""
-    with connect(url, root_key) as client:
-        page = client.collect("/v1/root-keys", {"limit": limit, "cursor": cursor}, every=every)
-    print_page(page, ROOT_KEY_COLUMNS, json_output=json_output, empty="No root keys.")
+add_list_command(app, "/v1/root-keys", ROOT_KEY_COLUMNS, doc="List root keys (never their plaintext).",
+                 empty="No root keys.")
 
 
-@app.command("get")
-def get_root_key(key_id: RootKeyId, json_output: JsonOption = False,
-                 url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None) -> None:
-    """Show one root key."""
-    with connect(url, root_key) as client:
-        found = client.get(resource("/v1/root-keys", key_id))
-    print_object(found, ROOT_KEY_FIELDS, json_output=json_output)
+add_get_command(app, "/v1/root-keys", ROOT_KEY_FIELDS, id_name="key_id", id_type=RootKeyId,
+                doc="Show one root key.")
 
 
 @app.command("delete")

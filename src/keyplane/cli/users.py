@@ -14,9 +14,6 @@ import typer
 
 from keyplane.cli.client import (
     DEFAULT_URL,
-    AllOption,
-    CursorOption,
-    LimitOption,
     RootKeyOption,
     UrlOption,
     connect,
@@ -28,9 +25,9 @@ from keyplane.cli.output import (
     JsonOption,
     print_json,
     print_object,
-    print_page,
     print_table,
 )
+from keyplane.cli.resource_commands import add_get_command, add_list_command
 
 app = typer.Typer(help="Create, inspect, update, disable and delete users; see and withdraw "
                        "their consents.", no_args_is_help=True)
@@ -97,24 +94,12 @@ def create_user(
     _show(created, json_output, f"Created user {created['id']}")
 
 
-@app.command("list")
-def list_users(limit: LimitOption = None, cursor: CursorOption = None, every: AllOption = False,
-               json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-               root_key: RootKeyOption = None) -> None:
-    """List users (never their passwords)."""
-    with connect(url, root_key) as client:
-        page = client.collect("/v1/users", {"limit": limit, "cursor": cursor}, every=every)
-    print_page(page, USER_COLUMNS, json_output=json_output,
-               empty="No users yet: `keyplane users create NAME`.")
+add_list_command(app, "/v1/users", USER_COLUMNS, doc="List users (never their passwords).",
+                 empty="No users yet: `keyplane users create NAME`.")
 
 
-@app.command("show")
-def show_user(user_id: UserId, json_output: JsonOption = False, url: UrlOption = DEFAULT_URL,
-              root_key: RootKeyOption = None) -> None:
-    """Show one user."""
-    with connect(url, root_key) as client:
-        found = client.get(resource("/v1/users", user_id))
-    print_object(found, USER_FIELDS, json_output=json_output)
+add_get_command(app, "/v1/users", USER_FIELDS, id_name="user_id", id_type=UserId, doc="Show one user.",
+                name="show")
 
 
 @app.command("update")

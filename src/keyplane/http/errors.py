@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -65,6 +66,33 @@ def problem(status: int, detail: str, *, errors: Sequence[FieldError] = (),
                           for e in errors[:100]]
     return Response(dumps(body), status_code=status, headers=headers,
                     media_type="application/problem+json")
+
+
+# The problem `problem()` renders, as the OpenAPI document describes it (no docstring: it
+# would become the schema's description).
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description,
+            "content": {"application/problem+json": {}}}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed input"),
+    401: _documented("No valid root key"),
+    403: _documented("The root key lacks the permission"),
+    404: _documented("Unknown id"),
+    409: _documented("Conflict with the object's state"),
+    413: _documented("Body too large"),
+    422: _documented("Invalid field values"),
+}
+"""The problems a `/v1/` route documents (`responses=ERRORS`)."""
 
 
 OAUTH_PATH_PREFIX = "/oauth/"

@@ -1,4 +1,4 @@
-"""Validated input types shared by the request models of `/v1/`.
+"""The types shared by the models of `/v1/`: validated input, and times as they leave.
 
 Everything a client sends is bounded and checked here, before any service sees it: text
 without control characters or lone surrogates (PostgreSQL refuses NUL, and a lone
@@ -12,15 +12,16 @@ import ipaddress
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
 from fastapi import Query
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from keyplane.credentials.format import is_valid_prefix
 from keyplane.keys.apis import MAX_ROLE_NAME_LENGTH, role_name_error
-from keyplane.keys.format import is_valid_prefix
 from keyplane.keys.permissions import permission_error
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -148,3 +149,24 @@ Network = Annotated[str, Field(max_length=64), AfterValidator(check_network)]
 KeyPrefix = Annotated[str, Field(max_length=20), AfterValidator(check_prefix)]
 Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields and type coercions are errors, not guesses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+OwnerParam = Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT_LENGTH),
+                       AfterValidator(clean_text)]
+
+
+def dedupe(values: Sequence[str]) -> tuple[str, ...]:
+    """A list of permissions or roles without repeats, in the order given."""
+    return tuple(dict.fromkeys(values))
+
+
+# Times leave as the RFC 3339 strings the routes render (`2026-01-01T00:00:00.000Z`, UTC,
+# milliseconds), the same format as the verify hot path; typed `str` so the response model
+# passes them through rather than re-formatting them.
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]

@@ -17,6 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey, thumbprint
 
 from keyplane.errors import FieldError, Invalid, InvalidToken
+from keyplane.jose.jwk import public_members_of, refuse_private
 
 RSA_OAEP_256 = "RSA-OAEP-256"
 ECDH_ES_A256KW = "ECDH-ES+A256KW"
@@ -25,7 +26,6 @@ KEY_ALGORITHMS = {"RSA": RSA_OAEP_256, "EC": ECDH_ES_A256KW}
 EC_CURVES = ("P-256", "P-384", "P-521")
 MIN_RSA_BITS = 2048
 MAX_JWE_LENGTH = 16_384
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _REGISTRY = jwe.JWERegistry(algorithms=[RSA_OAEP_256, ECDH_ES_A256KW, CONTENT_ENCRYPTION])
 
 EncryptionKey = RSAKey | ECKey
@@ -36,10 +36,7 @@ def encryption_key(jwk: Any, *, where: str = "encryption_jwk") -> tuple[dict[str
     Invalid naming the member that breaks a rule."""
     if not isinstance(jwk, Mapping):
         raise Invalid.field(where, "must be a JSON object (a public JWK)")
-    leaked = [m for m in _PRIVATE_MEMBERS if m in jwk]
-    if leaked:
-        raise Invalid.field(f"{where}.{leaked[0]}", "private key material: register the public key "
-                            "only (and replace this key, it has been disclosed)")
+    refuse_private(jwk, where)
     kty = jwk.get("kty")
     if kty not in KEY_ALGORITHMS:
         raise Invalid.field(f"{where}.kty", "must be RSA (RSA-OAEP-256) or EC (ECDH-ES+A256KW)")
@@ -49,12 +46,7 @@ def encryption_key(jwk: Any, *, where: str = "encryption_jwk") -> tuple[dict[str
     if jwk.get("use", "enc") != "enc":
         raise Invalid.field(f"{where}.use", 'must be "enc"')
     members = ("n", "e") if kty == "RSA" else ("crv", "x", "y")
-    public: dict[str, Any] = {"kty": kty}
-    for name in members:
-        value = jwk.get(name)
-        if not isinstance(value, str) or not value or len(value) > 2048:
-            raise Invalid.field(f"{where}.{name}", "must be a base64url string")
-        public[name] = value
+    public: dict[str, Any] = public_members_of(jwk, kty, members, where)
     if kty == "EC" and public["crv"] not in EC_CURVES:
         raise Invalid.field(f"{where}.crv", f"must be one of {', '.join(EC_CURVES)}")
     try:

@@ -19,10 +19,10 @@ from typing import Protocol
 from keyplane.audit import events
 from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.clock import Clock
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from keyplane.ids import is_id, new_id
 from keyplane.keys.decide import decide
-from keyplane.keys.hashing import KeyHasher
 from keyplane.keys.model import (
     ADMIN_API_ID,
     ADMIN_KEY_PREFIX,

@@ -9,13 +9,12 @@ from typing import Any
 from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
+from keyplane.credentials.format import display_start, generate_key, has_key_shape, is_well_formed
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
 from keyplane.keys.changes import KeyChange, KeyChangePublisher
 from keyplane.keys.decide import decide
-from keyplane.keys.format import display_start, generate_key, has_key_shape, is_well_formed
-from keyplane.keys.hashing import KeyHasher
-from keyplane.keys.metering import Metering
 from keyplane.keys.model import (
     ADMIN_API_ID,
     Code,
@@ -28,6 +27,7 @@ from keyplane.keys.model import (
 )
 from keyplane.keys.permissions import Grants, PermissionQuery
 from keyplane.keys.repository import ApiRepository, KeyRepository
+from keyplane.metering.charge import Metering
 from keyplane.pagination import Page, page_of
 from keyplane.usage.events import UsageEvent
 from keyplane.usage.recorder import UsageRecorder
@@ -102,7 +102,7 @@ class KeyService:
 
     async def _to_change(self, key_id: str) -> StoredKey:
         """A key about to change, read after this process gave back its unspent credits
-        (keys/leases.py): a changed key's lease ends, and its balance must be whole."""
+        (metering/leases.py): a changed key's lease ends, and its balance must be whole."""
         await self._metering.release(key_id)
         return await self._stored(key_id)
 

@@ -1,6 +1,6 @@
 """Which keyplane secret a string is, by its prefix and checksum alone (no I/O).
 
-Every secret keyplane issues has the key format (keys/format.py): `<prefix>_<22 random
+Every secret keyplane issues has the key format (credentials/format.py): `<prefix>_<22 random
 base62><6 base62 CRC32 checksum>`. The prefix names the kind: `kp_root` a root key,
 `kp_cs` a client secret, `kp_rt` a refresh token, any other an API key (an API's own
 prefix). A string of that shape whose checksum does not hold is a look-alike, never a
@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from keyplane.keys.format import display_start, is_well_formed
+from keyplane.credentials.format import display_start, is_well_formed
 from keyplane.keys.model import ADMIN_KEY_PREFIX
 from keyplane.oauth.clients import SECRET_PREFIX as CLIENT_SECRET_PREFIX
 from keyplane.oauth.refresh_tokens import REFRESH_PREFIX

@@ -3,7 +3,7 @@ finds candidates by the key format's structure, and only candidates are checksum
 
 The anchor is the part every format shares: `_` then exactly 28 base62 characters (22
 random, 6 checksum) with no word character after. The prefix is whatever run of
-`[a-z0-9_]` precedes the `_` (up to 20 characters, `keys/format.py`); each valid prefix
+`[a-z0-9_]` precedes the `_` (up to 20 characters, `credentials/format.py`); each valid prefix
 that ends there is tried against the checksum, longest first, so `sk_live_...` is found
 whatever an API's prefix is and a look-alike (right shape, wrong checksum) never is.
 A match is then classified by `recognise` (kind and SHA-256).
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyplane.keys.format import CHECKSUM_LENGTH, RANDOM_LENGTH, START_LENGTH, checksum
+from keyplane.credentials.format import CHECKSUM_LENGTH, RANDOM_LENGTH, START_LENGTH, checksum
 from keyplane.leaks.git_history import Blob, contents, history
 from keyplane.leaks.recognise import Kind, recognise
 

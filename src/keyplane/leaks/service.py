@@ -27,9 +27,9 @@ from keyplane.alerts.model import KEY_LEAKED, Signal
 from keyplane.alerts.service import AlertService
 from keyplane.audit.events import Actor
 from keyplane.clock import Clock, rfc3339
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.errors import Conflict, NotFound
 from keyplane.keys.exposure import Exposure, ExposureReport
-from keyplane.keys.hashing import KeyHasher
 from keyplane.keys.model import ADMIN_API_ID
 from keyplane.keys.repository import KeyRepository
 from keyplane.keys.root_keys import RootKeyService

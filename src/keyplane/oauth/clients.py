@@ -21,10 +21,10 @@ from typing import Any, Protocol, cast
 from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
+from keyplane.credentials.format import display_start, generate_key, parse_key
+from keyplane.credentials.hashing import derive_subkey
 from keyplane.errors import Conflict, FieldError, Invalid, NotFound
 from keyplane.ids import is_id, new_id
-from keyplane.keys.format import display_start, generate_key, parse_key
-from keyplane.keys.hashing import derive_subkey
 from keyplane.oauth.client_metadata import (
     jwks_errors,
     redirect_uri_error,
@@ -177,90 +177,123 @@ class ClientRepository(Protocol):
 def check_client(fields: ClientFields) -> ClientFields:
     """`fields` with defaults resolved and lists de-duplicated (order kept: the first
     audience is the default `aud`); raises Invalid naming every field that breaks a rule."""
-    errors: list[FieldError] = []
+    errors = _Errors()
+    if problem := text_error(fields.name):
+        errors.bad("name", problem)
+    kind = _client_type(fields, errors)
+    method = _auth_method(fields, kind, errors)
+    grants = _grant_types(fields, kind, errors)
+    redirect_uris = errors.strings("redirect_uris", fields.redirect_uris, redirect_uri_error)
+    if GRANT_AUTHORIZATION_CODE in grants and not redirect_uris:
+        errors.bad("redirect_uris", "at least one redirect URI is required for authorization_code")
+    scopes = errors.strings("scopes", fields.scopes, scope_error)
+    audiences = errors.strings("audiences", fields.audiences, resource_uri_error)
+    _check_tokens(fields, errors)
+    _check_requests(fields, kind, grants, errors)
+    _check_jwks(fields, method, errors)
+    if errors:
+        raise Invalid(errors)
+    return dataclasses.replace(fields, type=kind, auth_method=method, grant_types=grants,
+                               redirect_uris=redirect_uris, scopes=scopes, audiences=audiences)
 
-    def bad(field: str, message: str) -> None:
-        errors.append(FieldError(_WIRE.get(field, field), message))
 
-    problem = text_error(fields.name)
-    if problem:
-        bad("name", problem)
-    kind = fields.type
-    if kind is None:
-        kind = "public" if fields.auth_method == "none" else "confidential"
-    elif kind not in ("confidential", "public"):
-        bad("type", "must be confidential or public")
-    method = fields.auth_method
-    if method is None:
-        method = "none" if kind == "public" else "client_secret_basic"
-    elif method not in AUTH_METHODS:
-        bad("auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
-    elif kind == "public" and method != "none":
-        bad("auth_method", "a public client holds no credentials: its method must be none")
-    elif kind == "confidential" and method == "none":
-        bad("auth_method", "a confidential client must authenticate: use client_secret_basic, "
-                           "client_secret_post or private_key_jwt")
+class _Errors(list[FieldError]):
+    """The rules `check_client` found broken, named as the wire names the fields."""
 
-    def strings(field: str, value: object, rule: Callable[[object], str | None]) -> tuple[str, ...]:
-        # Each item checked where it was sent (so `[i]` names it), then duplicates dropped.
+    def bad(self, field: str, message: str) -> None:
+        self.append(FieldError(_WIRE.get(field, field), message))
+
+    def strings(self, field: str, value: object, rule: Callable[[object], str | None]) -> tuple[str, ...]:
+        """A list of strings, each item checked where it was sent (so `[i]` names it), then
+        duplicates dropped."""
         if not isinstance(value, (tuple, list)):
-            bad(field, "must be a list")
+            self.bad(field, "must be a list")
             return ()
         for i, item in enumerate(value):
             problem = rule(item)
             if problem:
-                bad(f"{field}[{i}]", problem)
+                self.bad(f"{field}[{i}]", problem)
         return tuple(dict.fromkeys(item for item in value if isinstance(item, str)))
 
+
+def _client_type(fields: ClientFields, errors: _Errors) -> str:
+    """Given, or public for a client that does not authenticate, else confidential."""
+    if fields.type is None:
+        return "public" if fields.auth_method == "none" else "confidential"
+    if fields.type not in ("confidential", "public"):
+        errors.bad("type", "must be confidential or public")
+    return fields.type
+
+
+def _auth_method(fields: ClientFields, kind: str, errors: _Errors) -> str:
+    """Given, or the type's default; a public client has none, a confidential one one."""
+    method = fields.auth_method
+    if method is None:
+        return "none" if kind == "public" else "client_secret_basic"
+    if method not in AUTH_METHODS:
+        errors.bad("auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
+    elif kind == "public" and method != "none":
+        errors.bad("auth_method", "a public client holds no credentials: its method must be none")
+    elif kind == "confidential" and method == "none":
+        errors.bad("auth_method", "a confidential client must authenticate: use client_secret_basic, "
+                                  "client_secret_post or private_key_jwt")
+    return method
+
+
+def _grant_types(fields: ClientFields, kind: str, errors: _Errors) -> tuple[str, ...]:
+    """Given (at least one), or the type's default; never client_credentials for a public
+    client."""
     grants: tuple[str, ...]
     if fields.grant_types is None:
         grants = (GRANT_AUTHORIZATION_CODE,) if kind == "public" else (GRANT_CLIENT_CREDENTIALS,)
     else:
-        grants = strings("grant_types", fields.grant_types, _grant_type_error)
+        grants = errors.strings("grant_types", fields.grant_types, _grant_type_error)
         if not fields.grant_types:
-            bad("grant_types", f"name at least one of {', '.join(GRANT_TYPES)}")
+            errors.bad("grant_types", f"name at least one of {', '.join(GRANT_TYPES)}")
     if kind == "public" and GRANT_CLIENT_CREDENTIALS in grants:
-        bad("grant_types", "a public client cannot use client_credentials: it has no "
-                           "credentials to prove who it is (RFC 6749 §4.4)")
-    redirect_uris = strings("redirect_uris", fields.redirect_uris, redirect_uri_error)
-    if GRANT_AUTHORIZATION_CODE in grants and not redirect_uris:
-        bad("redirect_uris", "at least one redirect URI is required for authorization_code")
-    scopes = strings("scopes", fields.scopes, scope_error)
-    audiences = strings("audiences", fields.audiences, resource_uri_error)
+        errors.bad("grant_types", "a public client cannot use client_credentials: it has no "
+                                  "credentials to prove who it is (RFC 6749 §4.4)")
+    return grants
 
+
+def _check_tokens(fields: ClientFields, errors: _Errors) -> None:
+    """The token format and the lifetimes, each within its bounds."""
     if fields.token_format not in TOKEN_FORMATS:
-        bad("token_format", "must be jwt or opaque")
+        errors.bad("token_format", "must be jwt or opaque")
     for field, (low, high) in (("access_token_ttl_seconds", ACCESS_TOKEN_TTL_SECONDS),
                                ("refresh_token_ttl_seconds", REFRESH_TOKEN_TTL_SECONDS),
                                ("refresh_token_idle_seconds", REFRESH_TOKEN_TTL_SECONDS)):
         ttl = getattr(fields, field)
         if ttl is not None and (type(ttl) is not int or not low <= ttl <= high):
-            bad(field, f"must be an integer from {low} to {high}")
+            errors.bad(field, f"must be an integer from {low} to {high}")
+
+
+def _check_requests(fields: ClientFields, kind: str, grants: tuple[str, ...], errors: _Errors) -> None:
+    """The flags on how the client makes requests: DPoP, pushed authorization requests
+    (only with authorization_code), PKCE (always for a public client)."""
     for field in ("dpop_bound_access_tokens", "require_pushed_authorization_requests"):
         if type(getattr(fields, field)) is not bool:
-            bad(field, "must be true or false")
+            errors.bad(field, "must be true or false")
     if fields.require_pushed_authorization_requests is True \
             and GRANT_AUTHORIZATION_CODE not in grants:
-        bad("require_pushed_authorization_requests",
-            "only a client of the authorization_code grant makes authorization requests")
-
+        errors.bad("require_pushed_authorization_requests",
+                   "only a client of the authorization_code grant makes authorization requests")
     if type(fields.pkce_required) is not bool:
-        bad("pkce_required", "must be true or false")
+        errors.bad("pkce_required", "must be true or false")
     elif kind == "public" and not fields.pkce_required:
-        bad("pkce_required", "a public client always uses PKCE: it has no secret to bind its "
-                             "codes to (RFC 9700 §2.1.1)")
+        errors.bad("pkce_required", "a public client always uses PKCE: it has no secret to bind its "
+                                    "codes to (RFC 9700 §2.1.1)")
 
+
+def _check_jwks(fields: ClientFields, method: str, errors: _Errors) -> None:
+    """A JWKS exactly for a private_key_jwt client, by the one JWK rule."""
     if fields.jwks is not None:
         if method != "private_key_jwt":
-            bad("jwks", "only a private_key_jwt client has a JWKS; send null to remove it")
+            errors.bad("jwks", "only a private_key_jwt client has a JWKS; send null to remove it")
         else:
             errors.extend(jwks_errors(fields.jwks))
     elif method == "private_key_jwt":
-        bad("jwks", "private_key_jwt needs the client's public keys as a JWKS: {\"keys\": [...]}")
-    if errors:
-        raise Invalid(errors)
-    return dataclasses.replace(fields, type=kind, auth_method=method, grant_types=grants,
-                               redirect_uris=redirect_uris, scopes=scopes, audiences=audiences)
+        errors.bad("jwks", "private_key_jwt needs the client's public keys as a JWKS: {\"keys\": [...]}")
 
 
 _MATCHED_KEPT = 1_000  # as many as the SQLite store keeps credentials (store/clients.py)

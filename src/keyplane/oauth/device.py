@@ -26,6 +26,8 @@ from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
+from keyplane.credentials.format import generate_key, parse_key
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -39,8 +41,6 @@ from keyplane.errors import (
     UnauthorizedClient,
 )
 from keyplane.ids import new_id
-from keyplane.keys.format import generate_key, parse_key
-from keyplane.keys.hashing import KeyHasher
 from keyplane.oauth.model import GRANT_DEVICE_CODE, Client
 from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable
 

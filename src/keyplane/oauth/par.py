@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from keyplane.clock import Clock
-from keyplane.keys.hashing import KeyHasher
+from keyplane.credentials.hashing import KeyHasher
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 EXPIRES_IN_SECONDS = 60

@@ -28,6 +28,8 @@ from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.batching import BatchWriter
 from keyplane.clock import Clock
+from keyplane.credentials.format import generate_key, parse_key
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.errors import (
     InvalidDpopProof,
     InvalidGrant,
@@ -35,8 +37,6 @@ from keyplane.errors import (
     InvalidTarget,
 )
 from keyplane.ids import is_id, new_id
-from keyplane.keys.format import generate_key, parse_key
-from keyplane.keys.hashing import KeyHasher
 from keyplane.oauth.model import GRANT_REFRESH_TOKEN, Client, IssuedToken
 from keyplane.oauth.scopes import SCOPE_TOKEN
 from keyplane.oauth.tokens import TokenService, new_jti

@@ -61,6 +61,7 @@ from keyplane.audit import events
 from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.clock import Clock, rfc3339
 from keyplane.config import Settings
+from keyplane.credentials.hashing import derive_subkey
 from keyplane.errors import ConfigError, Conflict
 from keyplane.ids import new_id
 from keyplane.jose.algorithms import (
@@ -73,7 +74,6 @@ from keyplane.jose.jwk import public_jwk, public_key_from_jwk
 from keyplane.jose.jws import encode_json
 from keyplane.jose.jwt import DEFAULT_LEEWAY_SECONDS, JwtSigner
 from keyplane.keys.changes import SIGNING_KEYS, KeyChangePublisher, TokenChange
-from keyplane.keys.hashing import derive_subkey
 from keyplane.oauth.model import SigningKeyInfo
 
 SEALING_PURPOSE = "keyplane signing-key encryption v1"

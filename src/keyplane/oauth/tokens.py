@@ -25,8 +25,8 @@ from keyplane.errors import InvalidTarget, InvalidToken
 from keyplane.jose.jwe import EncryptionKey, encrypt_nested
 from keyplane.ids import new_id
 from keyplane.jose.jwt import decode_jwt
-from keyplane.keys.format import generate_key, parse_key
-from keyplane.keys.hashing import KeyHasher
+from keyplane.credentials.format import generate_key, parse_key
+from keyplane.credentials.hashing import KeyHasher
 from keyplane.oauth.model import Client, IssuedToken, Revocation, TokenClaims
 from keyplane.oauth.resource_servers import ResourceServerService
 from keyplane.oauth.signing_keys import SigningKeyService

@@ -1,6 +1,6 @@
 """Reading a request's credential: `Authorization: Bearer` (RFC 6750 §2.1) or `X-API-Key`,
 and telling its kind by shape — a JWT (three dot-separated segments), an opaque access
-token (`kp_at_...`), or an API key (`keys/format.py`: prefix, random part, checksum).
+token (`kp_at_...`), or an API key (`credentials/format.py`: prefix, random part, checksum).
 Malformed headers and keys with a bad checksum are refused here, with no I/O.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from keyplane.keys.format import is_well_formed
+from keyplane.credentials.format import is_well_formed
 from keyplane.sdk import errors
 
 JWT, OPAQUE, KEY, JWE = 0, 1, 2, 3  # JWE: a JWT encrypted to this API (jose/jwe.py)

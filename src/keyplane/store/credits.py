@@ -26,8 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from keyplane.keys.credits import Taken, balance_of, key_boundary
 from keyplane.keys.model import StoredKey
+from keyplane.metering.credits import Taken, balance_of, key_boundary
 from keyplane.store.engine import Database, sqlite_time_or_none
 from keyplane.store.tables import as_utc, keys
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from keyplane.audit.events import AuditEvent
 from keyplane.errors import Conflict, NotFound
 from keyplane.keys.changes import KeyChange
-from keyplane.keys.credits import key_boundary
+from keyplane.metering.credits import key_boundary
 from keyplane.keys.model import (
     ADMIN_API_ID,
     Credits,
@@ -238,7 +238,7 @@ class SqlKeyRepository:
         # Kept while PostgreSQL tells this process of every change (store/key_cache.py): a
         # hit costs a dict lookup instead of a round trip. A key with credits is read
         # again after PG_BALANCE_SECONDS, so the balance it reports follows other
-        # processes' spends as closely as their leases let it (keys/leases.py).
+        # processes' spends as closely as their leases let it (metering/leases.py).
         cache = self.cache
         if cache.listening and (kept := cache.kept.get(key_hash)) is not None:
             read_at = cache.read_at.get(key_hash)

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,12 +52,29 @@ _GRANT = (
 )
 
 
-# The rotation as one SQLite transaction on the hot connection (see `_rotate_on`).
-_SQLITE_LOCK_FAMILY = ("UPDATE refresh_families SET rotated_at = ? WHERE id = ? AND revoked_at IS NULL "
-                       "AND expires_at > ?")
-_SQLITE_USE = "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
-_SQLITE_INSERT = ("INSERT INTO refresh_tokens (id, token_hash, family_id, issued_at, idle_expires_at, "
-                  "access_jti, access_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+# The rotation guard, one statement shape for both drivers: SQLAlchemy runs these on
+# PostgreSQL (and on SQLite when the hot connection stays busy), `_rotate_on` runs the
+# same statements compiled once for sqlite3's named parameters.
+_LOCK_FAMILY = (
+    refresh_families.update()
+    .where(refresh_families.c.id == sa.bindparam("family_id"), refresh_families.c.revoked_at.is_(None),
+           refresh_families.c.expires_at > sa.bindparam("now"))
+    .values(rotated_at=sa.bindparam("now")))
+"""Take the family (a row lock on PostgreSQL): concurrent rotations queue here, and a
+revocation or expiry that came first leaves no row to change."""
+_USE = (
+    refresh_tokens.update()
+    .where(refresh_tokens.c.id == sa.bindparam("token_id"), refresh_tokens.c.used_at.is_(None))
+    .values(used_at=sa.bindparam("now")))
+"""Exactly one use wins: the others find `used_at` set and change no row."""
+# The keys of `_token_values` (sqlite3 refuses a statement missing one of its values).
+_TOKEN_COLUMNS = ("id", "token_hash", "family_id", "issued_at", "idle_expires_at", "access_jti",
+                  "access_expires_at")
+_INSERT_TOKEN = refresh_tokens.insert()
+
+_SQLITE_NAMED = sqlite_dialect(paramstyle="named")
+_ON_SQLITE = (str(_LOCK_FAMILY.compile(dialect=_SQLITE_NAMED)), str(_USE.compile(dialect=_SQLITE_NAMED)),
+              str(_INSERT_TOKEN.compile(dialect=_SQLITE_NAMED, column_keys=list(_TOKEN_COLUMNS))))
 
 
 def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefreshToken,
@@ -74,17 +92,16 @@ def _rotate_on(conn: sqlite3.Connection, used: RefreshGrant, successor: NewRefre
             return None
         raise
     try:
+        lock_family, use, insert_token = _ON_SQLITE
         at = sqlite_time_or_none(now)
         outcome: Rotation = "rotated"
-        if conn.execute(_SQLITE_LOCK_FAMILY, (at, used.family_id, at)).rowcount != 1:
+        if conn.execute(lock_family, {"family_id": used.family_id, "now": at}).rowcount != 1:
             outcome = "family_gone"
-        elif conn.execute(_SQLITE_USE, (at, used.token_id)).rowcount != 1:
+        elif conn.execute(use, {"token_id": used.token_id, "now": at}).rowcount != 1:
             outcome = "used"
         else:
-            conn.execute(_SQLITE_INSERT, (
-                successor.id, successor.token_hash, successor.family_id,
-                sqlite_time_or_none(successor.issued_at), sqlite_time_or_none(successor.idle_expires_at),
-                successor.access_jti, sqlite_time_or_none(successor.access_expires_at)))
+            conn.execute(insert_token, {name: sqlite_time_or_none(value) if isinstance(value, datetime)
+                                        else value for name, value in _token_values(successor).items()})
         conn.execute("COMMIT" if outcome == "rotated" else "ROLLBACK")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
@@ -109,6 +126,7 @@ def _time(value: Any) -> datetime:
 
 
 def _token_values(token: NewRefreshToken) -> dict[str, Any]:
+    """A token's row, by the names of `_TOKEN_COLUMNS`."""
     return {"id": token.id, "token_hash": token.token_hash, "family_id": token.family_id,
             "issued_at": token.issued_at, "idle_expires_at": token.idle_expires_at,
             "access_jti": token.access_jti, "access_expires_at": token.access_expires_at}
@@ -144,7 +162,7 @@ class SqlRefreshTokenRepository:
                 scope=" ".join(family.scope), audience=dumps(list(family.audience)),
                 created_at=family.created_at, expires_at=family.expires_at,
                 dpop_jkt=family.dpop_jkt))
-            await conn.execute(refresh_tokens.insert().values(**_token_values(first)))
+            await conn.execute(_INSERT_TOKEN, _token_values(first))
 
     async def by_hash(self, token_hash: bytes) -> RefreshGrant | None:
         row: Any
@@ -183,24 +201,13 @@ class SqlRefreshTokenRepository:
                     await asyncio.sleep(_BUSY_POLL_SECONDS[min(attempt, len(_BUSY_POLL_SECONDS) - 1)])
         try:
             async with self._transaction() as conn:
-                # The family first: concurrent rotations queue here (one row lock), and a
-                # revocation that committed before us is seen.
-                family = await conn.execute(
-                    refresh_families.update()
-                    .where(refresh_families.c.id == used.family_id,
-                           refresh_families.c.revoked_at.is_(None),
-                           refresh_families.c.expires_at > now)
-                    .values(rotated_at=now))
+                family = await conn.execute(_LOCK_FAMILY, {"family_id": used.family_id, "now": now})
                 if family.rowcount != 1:
                     raise _Lost("family_gone")
-                # Exactly one use wins: the others find used_at set and change no row.
-                consumed = await conn.execute(
-                    refresh_tokens.update()
-                    .where(refresh_tokens.c.id == used.token_id, refresh_tokens.c.used_at.is_(None))
-                    .values(used_at=now))
+                consumed = await conn.execute(_USE, {"token_id": used.token_id, "now": now})
                 if consumed.rowcount != 1:
                     raise _Lost("used")
-                await conn.execute(refresh_tokens.insert().values(**_token_values(successor)))
+                await conn.execute(_INSERT_TOKEN, _token_values(successor))
         except _Lost as lost:
             return lost.outcome
         return "rotated"

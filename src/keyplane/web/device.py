@@ -49,23 +49,26 @@ async def code_form(request: Request) -> Response:
     return _code_page(request, user, code=display_user_code(code) if code else "")
 
 
-async def _read(request: Request) -> dict[str, str] | Response:
+async def _posted(request: Request) -> tuple[User, dict[str, str]] | Response:
+    """The signed-in user and the form they posted (CSRF checked), or the answer that ends
+    the request: the login page, or an unreadable or forged form."""
+    user = await current_user(request)
+    if user is None:
+        return redirect_to_login(request, DEVICE_VERIFICATION_PATH)
     try:
         form = await read_form(request)
     except BadForm as exc:
         return error_page("Cannot read the form", str(exc), status=400)
     if not csrf_ok(request, form):
         return csrf_failure()
-    return form
+    return user, form
 
 
 async def check_code(request: Request) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return redirect_to_login(request, DEVICE_VERIFICATION_PATH)
-    form = await _read(request)
-    if isinstance(form, Response):
-        return form
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    user, form = posted
     typed = form.get("user_code", "")
     services = services_of(request)
     try:
@@ -96,12 +99,10 @@ async def _decision_page(request: Request, user: User, grant: DeviceGrant) -> Re
 
 
 async def decide(request: Request) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return redirect_to_login(request, DEVICE_VERIFICATION_PATH)
-    form = await _read(request)
-    if isinstance(form, Response):
-        return form
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    user, form = posted
     grant_id, decision = form.get("request", ""), form.get("decision", "")
     if not is_id(grant_id, "dva") or decision not in ("approve", "deny"):
         return error_page("Cannot read the form", "Use the buttons of the previous page.", status=400)

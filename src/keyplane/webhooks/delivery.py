@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from keyplane import __version__
+from keyplane.background import repeat
 from keyplane.clock import Clock
 from keyplane.webhooks.model import Attempt
 from keyplane.webhooks.repository import DeliveryQueue, WebhookRepository
@@ -108,17 +109,16 @@ class DeliveryWorker:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + PRUNE_FIRST_SECONDS
-        while not self._stopping.is_set():
-            try:
-                await self.dispatch()
-                if loop.time() >= next_prune:
-                    next_prune = loop.time() + PRUNE_EVERY_SECONDS
-                    await self._queue.prune(self._clock.now() - RETENTION)
-            except Exception:
-                log.warning("webhook dispatch failed; trying again", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._policy.poll_seconds)
-            self._wake.clear()
+
+        async def step() -> None:
+            nonlocal next_prune
+            await self.dispatch()
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_EVERY_SECONDS
+                await self._queue.prune(self._clock.now() - RETENTION)
+
+        await repeat(step, every_seconds=self._policy.poll_seconds, stopping=self._stopping, log=log,
+                     failed="webhook dispatch failed; trying again", wake=self._wake)
 
     async def dispatch(self) -> None:
         """Start a task for each webhook with due attempts that has none running."""

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from keyplane.credentials.hashing import derive_subkey
 from keyplane.errors import ConfigError
-from keyplane.keys.hashing import derive_subkey
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from keyplane.alerts.model import alert_to_wire
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.fields import Timestamp
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Strict, Time, render_page
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Strict, Time, Timestamp
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 
 router = APIRouter(prefix="/v1/alerts", tags=["Alerts"], responses=ERRORS)

@@ -10,16 +10,9 @@ from pydantic import BaseModel, Field
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.fields import KeyPrefix, Name, Permission
-from keyplane.http.v1.common import (
-    ERRORS,
-    ListOf,
-    PageParams,
-    Strict,
-    Time,
-    dedupe,
-    render_page,
-)
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import KeyPrefix, Name, Permission, Strict, Time, dedupe
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.model import Api, Role
 from keyplane.keys.root_keys import Caller
 

@@ -11,8 +11,9 @@ from keyplane.audit.events import AuditEvent
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.fields import Timestamp
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Time, render_page
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Time, Timestamp
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.pagination import page_of
 

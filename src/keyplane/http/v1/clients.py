@@ -11,8 +11,9 @@ from keyplane.clock import rfc3339
 from keyplane.errors import FieldError, Invalid
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.fields import Name
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Strict, Time, render_page
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Name, Strict, Time
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.oauth.client_metadata import MAX_SCOPE_LENGTH, MAX_URI_LENGTH
 from keyplane.oauth.clients import (

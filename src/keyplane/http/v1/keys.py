@@ -14,26 +14,22 @@ from keyplane.clock import Clock, rfc3339
 from keyplane.errors import Invalid
 from keyplane.http.auth import require, require_key_in_reach
 from keyplane.http.context import services_of
+from keyplane.http.errors import ERRORS
 from keyplane.http.fields import (
     ExternalId,
     IdFilter,
     Metadata,
     Name,
     Network,
+    OwnerParam,
     Permission,
     RoleName,
-    Timestamp,
-)
-from keyplane.http.v1.common import (
-    ERRORS,
-    ListOf,
-    OwnerParam,
-    PageParams,
     Strict,
     Time,
+    Timestamp,
     dedupe,
-    render_page,
 )
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.model import Credits, KeyConfig, RateLimit, Refill, StoredKey
 from keyplane.keys.root_keys import Caller
 

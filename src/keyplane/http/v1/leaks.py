@@ -14,7 +14,8 @@ from keyplane.audit.events import Actor
 from keyplane.errors import Invalid, Unauthenticated
 from keyplane.http.auth import require
 from keyplane.http.context import client_ip, services_of
-from keyplane.http.v1.common import ERRORS, Strict
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Strict
 from keyplane.keys.root_keys import Caller
 from keyplane.leaks.service import LeakAnswer, LeakItem
 

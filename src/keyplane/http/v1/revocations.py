@@ -23,8 +23,9 @@ from pydantic import BaseModel, Field
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.fields import Timestamp
-from keyplane.http.v1.common import ERRORS, ListOf, PageParams, Time, render_page
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Time, Timestamp
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.oauth.model import Revocation
 from keyplane.pagination import page_of

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.v1.common import ERRORS, ListOf, Strict, Time
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Strict, Time
+from keyplane.http.v1.paging import ListOf
 from keyplane.keys.root_keys import Caller
 from keyplane.oauth.client_metadata import MAX_SCOPE_LENGTH
 from keyplane.users.model import ScopeRole

@@ -10,16 +10,10 @@ from pydantic import BaseModel
 from keyplane.clock import rfc3339
 from keyplane.http.auth import require, require_key_in_reach
 from keyplane.http.context import services_of
-from keyplane.http.fields import IdFilter, Timestamp
-from keyplane.http.v1.common import (
-    ERRORS,
-    ListOf,
-    OwnerParam,
-    PageParams,
-    Time,
-    render_page,
-)
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import IdFilter, OwnerParam, Time, Timestamp
 from keyplane.http.v1.keys import KeyOut, key_to_wire
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.usage.events import Activity, StoredUsageEvent, UsageBucket
 

@@ -11,14 +11,9 @@ from keyplane.clock import rfc3339
 from keyplane.errors import FieldError, Invalid
 from keyplane.http.auth import require
 from keyplane.http.context import services_of
-from keyplane.http.v1.common import (
-    ERRORS,
-    ListOf,
-    PageParams,
-    Strict,
-    Time,
-    render_page,
-)
+from keyplane.http.errors import ERRORS
+from keyplane.http.fields import Strict, Time
+from keyplane.http.v1.paging import ListOf, PageParams, render_page
 from keyplane.keys.root_keys import Caller
 from keyplane.oauth.refresh_tokens import CONSENT_WITHDRAWN
 from keyplane.users.model import Consent, User

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from keyplane.audit.events import Actor
 from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.http.context import services_of
+from keyplane.pagination import decode_cursor
 from keyplane.services import Services
 from keyplane.users.model import User
 from keyplane.web.csrf import CsrfContext, csrf_context, csrf_failure, csrf_ok
@@ -51,6 +52,10 @@ class Admin:
         """A query parameter, stripped; empty when absent or too long to be one we made."""
         value = self.request.query_params.get(name, "").strip()
         return value if len(value) <= max_length else ""
+
+    def cursor(self) -> str | None:
+        """Where a list page starts: its `?cursor=` (a next-page link's), decoded."""
+        return decode_cursor(self.query("cursor") or None)
 
     def show(self, template: str, section: str, *, status: int = 200, **context: Any) -> Response:
         """The page `template` in the dashboard layout, `section` marked in the navigation."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.errors import Invalid
 from keyplane.http.v1.apis import ApiCreate, RolePut
-from keyplane.pagination import decode_cursor
-from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, field_errors, redirect, view
+from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, redirect, view
 from keyplane.web.dashboard.navigation import DASHBOARD_PATH
-from keyplane.web.dashboard.validation import checked, words
+from keyplane.web.dashboard.validation import checked, submit, words
 
 APIS_PATH = f"{DASHBOARD_PATH}/apis"
 
@@ -21,9 +19,7 @@ def api_path(api_id: str) -> str:
 
 async def _list(admin: Admin, *, form: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status: int = 200) -> Response:
-    cursor = admin.query("cursor")
-    found = await admin.services.apis.list_apis(after=decode_cursor(cursor or None),
-                                                limit=PAGE_SIZE)
+    found = await admin.services.apis.list_apis(after=admin.cursor(), limit=PAGE_SIZE)
     return admin.show("apis.html", "apis", status=status, title="APIs", apis=found.items,
                       next_cursor=found.next_cursor, form=form or {}, errors=errors or {})
 
@@ -56,15 +52,16 @@ async def settings(admin: Admin) -> Response:
 
 async def put_role(admin: Admin, form: dict[str, str]) -> Response:
     api_id = admin.request.path_params["api_id"]
-    body, errors = checked(RolePut, {"permissions": words(form.get("permissions", ""))})
-    if body is None:
-        return await _settings(admin, api_id, form=form, errors=errors, status=422)
-    try:
+
+    async def put(body: RolePut) -> Response:
         await admin.services.apis.put_role(admin.actor, api_id, form.get("name", ""),
                                            tuple(body.permissions))
-    except Invalid as exc:
-        return await _settings(admin, api_id, form=form, errors=field_errors(exc), status=422)
-    return redirect(f"{api_path(api_id)}/settings?done=role_saved")
+        return redirect(f"{api_path(api_id)}/settings?done=role_saved")
+
+    async def again(errors: dict[str, str]) -> Response:
+        return await _settings(admin, api_id, form=form, errors=errors, status=422)
+
+    return await submit(RolePut, {"permissions": words(form.get("permissions", ""))}, put, again)
 
 
 async def delete_role(admin: Admin, form: dict[str, str]) -> Response:

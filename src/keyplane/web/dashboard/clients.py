@@ -7,15 +7,13 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.errors import Invalid
 from keyplane.http.v1.clients import ClientCreate, ClientPatch, RollIn, client_changes
 from keyplane.oauth.clients import ClientFields
 from keyplane.oauth.model import Client
-from keyplane.pagination import decode_cursor
 from keyplane.web.dashboard import reveal
-from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, field_errors, redirect, view
+from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, redirect, view
 from keyplane.web.dashboard.navigation import DASHBOARD_PATH
-from keyplane.web.dashboard.validation import checked, words
+from keyplane.web.dashboard.validation import checked, grace_data, submit, words
 
 CLIENTS_PATH = f"{DASHBOARD_PATH}/clients"
 _LISTS = ("grant_types", "redirect_uris", "scopes", "audiences")
@@ -39,9 +37,7 @@ def _data(form: dict[str, str], *, creating: bool) -> dict[str, Any]:
 
 async def _list(admin: Admin, *, form: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status: int = 200) -> Response:
-    cursor = admin.query("cursor")
-    found = await admin.services.clients.list_clients(after=decode_cursor(cursor or None),
-                                                      limit=PAGE_SIZE)
+    found = await admin.services.clients.list_clients(after=admin.cursor(), limit=PAGE_SIZE)
     return admin.show("clients.html", "clients", status=status, title="OAuth clients",
                       clients=found.items, next_cursor=found.next_cursor,
                       form=form or {"type": "confidential"}, errors=errors or {},
@@ -53,18 +49,18 @@ async def list_clients(admin: Admin) -> Response:
 
 
 async def create_client(admin: Admin, form: dict[str, str]) -> Response:
-    body, errors = checked(ClientCreate, _data(form, creating=True))
-    if body is None:
-        return await _list(admin, form=form, errors=errors, status=422)
-    try:
+    async def create(body: ClientCreate) -> Response:
         issued = await admin.services.clients.create_client(admin.actor,
                                                             ClientFields(**client_changes(body)))
-    except Invalid as exc:
-        return await _list(admin, form=form, errors=field_errors(exc), status=422)
-    if issued.secret is None:
-        return redirect(client_path(issued.client.id))
-    return reveal.redirect_revealing(admin, client_path(issued.client.id), issued.client.id,
-                                     issued.secret)
+        if issued.secret is None:
+            return redirect(client_path(issued.client.id))
+        return reveal.redirect_revealing(admin, client_path(issued.client.id), issued.client.id,
+                                         issued.secret)
+
+    async def again(errors: dict[str, str]) -> Response:
+        return await _list(admin, form=form, errors=errors, status=422)
+
+    return await submit(ClientCreate, _data(form, creating=True), create, again)
 
 
 def _form_of(client: Client) -> dict[str, str]:
@@ -87,20 +83,20 @@ async def show_client(admin: Admin) -> Response:
 
 async def edit_client(admin: Admin, form: dict[str, str]) -> Response:
     client = await admin.services.clients.get_client(admin.request.path_params["client_id"])
-    body, errors = checked(ClientPatch, _data(form, creating=False))
-    if body is None:
-        return await _page(admin, client, form=form, errors=errors, status=422)
-    try:
+
+    async def update(body: ClientPatch) -> Response:
         await admin.services.clients.update_client(admin.actor, client.id, client_changes(body))
-    except Invalid as exc:
-        return await _page(admin, client, form=form, errors=field_errors(exc), status=422)
-    return redirect(f"{client_path(client.id)}?done=updated")
+        return redirect(f"{client_path(client.id)}?done=updated")
+
+    async def again(errors: dict[str, str]) -> Response:
+        return await _page(admin, client, form=form, errors=errors, status=422)
+
+    return await submit(ClientPatch, _data(form, creating=False), update, again)
 
 
 async def roll_secret(admin: Admin, form: dict[str, str]) -> Response:
     client_id = admin.request.path_params["client_id"]
-    text = form.get("grace_seconds", "0").strip() or "0"
-    body, errors = checked(RollIn, {"grace_seconds": int(text) if text.isdigit() else text})
+    body, errors = checked(RollIn, grace_data(form))
     if body is None:
         client = await admin.services.clients.get_client(client_id)
         return await _page(admin, client, errors=errors, status=422)

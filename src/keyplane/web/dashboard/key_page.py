@@ -7,16 +7,15 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.errors import Invalid
 from keyplane.http.v1.keys import KeyPatch, RollIn, config_values
 from keyplane.keys.model import StoredKey
 from keyplane.usage.queries import Granularity
 from keyplane.web.dashboard import reveal
-from keyplane.web.dashboard.access import Admin, action, field_errors, redirect, view
+from keyplane.web.dashboard.access import Admin, action, redirect, view
 from keyplane.web.dashboard.charts import day_label, hour_label, stacked
 from keyplane.web.dashboard.key_form import FIELD_NAMES, key_data, key_form
 from keyplane.web.dashboard.keys import KEYS_PATH, key_path
-from keyplane.web.dashboard.validation import checked
+from keyplane.web.dashboard.validation import checked, grace_data, submit
 
 _NOTICES = {"updated": "Key saved.", "revoked": "Key revoked: it no longer verifies."}
 
@@ -46,23 +45,22 @@ async def show_key(admin: Admin) -> Response:
 async def edit_key(admin: Admin, form: dict[str, str]) -> Response:
     services = admin.services
     key = await services.keys.get_key(admin.request.path_params["key_id"])
-    data, errors = key_data(form, key=key)
-    body, problems = checked(KeyPatch, data, FIELD_NAMES)
-    errors = {**problems, **errors}
-    if body is None or errors:
-        return await _page(admin, key, form=form, errors=errors, status=422)
-    try:
+    data, problems = key_data(form, key=key)
+
+    async def update(body: KeyPatch) -> Response:
         changes: dict[str, Any] = config_values(body, set(body.model_fields_set), services.clock)
         await services.keys.update_key(admin.actor, key.id, changes)
-    except Invalid as exc:
-        return await _page(admin, key, form=form, errors=field_errors(exc), status=422)
-    return redirect(f"{key_path(key.id)}?done=updated")
+        return redirect(f"{key_path(key.id)}?done=updated")
+
+    async def again(errors: dict[str, str]) -> Response:
+        return await _page(admin, key, form=form, errors=errors, status=422)
+
+    return await submit(KeyPatch, data, update, again, names=FIELD_NAMES, problems=problems)
 
 
 async def roll_key(admin: Admin, form: dict[str, str]) -> Response:
     key_id = admin.request.path_params["key_id"]
-    text = form.get("grace_seconds", "0").strip() or "0"
-    body, errors = checked(RollIn, {"grace_seconds": int(text) if text.isdigit() else text})
+    body, errors = checked(RollIn, grace_data(form))
     if body is None:
         key = await admin.services.keys.get_key(key_id)
         return await _page(admin, key, errors=errors, status=422)

@@ -7,16 +7,15 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.errors import Invalid
 from keyplane.http.v1.keys import KeyCreate, config_values
 from keyplane.keys.model import KEY_STATES, KeyConfig
 from keyplane.pagination import decode_cursor
-from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, field_errors, view
+from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, view
 from keyplane.web.dashboard.apis import APIS_PATH
 from keyplane.web.dashboard.key_form import FIELD_NAMES, key_data
 from keyplane.web.dashboard.navigation import DASHBOARD_PATH
 from keyplane.web.dashboard.reveal import redirect_revealing
-from keyplane.web.dashboard.validation import checked
+from keyplane.web.dashboard.validation import submit
 
 KEYS_PATH = f"{DASHBOARD_PATH}/keys"
 _NOTICES = {"api_created": "API created. Create its first key below."}
@@ -55,19 +54,20 @@ async def new_key(admin: Admin) -> Response:
 
 async def create_key(admin: Admin, form: dict[str, str]) -> Response:
     api_id = admin.request.path_params["api_id"]
-    data, errors = key_data(form, key=None)
-    body, problems = checked(KeyCreate, {**data, "api_id": api_id}, FIELD_NAMES)
-    errors = {**problems, **errors}
-    if body is None or errors:
-        return await _new_key_page(admin, form, errors, status=422)
+    data, problems = key_data(form, key=None)
     services = admin.services
-    try:
+
+    async def issue(body: KeyCreate) -> Response:
         values: dict[str, Any] = config_values(body, body.model_fields_set - {"api_id"},
                                                services.clock)
         issued = await services.keys.issue_key(admin.actor, api_id, KeyConfig(**values))
-    except Invalid as exc:
-        return await _new_key_page(admin, form, field_errors(exc), status=422)
-    return redirect_revealing(admin, key_path(issued.stored.id), issued.stored.id, issued.key)
+        return redirect_revealing(admin, key_path(issued.stored.id), issued.stored.id, issued.key)
+
+    async def again(errors: dict[str, str]) -> Response:
+        return await _new_key_page(admin, form, errors, status=422)
+
+    return await submit(KeyCreate, {**data, "api_id": api_id}, issue, again, names=FIELD_NAMES,
+                        problems=problems)
 
 
 def routes() -> list[BaseRoute]:

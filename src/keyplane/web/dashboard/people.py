@@ -5,7 +5,6 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.pagination import decode_cursor
 from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, redirect, view
 from keyplane.web.dashboard.navigation import DASHBOARD_PATH
 
@@ -13,9 +12,7 @@ USERS_PATH = f"{DASHBOARD_PATH}/users"
 
 
 async def list_users(admin: Admin) -> Response:
-    cursor = admin.query("cursor")
-    found = await admin.services.users.list_users(after=decode_cursor(cursor or None),
-                                                  limit=PAGE_SIZE)
+    found = await admin.services.users.list_users(after=admin.cursor(), limit=PAGE_SIZE)
     return admin.show("users.html", "users", title="Users", users=found.items,
                       next_cursor=found.next_cursor)
 

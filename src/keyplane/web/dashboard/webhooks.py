@@ -8,13 +8,12 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keyplane.errors import Invalid
 from keyplane.http.v1.webhooks import WebhookCreate
 from keyplane.pagination import decode_cursor
 from keyplane.web.dashboard import reveal
-from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, field_errors, redirect, view
+from keyplane.web.dashboard.access import PAGE_SIZE, Admin, action, redirect, view
 from keyplane.web.dashboard.navigation import DASHBOARD_PATH
-from keyplane.web.dashboard.validation import checked, words
+from keyplane.web.dashboard.validation import submit, words
 from keyplane.webhooks.model import Webhook
 
 WEBHOOKS_PATH = f"{DASHBOARD_PATH}/webhooks"
@@ -34,9 +33,7 @@ def _data(form: dict[str, str]) -> dict[str, Any]:
 
 async def _list(admin: Admin, *, form: dict[str, str] | None = None,
                 errors: dict[str, str] | None = None, status: int = 200) -> Response:
-    cursor = admin.query("cursor")
-    found = await admin.services.webhooks.list_webhooks(after=decode_cursor(cursor or None),
-                                                        limit=PAGE_SIZE)
+    found = await admin.services.webhooks.list_webhooks(after=admin.cursor(), limit=PAGE_SIZE)
     return admin.show("webhooks.html", "webhooks", status=status, title="Webhooks",
                       webhooks=found.items, next_cursor=found.next_cursor,
                       form=form or {"events": "*"}, errors=errors or {},
@@ -48,16 +45,16 @@ async def list_webhooks(admin: Admin) -> Response:
 
 
 async def create_webhook(admin: Admin, form: dict[str, str]) -> Response:
-    body, errors = checked(WebhookCreate, _data(form))
-    if body is None:
-        return await _list(admin, form=form, errors=errors, status=422)
-    try:
+    async def create(body: WebhookCreate) -> Response:
         issued = await admin.services.webhooks.create(admin.actor, url=body.url, events=body.events,
                                                       description=body.description)
-    except Invalid as exc:
-        return await _list(admin, form=form, errors=field_errors(exc), status=422)
-    webhook_id = issued.webhook.id
-    return reveal.redirect_revealing(admin, webhook_path(webhook_id), webhook_id, issued.secret)
+        webhook_id = issued.webhook.id
+        return reveal.redirect_revealing(admin, webhook_path(webhook_id), webhook_id, issued.secret)
+
+    async def again(errors: dict[str, str]) -> Response:
+        return await _list(admin, form=form, errors=errors, status=422)
+
+    return await submit(WebhookCreate, _data(form), create, again)
 
 
 async def _page(admin: Admin, webhook: Webhook) -> Response:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from keyplane.clock import FakeClock
-from keyplane.keys.credits import Taken
-from keyplane.keys.leases import LeasedCredits
+from keyplane.metering.credits import Taken
+from keyplane.metering.leases import LeasedCredits
 from keyplane.keys.model import Credits, KeyConfig, StoredKey
 from keyplane.keys.permissions import Grants
 
@@ -91,7 +91,7 @@ async def test_credits_given_back_by_a_rolled_key_count_at_once_in_its_successor
 
 def rolled_pair() -> tuple[StoredKey, StoredKey, ReorderingStore, LeasedCredits]:
     """A key and the key rolled into it, which keeps the balance both spend
-    (keys/credits.balance_of), over one store of 10,000 credits."""
+    (metering/credits.balance_of), over one store of 10,000 credits."""
     successor = a_key()
     rolled = dataclasses.replace(successor, id="key_0", config=KeyConfig(credits=Credits(
         remaining=10_000, kept_by=successor.id, kept_since=NOW)))

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from keyplane.clock import Clock
-from keyplane.keys.credits import CreditStore, balance_of, key_boundary
 from keyplane.keys.model import StoredKey
+from keyplane.metering.credits import CreditStore, balance_of, key_boundary
 
 log = logging.getLogger("keyplane.credits")
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyplane.keys.format import (
+from keyplane.credentials.format import (
     BASE62,
     CHECKSUM_LENGTH,
     MAX_KEY_LENGTH,

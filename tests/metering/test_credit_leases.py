@@ -1,5 +1,5 @@
 """Credit leases seen through the API: a large balance is spent from a block held in
-memory (keys/leases.py), and every answer still reads as if each spend were stored."""
+memory (metering/leases.py), and every answer still reads as if each spend were stored."""
 
 import asyncio
 

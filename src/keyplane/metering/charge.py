@@ -4,7 +4,7 @@ Runs only for a key that passed every other check, and only when the key has lim
 credits: a key without them costs nothing here. Limits come first — a request refused for
 its rate is not charged credits — and are spent all or nothing across the key's limits
 (one limiter round trip). Credits are then spent from this process's lease of the key's
-balance, taken atomically from the store a block at a time (keys/leases.py).
+balance, taken atomically from the store a block at a time (metering/leases.py).
 
 When the limiter does not answer (Redis down), each limit decides by its `fail_open`:
 open limits are skipped (logged and counted), a closed one refuses as RATE_LIMITED. The
@@ -18,8 +18,8 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from keyplane.keys.leases import LeasedCredits
 from keyplane.keys.model import Code, RateLimit, StoredKey
+from keyplane.metering.leases import LeasedCredits
 from keyplane.ratelimit.base import Bucket, Limiter, LimiterUnavailable, LimitState, new_tuple
 
 log = logging.getLogger("keyplane.metering")
