@@ -29,6 +29,7 @@ from keyplane.metrics import Metrics
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
 from keyplane.oauth.codes import AuthorizationCodeService
+from keyplane.oauth.id_tokens import IdTokenService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
 from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
@@ -118,6 +119,7 @@ class Services:
     dpop: DpopService
     resource_servers: ResourceServerService
     pushed_requests: PushedRequests
+    id_tokens: IdTokenService
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -272,6 +274,7 @@ async def open_services(settings: Settings, *, clock: Clock | None = None,
             leaks=LeakService(SqlLeakRepository(db), key_repo, hasher, exposure, root_keys, clients,
                               ClientSecretHasher(secret_key), refresh_tokens, alerts, clock),
             scanning_keys=ScanningKeys(settings.github_scanning_keys),
+            id_tokens=IdTokenService(signing_keys, users, clock, issuer=issuer),
         )
         await services.apis.ensure_admin_api()
         await services.users.ensure_admin_role()
