@@ -78,6 +78,7 @@ async def test_only_the_name_is_required_and_a_confidential_basic_client_is_the_
         "refresh_token_ttl_seconds": None, "refresh_token_idle_seconds": None, "jwks": None,
         "pkce_required": True,
         "dpop_bound_access_tokens": False, "require_pushed_authorization_requests": False,
+        "post_logout_redirect_uris": [],
     }
 
 

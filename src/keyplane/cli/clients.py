@@ -154,7 +154,7 @@ CLIENT_FIELDS: list[Column] = [
     ("jwks", _keys),
     ("dpop_bound", "dpop_bound_access_tokens"),
     ("require_par", "require_pushed_authorization_requests"),
-    ("post_logout_redirect_uris", "post_logout_redirect_uris"),
+    ("logout_redirects", "post_logout_redirect_uris"),
     ("secret_start", "client_secret_start"), ("created_at", "created_at"),
     ("updated_at", "updated_at"),
 ]
