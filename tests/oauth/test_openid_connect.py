@@ -338,8 +338,10 @@ async def test_a_forged_login_stamp_does_not_skip_prompt_login(http, browser):
     client = await oidc_client(http)
     rp, _, _ = await logged_in_tokens(http, browser, client)
     start = await rp.create_authorization_url(redirect_uri=REDIRECT_URI, prompt="login")
-    forged = await browser.get(path_of(start["url"]) + "&kp_login=1.00")
-    assert forged.status_code == 303 and forged.headers["location"].startswith("/login?")
+    recent = int(datetime.now(UTC).timestamp()) - 60
+    for stamp in ("1.00", f"{recent}.{'0' * 64}", "9" * 40 + ".x", "99999999999.x", "", "1.2.3"):
+        forged = await browser.get(path_of(start["url"]) + "&kp_login=" + stamp)
+        assert forged.status_code == 303 and forged.headers["location"].startswith("/login?"), stamp
 
 
 async def test_bad_openid_parameters_are_standard_errors_at_the_redirect_uri(http, browser):

@@ -128,7 +128,7 @@ class SessionService:
         """When `login_stamp` made `stamp` for `request`, if it did and not longer than
         `max_age_seconds` ago; None otherwise."""
         when, _, _mac = stamp.partition(".")
-        if not (when.isascii() and when.isdigit()) or len(when) > 12:
+        if not (when.isascii() and when.isdigit()) or len(when) > 10:  # up to the year 2286
             return None
         at = datetime.fromtimestamp(int(when), UTC)
         if not hmac.compare_digest(self.login_stamp(request, at).encode(),

@@ -94,7 +94,7 @@ async def current_authentication(request: Request) -> Authentication | None:
     """When and in which session the logged-in user of this browser logged in (None
     without one): OpenID Connect's `auth_time` and `sid`."""
     await current_user(request)
-    found: Authentication | None = request.scope["keyplane_authentication"]
+    found: Authentication | None = request.scope.get("keyplane_authentication")
     return found
 
 
