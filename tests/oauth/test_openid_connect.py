@@ -206,7 +206,8 @@ async def test_a_disabled_user_is_refused_at_userinfo(http, browser):
     assert refused.status_code == 401
 
 
-async def test_a_dpop_bound_token_reads_userinfo_only_with_a_fresh_proof_of_its_key(http, browser):
+async def test_a_dpop_bound_token_reads_userinfo_only_with_a_fresh_proof_of_its_key(http, browser, clock):
+    at = clock.now().timestamp()  # proofs made at keyplane's time, however slow the machine
     await create_user(http)
     client = await oidc_client(http)
     rp = relying_party(http, client)
@@ -214,7 +215,7 @@ async def test_a_dpop_bound_token_reads_userinfo_only_with_a_fresh_proof_of_its_
     answer = query_of(await sign_in(browser, start["url"]))
     key = DpopKey()
     token_response = await browser.post("/oauth/token", headers={
-        **FORM, "DPoP": key.proof("POST", ISSUER + "/oauth/token")}, data={
+        **FORM, "DPoP": key.proof("POST", ISSUER + "/oauth/token", iat=at)}, data={
         "grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT_URI,
         "code_verifier": start["code_verifier"], "client_id": client["client_id"]})
     assert token_response.status_code == 200, token_response.text
@@ -228,13 +229,13 @@ async def test_a_dpop_bound_token_reads_userinfo_only_with_a_fresh_proof_of_its_
     no_proof = await browser.get("/oauth/userinfo", headers={"Authorization": f"DPoP {access}"})
     assert no_proof.status_code == 401 and "invalid_dpop_proof" in no_proof.headers["www-authenticate"]
     other_key = await browser.get("/oauth/userinfo", headers={
-        "Authorization": f"DPoP {access}", "DPoP": DpopKey().proof("GET", url, access_token=access)})
+        "Authorization": f"DPoP {access}", "DPoP": DpopKey().proof("GET", url, access_token=access, iat=at)})
     assert other_key.status_code == 401
     other_url = await browser.get("/oauth/userinfo", headers={
         "Authorization": f"DPoP {access}", "DPoP": key.proof("GET", ISSUER + "/oauth/token",
-                                                              access_token=access)})
+                                                              access_token=access, iat=at)})
     assert other_url.status_code == 401
-    proof = key.proof("GET", url, access_token=access)
+    proof = key.proof("GET", url, access_token=access, iat=at)
     ok = await browser.get("/oauth/userinfo", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
     assert ok.status_code == 200, ok.text
     replayed = await browser.get("/oauth/userinfo", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
