@@ -202,7 +202,8 @@ async def test_a_disabled_user_is_refused_at_userinfo(http, browser):
     _, _, token = await logged_in_tokens(http, browser, client)
     disabled = await http.patch(f"/v1/users/{user['id']}", json={"disabled": True})
     assert disabled.status_code == 200, disabled.text
-    refused = await browser.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    refused = await browser.get("/oauth/userinfo", headers=bearer)
     assert refused.status_code == 401
 
 
@@ -238,7 +239,8 @@ async def test_a_dpop_bound_token_reads_userinfo_only_with_a_fresh_proof_of_its_
     proof = key.proof("GET", url, access_token=access, iat=at)
     ok = await browser.get("/oauth/userinfo", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
     assert ok.status_code == 200, ok.text
-    replayed = await browser.get("/oauth/userinfo", headers={"Authorization": f"DPoP {access}", "DPoP": proof})
+    replayed = await browser.get("/oauth/userinfo",
+                                 headers={"Authorization": f"DPoP {access}", "DPoP": proof})
     assert replayed.status_code == 401
 
 
@@ -393,7 +395,8 @@ async def test_discovery_holds_the_oauth_metadata_and_every_endpoint_answers(htt
     assert oidc["id_token_signing_alg_values_supported"] == ["ES256"]
     assert {"openid", "profile"} <= set(oidc["scopes_supported"])
     assert {"none", "login", "consent"} == set(oidc["prompt_values_supported"])
-    assert {"sub", "auth_time", "nonce", "at_hash", "sid", "preferred_username"} <= set(oidc["claims_supported"])
+    assert {"sub", "auth_time", "nonce", "at_hash", "sid",
+            "preferred_username"} <= set(oidc["claims_supported"])
     assert oidc["code_challenge_methods_supported"] == ["S256"]
     assert oidc["request_uri_parameter_supported"] is False
     for name, url in oidc.items():
@@ -415,7 +418,8 @@ async def test_logout_ends_the_session_and_returns_to_the_registered_uri_with_st
 
     assert (await browser.get("/login/done")).status_code == 303  # logged out
     start = await rp.create_authorization_url(redirect_uri=REDIRECT_URI, prompt="none")
-    assert query_of((await browser.get(path_of(start["url"]))).headers["location"])["error"] == "login_required"
+    silent = await browser.get(path_of(start["url"]))
+    assert query_of(silent.headers["location"])["error"] == "login_required"
     # The old cookie names no session any more (ended server-side, not only forgotten).
     async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver",
                                  cookies=cookie) as replay:
@@ -463,7 +467,7 @@ async def test_logout_without_a_redirect_shows_a_signed_out_page(http, browser, 
     assert (await browser.get("/login/done")).status_code == 303
     # Nobody logged in: nothing to end; an expired hint is still a hint (§2).
     clock.advance(seconds=3600)
-    assert pyjwt.decode(token["id_token"], options={"verify_signature": False})["exp"] < clock.now().timestamp()
+    assert unverified(token["id_token"])["exp"] < clock.now().timestamp()
     again = await browser.get("/oauth/end_session", params={"id_token_hint": token["id_token"],
                                                            "post_logout_redirect_uri": LOGOUT_URI})
     assert again.status_code == 302 and again.headers["location"] == LOGOUT_URI
