@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from keyplane import __version__
 from keyplane.clock import Clock
 from keyplane.config import Settings, load_settings
-from keyplane.http import docs, errors, health, oauth, openapi
+from keyplane.http import docs, errors, health, oauth, openapi, userinfo
 from keyplane.http.access_log import AccessLog
 from keyplane.http.headers import SecurityHeaders
 from keyplane.http.hot_paths import ServiceApp
@@ -36,6 +36,7 @@ from keyplane.stop_signals import on_stop_signal
 from keyplane.web import authorize as web_authorize
 from keyplane.web import dashboard as web_dashboard
 from keyplane.web import device as web_device
+from keyplane.web import logout as web_logout
 from keyplane.web import pages as web_pages
 from keyplane.web.render import STATIC_PATH
 
@@ -124,6 +125,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     app.include_router(revocations.router)
     app.router.routes.extend(web_pages.routes())
     app.router.routes.extend(web_authorize.routes())
+    app.router.routes.extend(web_logout.routes())
+    app.router.routes.extend(userinfo.routes())
     app.router.routes.extend(web_device.routes())
     app.router.routes.extend(web_dashboard.routes())
     app.router.routes.append(Mount(STATIC_PATH, StaticFiles(packages=[("keyplane.web", "static")]),

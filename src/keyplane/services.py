@@ -30,6 +30,7 @@ from keyplane.metrics import Metrics
 from keyplane.oauth.client_auth import ClientAuthenticator
 from keyplane.oauth.clients import ClientSecretHasher, ClientService
 from keyplane.oauth.codes import AuthorizationCodeService
+from keyplane.oauth.id_tokens import IdTokenService
 from keyplane.oauth.device import DeviceFlow, DevicePolicy
 from keyplane.oauth.dpop import DpopService, ProofReplayCache, RedisProofReplayCache
 from keyplane.oauth.metadata import TOKEN_PATH
@@ -119,6 +120,7 @@ class Services:
     dpop: DpopService
     resource_servers: ResourceServerService
     pushed_requests: PushedRequests
+    id_tokens: IdTokenService
 
     key_changes: KeyChangeHub
     key_change_relay: RedisKeyChangeRelay | None
@@ -320,6 +322,7 @@ def _wire(settings: Settings, clock: Clock, db: Database, secret_key: bytes,
         leaks=LeakService(SqlLeakRepository(db), k.repository, hasher, k.exposure, k.root_keys,
                           t.clients, ClientSecretHasher(secret_key), t.refresh_tokens, alerts, clock),
         scanning_keys=ScanningKeys(settings.github_scanning_keys),
+        id_tokens=IdTokenService(t.signing_keys, users, clock, issuer=issuer),
     )
 
 

@@ -73,6 +73,21 @@ def test_a_public_client_is_created_without_a_secret(keyplane) -> None:
     assert "grant_types        authorization_code, refresh_token" in made.stdout
 
 
+def test_post_logout_redirect_uris_are_set_shown_and_cleared(keyplane) -> None:
+    made = keyplane("clients", "create", "spa", "--type", "public",
+                    "--redirect-uri", "http://127.0.0.1:8765/callback",
+                    "--post-logout-redirect-uri", "http://127.0.0.1:8765/signed-out",
+                    "--post-logout-redirect-uri", "com.example.app:/bye")
+    assert made.exit_code == 0, made.stderr
+    assert "logout_redirects   http://127.0.0.1:8765/signed-out, com.example.app:/bye" in made.stdout
+    client_id = made.stdout.split()[2]
+    refused = keyplane("clients", "update", client_id, "--post-logout-redirect-uri", "http://a.example/bye")
+    assert refused.exit_code == 1 and "post_logout_redirect_uris[0]" in refused.stderr
+    cleared = keyplane("clients", "update", client_id, "--clear", "post_logout_redirect_uris", "--json")
+    assert cleared.exit_code == 0, cleared.stderr
+    assert json.loads(cleared.stdout)["post_logout_redirect_uris"] == []
+
+
 def test_a_private_key_jwt_client_takes_its_key_set_from_a_file(keyplane, tmp_path) -> None:
     jwks = {"keys": [{**ECKey.generate_key("P-256").as_dict(private=False), "kid": "signer-1"}]}
     path = tmp_path / "jwks.json"

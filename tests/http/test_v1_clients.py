@@ -15,7 +15,7 @@ CLIENT_FIELDS = {"client_id", "name", "type", "grant_types", "redirect_uris", "s
                  "refresh_token_ttl_seconds", "refresh_token_idle_seconds", "pkce_required", "jwks",
                  "refresh_token_ttl_seconds", "refresh_token_idle_seconds", "jwks",
                  "dpop_bound_access_tokens", "require_pushed_authorization_requests",
-                 "client_secret_start", "created_at", "updated_at"}
+                 "post_logout_redirect_uris", "client_secret_start", "created_at", "updated_at"}
 SECRET_FIELDS = {"client_secret", "client_secret_expires_at"}
 
 EXAMPLE = {
@@ -78,6 +78,7 @@ async def test_only_the_name_is_required_and_a_confidential_basic_client_is_the_
         "refresh_token_ttl_seconds": None, "refresh_token_idle_seconds": None, "jwks": None,
         "pkce_required": True,
         "dpop_bound_access_tokens": False, "require_pushed_authorization_requests": False,
+        "post_logout_redirect_uris": [],
     }
 
 
@@ -401,6 +402,7 @@ async def test_unreadable_or_non_object_bodies_are_problems(http, subtests):
 
 async def test_huge_lists_are_refused_before_any_rule(http, subtests):
     for field, item in (("redirect_uris", "https://a.example.com/cb"), ("scopes", "s"),
+                        ("post_logout_redirect_uris", "https://a.example.com/bye"),
                         ("audiences", "https://a.example.com"), ("grant_types", "refresh_token")):
         with subtests.test(field=field):
             body = {"name": "c", field: [f"{item}{i}" for i in range(1000)]}
@@ -418,7 +420,8 @@ async def test_odd_text_anywhere_is_a_422_never_a_500(http, subtests):
     odd = ["\u0000", "\ud800", "\udfff\ud800", "\u202e", "\ufeff", "𝕏" * 300, "a\u0301" * 150,
            "\x1b[31m", "%00", "https://a.example.com/\u2028", "x" * 2001]
     for value in odd:
-        for field in ("name", "redirect_uris", "scopes", "audiences", "grant_types"):
+        for field in ("name", "redirect_uris", "scopes", "audiences", "grant_types",
+                      "post_logout_redirect_uris"):
             payload = value if field == "name" else [value]
             body = {"name": "c", field: payload}
             with subtests.test(field=field, value=value[:10]):
@@ -459,3 +462,24 @@ async def test_clients_appear_in_the_openapi_document(http):
 async def test_a_wrong_method_is_a_405_problem(http, method):
     created = await create(http)
     assert_problem(await http.request(method, f"/v1/clients/{created['client_id']}", json={}), 405)
+
+
+async def test_post_logout_redirect_uris_follow_the_redirect_uri_rules_through_create_patch_and_get(http):
+    created = await create(http, type="public", redirect_uris=["https://a.example.com/cb"],
+                           post_logout_redirect_uris=["https://a.example.com/bye"])
+    assert created["post_logout_redirect_uris"] == ["https://a.example.com/bye"]
+    url = f"/v1/clients/{created['client_id']}"
+    patched = await http.patch(url, json={"post_logout_redirect_uris": [
+        "https://a.example.com/bye", "com.example.app:/signed-out"]})
+    assert patched.status_code == 200, patched.text
+    got = (await http.get(url)).json()
+    assert got["post_logout_redirect_uris"] == ["https://a.example.com/bye", "com.example.app:/signed-out"]
+    for bad in (["http://a.example.com/bye"], ["https://a.example.com/bye#x"], ["/bye"]):
+        refused = await http.patch(url, json={"post_logout_redirect_uris": bad})
+        assert_problem(refused, 422)
+        assert [e["field"] for e in refused.json()["errors"]] == ["post_logout_redirect_uris[0]"]
+    assert (await http.get(url)).json()["post_logout_redirect_uris"] == got["post_logout_redirect_uris"]
+    machine = await http.post("/v1/clients", json={"name": "m", "post_logout_redirect_uris": [
+        "https://a.example.com/bye"]})
+    assert_problem(machine, 422)
+    assert [e["field"] for e in machine.json()["errors"]] == ["post_logout_redirect_uris"]

@@ -73,7 +73,12 @@ RequirePar = Annotated[bool | None, typer.Option(
     "--require-par/--no-require-par", help="Authorization requests only through the PAR "
     "endpoint (RFC 9126 require_pushed_authorization_requests).", show_default=False)]
 
-CLEARABLE: dict[str, Any] = {"redirect_uris": [], "scopes": [], "audiences": [], "jwks": None,
+PostLogoutRedirectUris = Annotated[list[str] | None, typer.Option(
+    "--post-logout-redirect-uri", metavar="URI", help="Where OpenID Connect logout may send "
+    "the user back to (repeat for more; exact match).")]
+
+CLEARABLE: dict[str, Any] = {"redirect_uris": [], "post_logout_redirect_uris": [], "scopes": [],
+             "audiences": [], "jwks": None,
              "access_token_ttl_seconds": None, "refresh_token_ttl_seconds": None,
              "refresh_token_idle_seconds": None}
 
@@ -86,7 +91,8 @@ def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
             scopes: list[str] | None, audiences: list[str] | None, token_format: str | None,
             auth_method: str | None, access_ttl: int | None, refresh_ttl: int | None,
             jwks: str | None, refresh_idle: int | None = None, dpop_bound: bool | None = None,
-            require_par: bool | None = None) -> dict[str, Any]:
+            require_par: bool | None = None,
+            post_logout_redirect_uris: list[str] | None = None) -> dict[str, Any]:
     """The request fields for the options given; an option left out is not sent."""
     body: dict[str, Any] = {}
     for field, value in (("grant_types", grant_types), ("redirect_uris", redirect_uris),
@@ -96,7 +102,8 @@ def _fields(*, grant_types: list[str] | None, redirect_uris: list[str] | None,
                          ("refresh_token_ttl_seconds", refresh_ttl),
                          ("refresh_token_idle_seconds", refresh_idle),
                          ("dpop_bound_access_tokens", dpop_bound),
-                         ("require_pushed_authorization_requests", require_par)):
+                         ("require_pushed_authorization_requests", require_par),
+                         ("post_logout_redirect_uris", post_logout_redirect_uris)):
         if value is not None:
             body[field] = value
     if jwks is not None:
@@ -131,6 +138,7 @@ CLIENT_FIELDS: list[Column] = [
     ("jwks", _keys),
     ("dpop_bound", "dpop_bound_access_tokens"),
     ("require_par", "require_pushed_authorization_requests"),
+    ("logout_redirects", "post_logout_redirect_uris"),
     ("secret_start", "client_secret_start"), ("created_at", "created_at"),
     ("updated_at", "updated_at"),
 ]
@@ -180,6 +188,7 @@ def create_client(
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
     refresh_idle: RefreshIdle = None, pkce_required: PkceRequired = None,
     dpop_bound: DpopBound = None, require_par: RequirePar = None,
+    post_logout_redirect_uris: PostLogoutRedirectUris = None,
     json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Register a client; its secret, if it has one, is printed once, never again."""
@@ -187,7 +196,7 @@ def create_client(
         grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes, audiences=audiences,
         token_format=token_format, auth_method=auth_method, access_ttl=access_ttl,
         refresh_ttl=refresh_ttl, jwks=jwks, refresh_idle=refresh_idle, dpop_bound=dpop_bound,
-        require_par=require_par)}
+        require_par=require_par, post_logout_redirect_uris=post_logout_redirect_uris)}
     if client_type is not None:
         body["type"] = client_type
     if pkce_required is not None:
@@ -214,6 +223,7 @@ def update_client(
     access_ttl: AccessTtl = None, refresh_ttl: RefreshTtl = None, jwks: Jwks = None,
     refresh_idle: RefreshIdle = None, pkce_required: PkceRequired = None,
     dpop_bound: DpopBound = None, require_par: RequirePar = None,
+    post_logout_redirect_uris: PostLogoutRedirectUris = None,
     clear: Annotated[list[str] | None, typer.Option(
         "--clear", metavar="FIELD", help=f"Empty or reset a field: {', '.join(CLEARABLE)} "
         "(repeat for more).")] = None,
@@ -223,7 +233,8 @@ def update_client(
     body = _fields(grant_types=grant_types, redirect_uris=redirect_uris, scopes=scopes,
                    audiences=audiences, token_format=token_format, auth_method=auth_method,
                    access_ttl=access_ttl, refresh_ttl=refresh_ttl, jwks=jwks,
-                   refresh_idle=refresh_idle, dpop_bound=dpop_bound, require_par=require_par)
+                   refresh_idle=refresh_idle, dpop_bound=dpop_bound, require_par=require_par,
+                   post_logout_redirect_uris=post_logout_redirect_uris)
     if name is not None:
         body["name"] = name
     if pkce_required is not None:

@@ -164,7 +164,8 @@ class TokenEndpoint:
             raise InvalidDpopProof("this client must send a DPoP proof with every token request")
         context = GrantContext(tokens=services.tokens, ip=ip, codes=services.codes,
                                refresh_tokens=services.refresh_tokens, devices=services.devices,
-                               dpop_jkt=proof.jkt if proof is not None else None)
+                               dpop_jkt=proof.jkt if proof is not None else None,
+                               id_tokens=services.id_tokens)
         issued = await grant(context, authenticated.client, form)
         services.metrics.observe_token(grant_type)
         body: dict[str, Any] = {"access_token": issued.access_token, "token_type": issued.token_type,
@@ -175,6 +176,8 @@ class TokenEndpoint:
             body["refresh_token"] = issued.refresh_token
         if issued.issued_token_type:
             body["issued_token_type"] = issued.issued_token_type
+        if issued.id_token:
+            body["id_token"] = issued.id_token
         if proof is None:
             await _send(send, body)
         else:  # RFC 9449 §8.2: a nonce for the next proof
@@ -349,6 +352,16 @@ def hot_endpoints() -> dict[str, ASGIApp]:
     return {metadata.TOKEN_PATH: TokenEndpoint(), metadata.INTROSPECTION_PATH: IntrospectionEndpoint()}
 
 
+async def openid_discovery(request: Request) -> Response:
+    """OpenID Connect Discovery 1.0 §4: the same metadata, and the OpenID Provider's."""
+    services = services_of(request)
+    keys = await services.signing_keys.verification_keys()
+    algorithms = {services.settings.signing_alg, *(alg for alg, _ in keys.values())}
+    body = metadata.openid_configuration(services.settings.resolved_issuer, algorithms)
+    return Response(dumps(body), media_type="application/json",
+                    headers={"Cache-Control": "public, max-age=3600"})
+
+
 def routes() -> list[BaseRoute]:
     """The other OAuth endpoints, Starlette routes."""
     return [
@@ -356,4 +369,5 @@ def routes() -> list[BaseRoute]:
         Route(metadata.DEVICE_AUTHORIZATION_PATH, device_authorization, methods=["POST"]),
         Route(metadata.PAR_PATH, pushed_authorization_request, methods=["POST"]),
         Route(metadata.METADATA_PATH, discovery, methods=["GET"]),
+        Route(metadata.OPENID_CONFIGURATION_PATH, openid_discovery, methods=["GET"]),
     ]

@@ -22,11 +22,14 @@ from keyplane.errors import InvalidScope, InvalidTarget, NotFound
 from keyplane.oauth.audiences import audience_for
 from keyplane.oauth.model import GRANT_AUTHORIZATION_CODE, Client
 from keyplane.oauth.pkce import S256, is_code_challenge
+from keyplane.oauth.id_tokens import MAX_NONCE_LENGTH
 from keyplane.oauth.scopes import granted_scopes
+from keyplane.oauth.user_claims import OPENID, PROMPT_NONE, PROMPT_VALUES
 
 MAX_STATE_LENGTH = 1024
 MAX_PARAMETER_LENGTH = 2048
 MAX_PARAMETERS = 30
+MAX_AGE_LIMIT = 10 * 366 * 86_400  # a max_age beyond is no limit at all
 _LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 REPEATABLE = {"resource"}
 
@@ -64,6 +67,14 @@ class AuthorizationRequest:
     audience: tuple[str, ...]
     code_challenge: str | None
     request_uri: str | None = None  # RFC 9126: the pushed request it came from
+    # OpenID Connect Core 1.0 §3.1.2.1: echoed in the ID token; how to treat a session.
+    nonce: str | None = None
+    prompt: frozenset[str] = frozenset()
+    max_age: int | None = None
+
+    @property
+    def is_openid(self) -> bool:
+        return OPENID in self.scope
 
 
 def _loopback_without_port(uri: str) -> str | None:
@@ -205,6 +216,18 @@ async def check_request(clients: Clients, pairs: Sequence[tuple[str, str]],
         audience = audience_for(client, resources)
     except InvalidTarget as exc:
         raise fail("invalid_target", exc.description) from None
+    nonce = params.get("nonce")
+    if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
+        raise fail("invalid_request", f"nonce is longer than {MAX_NONCE_LENGTH} characters")
+    prompt = frozenset(params.get("prompt", "").split())
+    if PROMPT_NONE in prompt and len(prompt) > 1:  # OpenID Connect Core 1.0 §3.1.2.1
+        raise fail("invalid_request", "prompt=none cannot be combined with other values")
+    max_age = params.get("max_age")
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
+        raise fail("invalid_request", "max_age must be a number of seconds")
     return AuthorizationRequest(client=client, redirect_uri=redirect_uri,
                                 redirect_uri_given=given is not None, state=state, scope=scope,
-                                audience=audience, code_challenge=challenge)
+                                audience=audience, code_challenge=challenge, nonce=nonce,
+                                # A value we do not know (select_account) is ignored (§3.1.2.1 MAY).
+                                prompt=prompt & frozenset(PROMPT_VALUES),
+                                max_age=None if max_age is None else min(int(max_age), MAX_AGE_LIMIT))

@@ -68,7 +68,7 @@ MAX_JTI_LENGTH = 128  # stored as is up to this; longer or odd ones as a digest
 UPDATABLE = ("name", "grant_types", "redirect_uris", "scopes", "audiences", "token_format",
              "auth_method", "access_token_ttl_seconds", "refresh_token_ttl_seconds", "jwks",
              "refresh_token_idle_seconds", "pkce_required", "dpop_bound_access_tokens",
-             "require_pushed_authorization_requests")
+             "require_pushed_authorization_requests", "post_logout_redirect_uris")
 # Client field names as the wire spells them, for error messages.
 _WIRE = {"auth_method": "token_endpoint_auth_method"}
 
@@ -113,6 +113,7 @@ class ClientFields:
     pkce_required: bool = True
     dpop_bound_access_tokens: bool = False
     require_pushed_authorization_requests: bool = False
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,12 @@ def check_client(fields: ClientFields) -> ClientFields:
     redirect_uris = errors.strings("redirect_uris", fields.redirect_uris, redirect_uri_error)
     if GRANT_AUTHORIZATION_CODE in grants and not redirect_uris:
         errors.bad("redirect_uris", "at least one redirect URI is required for authorization_code")
+    # The rules of redirect URIs (https, loopback http, private-use schemes; no fragment).
+    post_logout_redirect_uris = errors.strings("post_logout_redirect_uris",
+                                               fields.post_logout_redirect_uris, redirect_uri_error)
+    if post_logout_redirect_uris and GRANT_AUTHORIZATION_CODE not in grants:
+        errors.bad("post_logout_redirect_uris",
+                   "only a client of the authorization_code grant logs users in (and out)")
     scopes = errors.strings("scopes", fields.scopes, scope_error)
     audiences = errors.strings("audiences", fields.audiences, resource_uri_error)
     _check_tokens(fields, errors)
@@ -194,7 +201,8 @@ def check_client(fields: ClientFields) -> ClientFields:
     if errors:
         raise Invalid(errors)
     return dataclasses.replace(fields, type=kind, auth_method=method, grant_types=grants,
-                               redirect_uris=redirect_uris, scopes=scopes, audiences=audiences)
+                               redirect_uris=redirect_uris, scopes=scopes, audiences=audiences,
+                               post_logout_redirect_uris=post_logout_redirect_uris)
 
 
 class _Errors(list[FieldError]):
@@ -330,7 +338,8 @@ class ClientService:
             refresh_token_idle_seconds=valid.refresh_token_idle_seconds,
             pkce_required=valid.pkce_required,
             dpop_bound_access_tokens=valid.dpop_bound_access_tokens,
-            require_pushed_authorization_requests=valid.require_pushed_authorization_requests)
+            require_pushed_authorization_requests=valid.require_pushed_authorization_requests,
+            post_logout_redirect_uris=valid.post_logout_redirect_uris)
         event = AuditEvent.of(actor, events.CLIENT_CREATE, client.id, now, name=client.name,
                               type=client.type, grant_types=list(client.grant_types),
                               token_endpoint_auth_method=client.auth_method,

@@ -23,7 +23,7 @@ from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
 from keyplane.errors import InvalidGrant, InvalidRequest
-from keyplane.oauth.model import Client
+from keyplane.oauth.model import Authentication, Client
 from keyplane.oauth.pkce import verifier_matches
 
 if TYPE_CHECKING:
@@ -45,6 +45,9 @@ class StoredCode:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None
+    # OpenID Connect: the request's nonce, and the login the code was issued in.
+    nonce: str | None = None
+    authentication: Authentication | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class CodeGrant:
     user_id: str
     scope: tuple[str, ...]
     audience: tuple[str, ...]
+    nonce: str | None = None
+    authentication: Authentication | None = None
 
     def __repr__(self) -> str:
         return f"CodeGrant(client_id={self.client_id!r}, user_id={self.user_id!r})"
@@ -118,15 +123,17 @@ class AuthorizationCodeService:
         self._refresh_families = refresh_families
 
     async def issue(self, request: AuthorizationRequest, user_id: str, scope: tuple[str, ...], *,
-                    ip: str | None) -> str:
-        """A new code for `request`, approved by `user_id` for `scope`; shown only here."""
+                    ip: str | None, authentication: Authentication | None = None) -> str:
+        """A new code for `request`, approved by `user_id` for `scope` in the login
+        `authentication`; shown only here."""
         now = self._clock.now()
         code = secrets.token_urlsafe(32)
         stored = StoredCode(client_id=request.client.id, user_id=user_id,
                             redirect_uri=request.redirect_uri if request.redirect_uri_given else "",
                             code_challenge=request.code_challenge, scope=scope,
                             audience=request.audience, created_at=now,
-                            expires_at=now + timedelta(seconds=CODE_TTL_SECONDS), used_at=None)
+                            expires_at=now + timedelta(seconds=CODE_TTL_SECONDS), used_at=None,
+                            nonce=request.nonce, authentication=authentication)
         event = AuditEvent.of(Actor(id=user_id, ip=ip), events.AUTHORIZATION_CODE_ISSUE, user_id,
                               now, client_id=request.client.id, scope=" ".join(scope),
                               pkce=request.code_challenge is not None)
@@ -173,7 +180,8 @@ class AuthorizationCodeService:
             await self._revoke(digest, client, ip=ip, at=now)
             raise InvalidGrant("the code was used already")
         return CodeGrant(code_hash=digest, client_id=client.id, user_id=stored.user_id,
-                         scope=stored.scope, audience=stored.audience)
+                         scope=stored.scope, audience=stored.audience, nonce=stored.nonce,
+                         authentication=stored.authentication)
 
     async def record_issued(self, grant: CodeGrant, issued: Issued, client: Client, *,
                             ip: str | None) -> None:

@@ -46,6 +46,8 @@ class Client:
     dpop_bound_access_tokens: bool = False
     # RFC 9126 §6: authorization requests only through the PAR endpoint.
     require_pushed_authorization_requests: bool = False
+    # OpenID Connect RP-Initiated Logout 1.0 §3.1: where logout may send the user back to.
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @property
     def is_public(self) -> bool:
@@ -116,6 +118,15 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Authentication:
+    """When and in which browser session the user authenticated: what an ID token says
+    besides who (`auth_time`, `sid`), kept with the code and the refresh-token family."""
+
+    auth_time: datetime
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A token response (RFC 6749 §5.1); `access_token` exists only here."""
 
@@ -126,6 +137,9 @@ class IssuedToken:
     token_type: str = "Bearer"
     refresh_token: str | None = None
     issued_token_type: str | None = None  # RFC 8693 §2.2.1: token exchange answers it
+    id_token: str | None = None  # OpenID Connect Core 1.0 §3.1.3.3
+    # The login behind a refreshed user grant, for its new ID token (Core 1.0 §12.2).
+    authentication: Authentication | None = None
 
     def __repr__(self) -> str:
         return f"IssuedToken(jti={self.claims.jti!r}, client_id={self.claims.client_id!r})"

@@ -37,7 +37,7 @@ from keyplane.errors import (
     InvalidTarget,
 )
 from keyplane.ids import is_id, new_id
-from keyplane.oauth.model import GRANT_REFRESH_TOKEN, Client, IssuedToken
+from keyplane.oauth.model import GRANT_REFRESH_TOKEN, Authentication, Client, IssuedToken
 from keyplane.oauth.scopes import SCOPE_TOKEN
 from keyplane.oauth.tokens import TokenService, new_jti
 
@@ -75,6 +75,7 @@ class RefreshGrant:
     used_at: datetime | None
     family_revoked_at: datetime | None
     dpop_jkt: str | None = None  # RFC 9449 §5: a public client's family, bound to its key
+    authentication: Authentication | None = None  # the login it came from (ID tokens)
 
     @property
     def expires_at(self) -> datetime:
@@ -94,6 +95,7 @@ class NewFamily:
     created_at: datetime
     expires_at: datetime
     dpop_jkt: str | None = None
+    authentication: Authentication | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,8 @@ class RefreshTokenService:
 
     async def start_family(self, client: Client, *, subject: str, scope: tuple[str, ...],
                            audience: tuple[str, ...], access_jti: str | None,
-                           dpop_jkt: str | None = None) -> tuple[str, str]:
+                           dpop_jkt: str | None = None,
+                           authentication: Authentication | None = None) -> tuple[str, str]:
         """A first refresh token for a new grant: (refresh token, family id). `access_jti`
         is the access token issued with it, revoked with the family. A public client's
         family is bound to the DPoP key `dpop_jkt` (RFC 9449 §5): its refresh tokens are
@@ -207,7 +210,8 @@ class RefreshTokenService:
         family = NewFamily(id=new_id("rtf", now), client_id=client.id, subject=subject,
                            scope=scope, audience=audience, created_at=now,
                            expires_at=now + timedelta(seconds=ttl),
-                           dpop_jkt=dpop_jkt if client.is_public else None)
+                           dpop_jkt=dpop_jkt if client.is_public else None,
+                           authentication=authentication)
         token, first = self._successor(family.id, family.expires_at, client, now, access_jti)
         await self._repository.start_family(family, first)
         if self._next_prune_at is None or now >= self._next_prune_at:
@@ -218,17 +222,20 @@ class RefreshTokenService:
 
     async def issue_tokens(self, client: Client, *, subject: str, scope: tuple[str, ...],
                            audience: tuple[str, ...], ip: str | None = None,
-                           dpop_jkt: str | None = None) -> tuple[IssuedToken, str | None]:
+                           dpop_jkt: str | None = None,
+                           authentication: Authentication | None = None,
+                           ) -> tuple[IssuedToken, str | None]:
         """An access token, plus a refresh token of a new family when the client may use
         the refresh_token grant: (token response, family id or None). What the
-        authorization_code and device_code grants answer with."""
+        authorization_code and device_code grants answer with; `authentication` is the
+        login the grant came from, kept with the family for ID tokens on refresh."""
         issued = await self._tokens.issue(client, subject=subject, scope=scope, audience=audience,
                                           ip=ip, dpop_jkt=dpop_jkt)
         if not self.enabled_for(client):
             return issued, None
         token, family_id = await self.start_family(client, subject=subject, scope=scope,
                                                    audience=audience, access_jti=issued.claims.jti,
-                                                   dpop_jkt=dpop_jkt)
+                                                   dpop_jkt=dpop_jkt, authentication=authentication)
         return dataclasses.replace(issued, refresh_token=token), family_id
 
     async def refresh(self, client: Client, token: str, *, scope: str | None,
@@ -270,7 +277,8 @@ class RefreshTokenService:
             await self._reused(grant, await self._repository.used_at(grant.token_id) or now, now, ip)
         issued = await self._tokens.issue(client, subject=grant.subject, scope=narrowed,
                                           audience=audience, ip=ip, jti=jti, dpop_jkt=dpop_jkt)
-        return dataclasses.replace(issued, refresh_token=new_token)
+        return dataclasses.replace(issued, refresh_token=new_token,
+                                   authentication=grant.authentication)
 
     async def _reused(self, grant: RefreshGrant, used_at: datetime, now: datetime,
                       ip: str | None) -> None:

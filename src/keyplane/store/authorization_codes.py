@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from keyplane.audit.events import AuditEvent
 from keyplane.ids import new_id
 from keyplane.oauth.codes import Issued, StoredCode
+from keyplane.oauth.model import Authentication
 from keyplane.store import audit
 from keyplane.store.codec import dumps, loads
 from keyplane.store.engine import Database
@@ -41,7 +42,9 @@ class SqlCodeRepository:
                 code_hash=code_hash, client_id=code.client_id, user_id=code.user_id,
                 redirect_uri=code.redirect_uri, code_challenge=code.code_challenge,
                 scope=" ".join(code.scope), audience=dumps(list(code.audience)),
-                created_at=code.created_at, expires_at=code.expires_at))
+                created_at=code.created_at, expires_at=code.expires_at, nonce=code.nonce,
+                auth_time=code.authentication.auth_time if code.authentication else None,
+                sid=code.authentication.sid if code.authentication else None))
             await audit.record(conn, event)
 
     async def get(self, code_hash: bytes) -> StoredCode | None:
@@ -49,11 +52,14 @@ class SqlCodeRepository:
             row = (await conn.execute(sa.select(_codes).where(_codes.c.code_hash == code_hash))).first()
         if row is None:
             return None
+        auth_time = as_utc(row.auth_time)
         return StoredCode(client_id=row.client_id, user_id=row.user_id,
                           redirect_uri=row.redirect_uri, code_challenge=row.code_challenge,
                           scope=tuple(row.scope.split()), audience=tuple(loads(row.audience)),
                           created_at=_time(row.created_at), expires_at=_time(row.expires_at),
-                          used_at=as_utc(row.used_at))
+                          used_at=as_utc(row.used_at), nonce=row.nonce,
+                          authentication=None if auth_time is None or row.sid is None
+                          else Authentication(auth_time=auth_time, sid=row.sid))
 
     async def consume(self, code_hash: bytes, at: datetime) -> bool:
         async with self._db.transaction() as conn:

@@ -39,6 +39,7 @@ _COLUMNS = (
     clients.c.created_at, clients.c.updated_at, clients.c.refresh_token_idle_seconds,
     clients.c.pkce_required,
     clients.c.dpop_bound_access_tokens, clients.c.require_pushed_authorization_requests,
+    clients.c.post_logout_redirect_uris,
 )
 _SECRETS = (clients.c.secret_hash, clients.c.previous_secret_hash,
             clients.c.previous_secret_expires_at)
@@ -71,6 +72,7 @@ def _client(row: Sequence[Any]) -> Client:
         pkce_required=bool(col("pkce_required")),
         dpop_bound_access_tokens=bool(col("dpop_bound_access_tokens")),
         require_pushed_authorization_requests=bool(col("require_pushed_authorization_requests")),
+        post_logout_redirect_uris=tuple(loads(col("post_logout_redirect_uris"))),
     )
 
 
@@ -97,6 +99,7 @@ def _settings(client: Client) -> dict[str, Any]:
         "pkce_required": client.pkce_required,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "post_logout_redirect_uris": dumps(list(client.post_logout_redirect_uris)),
         "jwks": None if client.jwks is None else dumps(client.jwks),
         "updated_at": client.updated_at,
     }

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyplane.audit.events import AuditEvent
 from keyplane.ids import new_id
+from keyplane.oauth.model import Authentication
 from keyplane.oauth.refresh_tokens import (
     NewFamily,
     NewRefreshToken,
@@ -47,7 +48,8 @@ _GRANT = (
               refresh_families.c.subject, refresh_families.c.scope, refresh_families.c.audience,
               refresh_tokens.c.issued_at, refresh_tokens.c.idle_expires_at,
               refresh_families.c.expires_at, refresh_tokens.c.used_at,
-              refresh_families.c.revoked_at, refresh_families.c.dpop_jkt)
+              refresh_families.c.revoked_at, refresh_families.c.dpop_jkt,
+              refresh_families.c.auth_time, refresh_families.c.sid)
     .join(refresh_families, refresh_families.c.id == refresh_tokens.c.family_id)
 )
 
@@ -161,7 +163,9 @@ class SqlRefreshTokenRepository:
                 id=family.id, client_id=family.client_id, subject=family.subject,
                 scope=" ".join(family.scope), audience=dumps(list(family.audience)),
                 created_at=family.created_at, expires_at=family.expires_at,
-                dpop_jkt=family.dpop_jkt))
+                dpop_jkt=family.dpop_jkt,
+                auth_time=family.authentication.auth_time if family.authentication else None,
+                sid=family.authentication.sid if family.authentication else None))
             await conn.execute(_INSERT_TOKEN, _token_values(first))
 
     async def by_hash(self, token_hash: bytes) -> RefreshGrant | None:
@@ -176,11 +180,14 @@ class SqlRefreshTokenRepository:
                 row = (await conn.execute(_GRANT.where(refresh_tokens.c.token_hash == token_hash))).first()
         if row is None:
             return None
+        auth_time = as_utc(row[12])
         return RefreshGrant(
             token_id=row[0], family_id=row[1], client_id=row[2], subject=row[3],
             scope=tuple(row[4].split()), audience=tuple(loads(row[5])), issued_at=_time(row[6]),
             idle_expires_at=_time(row[7]), family_expires_at=_time(row[8]), used_at=as_utc(row[9]),
-            family_revoked_at=as_utc(row[10]), dpop_jkt=row[11])
+            family_revoked_at=as_utc(row[10]), dpop_jkt=row[11],
+            authentication=None if auth_time is None or row[13] is None
+            else Authentication(auth_time=auth_time, sid=row[13]))
 
     async def rotate(self, used: RefreshGrant, successor: NewRefreshToken, now: datetime) -> Rotation:
         if self._sqlite_writers is not None:

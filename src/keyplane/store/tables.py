@@ -222,6 +222,8 @@ clients = sa.Table(
     sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("require_pushed_authorization_requests", sa.Boolean, nullable=False,
               server_default=sa.false()),
+    # 0015: OpenID Connect RP-Initiated Logout 1.0 §3.1 (JSON list)
+    sa.Column("post_logout_redirect_uris", sa.Text, nullable=False, server_default="[]"),
 )
 
 # RFC 7523 §3: a client assertion's `jti` is accepted once until the assertion expires.
@@ -315,6 +317,9 @@ refresh_families = sa.Table(
     sa.Column("revoked_at", UtcDateTime),
     sa.Column("revoke_reason", sa.String(32)),
     sa.Column("dpop_jkt", sa.String(64)),  # 0013: the DPoP key its tokens are bound to
+    # 0015: OpenID Connect — the login the grant came from (ID tokens on refresh)
+    sa.Column("auth_time", UtcDateTime),
+    sa.Column("sid", sa.String(64)),
     sa.Index(None, "client_id"),
     sa.Index(None, "subject"),
     sa.Index(None, "expires_at"),
@@ -436,6 +441,10 @@ authorization_codes = sa.Table(
     sa.Column("access_jti", sa.String(64)),
     sa.Column("access_expires_at", UtcDateTime),
     sa.Column("refresh_family_id", sa.String(64)),  # set by the refresh-token grant's issuer
+    # 0015: OpenID Connect — the request's nonce, and the login's time and session id
+    sa.Column("nonce", sa.Text),
+    sa.Column("auth_time", UtcDateTime),
+    sa.Column("sid", sa.String(64)),
     sa.Index(None, "expires_at"),
 )
 

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -49,6 +49,14 @@ def session_hash(cookie_value: str) -> bytes:
 
 def new_session_value() -> str:
     return secrets.token_urlsafe(32)
+
+
+def session_sid(cookie_value: str) -> str:
+    """The session's public name (OpenID Connect's `sid`): stable for the session, derived
+    one-way from the hash the store keys it by, so it names the session to clients without
+    being the cookie's value or its stored hash."""
+    digest = hashlib.sha256(b"sid\x00" + session_hash(cookie_value)).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
 
 class SessionService:
@@ -106,6 +114,28 @@ class SessionService:
             return False
         return hmac.compare_digest(self.csrf_token(cookie_value).encode(),
                                    token.encode("utf-8", "surrogatepass"))
+
+    def login_stamp(self, request: str, at: datetime) -> str:
+        """A mark that this server sent the browser to log in (again) at `at` to go on with
+        `request` (prompt=login, max_age): a login after `at` satisfies that request. An
+        HMAC under a server key, so no one else can make one that says the login is done."""
+        when = str(int(at.timestamp()))
+        mac = hmac.new(self._csrf_key, f"login\x00{when}\x00{request}".encode("utf-8", "surrogatepass"),
+                       hashlib.sha256).hexdigest()
+        return f"{when}.{mac}"
+
+    def stamped_at(self, request: str, stamp: str, *, max_age_seconds: int) -> datetime | None:
+        """When `login_stamp` made `stamp` for `request`, if it did and not longer than
+        `max_age_seconds` ago; None otherwise."""
+        when, _, _mac = stamp.partition(".")
+        if not (when.isascii() and when.isdigit()) or len(when) > 10:  # up to the year 2286
+            return None
+        at = datetime.fromtimestamp(int(when), UTC)
+        if not hmac.compare_digest(self.login_stamp(request, at).encode(),
+                                   stamp.encode("utf-8", "surrogatepass")):
+            return None
+        now = self._clock.now()
+        return at if timedelta(0) <= now - at <= timedelta(seconds=max_age_seconds) else None
 
     def seal(self, cookie_value: str, label: str, secret: str, *, ttl_seconds: int) -> str:
         """`secret` encrypted for this browser session only (AES-256-GCM, the session's

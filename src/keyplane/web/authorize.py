@@ -5,6 +5,13 @@ in and come back, and then either redirects at once with a code (the user approv
 scopes for this client before) or shows the consent page. The consent form posts back the
 original request, which is checked again in full, with the session's CSRF token.
 Responses carry `code` (or `error`), `state` and `iss` (RFC 9207).
+
+OpenID Connect Core 1.0 §3.1.2.1: `prompt=none` never shows a page (no session:
+`login_required`; consent missing: `consent_required`); `prompt=login`, and a session
+older than `max_age`, send the browser to log in again; `prompt=consent` shows the consent
+page even when the user approved before. A browser sent to log in again comes back with
+`kp_login` added to the request: a stamp (HMAC under a server key) of when it was sent, so
+a login after that time satisfies the request and the next one asks no more.
 """
 
 from __future__ import annotations
@@ -23,15 +30,19 @@ from keyplane.oauth.authorization import (
     Untrusted,
     check_request,
 )
+from keyplane.oauth.model import Authentication
 from keyplane.oauth.metadata import AUTHORIZATION_PATH
+from keyplane.oauth.par import FLOW_SECONDS
+from keyplane.oauth.user_claims import PROMPT_CONSENT, PROMPT_LOGIN, PROMPT_NONE
 from keyplane.users.model import User
 from keyplane.web.consent import scope_items
 from keyplane.web.csrf import csrf_context, csrf_failure, csrf_ok
 from keyplane.web.forms import BadForm, read_form
 from keyplane.web.render import error_page, page
-from keyplane.web.session import current_user, redirect_to_login
+from keyplane.web.session import current_authentication, current_user, redirect_to_login
 
 MAX_QUERY_LENGTH = 8192
+LOGIN_STAMP = "kp_login"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy": "no-referrer"}
 
 
@@ -83,6 +94,37 @@ async def _grantable(request: Request, checked: AuthorizationRequest,
     return scope
 
 
+def _without_stamp(query: str) -> tuple[str, str | None]:
+    """The request as the client sent it, and the login stamp this server added, if any."""
+    base, sep, stamp = query.rpartition(f"&{LOGIN_STAMP}=")
+    if not sep or "&" in stamp:
+        return query, None
+    return base, stamp
+
+
+def _logged_in_enough(request: Request, checked: AuthorizationRequest, query: str,
+                      authentication: Authentication) -> bool:
+    """Whether the session's login will do for this request: no `prompt=login`, and not
+    older than `max_age`; or a login after this server sent the browser to log in again."""
+    base, stamp = _without_stamp(query)
+    if stamp is not None:
+        sent_at = services_of(request).sessions.stamped_at(base, stamp, max_age_seconds=FLOW_SECONDS)
+        if sent_at is not None and authentication.auth_time >= sent_at:
+            return True
+    if PROMPT_LOGIN in checked.prompt:
+        return False
+    if checked.max_age is not None:
+        elapsed = services_of(request).clock.now() - authentication.auth_time
+        return elapsed.total_seconds() <= checked.max_age
+    return True
+
+
+def _log_in_again(request: Request, query: str) -> Response:
+    base, _ = _without_stamp(query)
+    stamp = services_of(request).sessions.login_stamp(base, services_of(request).clock.now())
+    return redirect_to_login(request, f"{AUTHORIZATION_PATH}?{base}&{LOGIN_STAMP}={stamp}", again=True)
+
+
 async def _issue(request: Request, checked: AuthorizationRequest, user: User,
                  scope: tuple[str, ...], *, status: int) -> Response:
     if checked.request_uri is not None \
@@ -90,7 +132,8 @@ async def _issue(request: Request, checked: AuthorizationRequest, user: User,
         return _error_redirect(request, RedirectedError(
             "invalid_request", "the pushed authorization request was used already",
             redirect_uri=checked.redirect_uri, state=checked.state), status=status)
-    code = await services_of(request).codes.issue(checked, user.id, scope, ip=client_ip(request))
+    code = await services_of(request).codes.issue(checked, user.id, scope, ip=client_ip(request),
+                                                  authentication=await current_authentication(request))
     return _redirect(request, checked.redirect_uri, {"code": code, "state": checked.state},
                      status=status)
 
@@ -100,15 +143,28 @@ async def authorize(request: Request) -> Response:
     try:
         checked = await _checked(request, query)
         user = await current_user(request)
-        if user is None:
+        authentication = await current_authentication(request)
+        if user is None or authentication is None:
+            if PROMPT_NONE in checked.prompt:
+                raise RedirectedError("login_required", "the user is not logged in",
+                                      redirect_uri=checked.redirect_uri, state=checked.state)
             return redirect_to_login(request)
+        if not _logged_in_enough(request, checked, query, authentication):
+            if PROMPT_NONE in checked.prompt:
+                raise RedirectedError("login_required", "the user's login is older than max_age",
+                                      redirect_uri=checked.redirect_uri, state=checked.state)
+            return _log_in_again(request, query)
         scope = await _grantable(request, checked, user)
+        consent = await services_of(request).users.consent(user.id, checked.client.id)
+        consented = consent is not None and set(scope) <= set(consent.scopes)
+        if PROMPT_NONE in checked.prompt and not consented:
+            raise RedirectedError("consent_required", "the user has not approved this request",
+                                  redirect_uri=checked.redirect_uri, state=checked.state)
     except Untrusted as exc:
         return _untrusted(exc)
     except RedirectedError as exc:
         return _error_redirect(request, exc, status=302)
-    consent = await services_of(request).users.consent(user.id, checked.client.id)
-    if consent is not None and set(scope) <= set(consent.scopes):
+    if consented and PROMPT_CONSENT not in checked.prompt:
         return await _issue(request, checked, user, scope, status=302)
     csrf = csrf_context(request)
     return csrf.apply(page("consent.html", title=f"Allow {checked.client.name}?",

@@ -10,8 +10,15 @@ _VERBS = {
 }
 
 
+# OpenID Connect's scope values (Core 1.0 §5.4), in the words of what they release.
+_OIDC = {"openid": "know who you are on this server (your user id)",
+         "profile": "see your username"}
+
+
 def describe_scope(scope: str) -> str:
     """`documents.read` → "see your documents"; a scope of another shape is named as is."""
+    if scope in _OIDC:
+        return _OIDC[scope]
     parts = [p for p in scope.replace(":", ".").replace("/", ".").split(".") if p]
     if len(parts) >= 2 and parts[-1].lower() in _VERBS:
         thing = " ".join(p.replace("_", " ").replace("-", " ") for p in parts[:-1])

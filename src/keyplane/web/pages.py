@@ -17,6 +17,7 @@ from keyplane.web.render import error_page, page
 from keyplane.web.session import (
     LOGIN_PATH,
     LOGOUT_PATH,
+    REAUTHENTICATE,
     browser_value,
     clear_session_cookie,
     current_user,
@@ -37,7 +38,8 @@ def _login_page(request: Request, next_path: str | None, *, username: str = "",
 
 async def login_form(request: Request) -> Response:
     next_path = safe_next(request.query_params.get("next"))
-    if await current_user(request) is not None:
+    again = request.query_params.get(REAUTHENTICATE) == "1"
+    if not again and await current_user(request) is not None:
         return RedirectResponse(next_path or DEFAULT_NEXT, status_code=303,
                                 headers={"Cache-Control": "no-store"})
     return _login_page(request, next_path)

@@ -22,11 +22,13 @@ from starlette.responses import RedirectResponse, Response
 
 from keyplane.http.context import services_of
 from keyplane.users.model import User
-from keyplane.users.sessions import MAX_COOKIE_LENGTH, new_session_value
+from keyplane.oauth.model import Authentication
+from keyplane.users.sessions import MAX_COOKIE_LENGTH, new_session_value, session_sid
 
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
 MAX_NEXT_LENGTH = 4000
+REAUTHENTICATE = "again"  # the login page's query parameter: show the form even when logged in
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -74,14 +76,26 @@ async def current_user(request: Request) -> User | None:
         cached: User | None = request.scope["keyplane_user"]
         return cached
     user: User | None = None
+    authentication: Authentication | None = None
     value = browser_value(request)
     if value:
         services = services_of(request)
         session = await services.sessions.resume(value)
         if session is not None:
             user = await services.users.active_user(session.user_id)
+            # A session starts at a successful login: its creation is the authentication.
+            authentication = Authentication(auth_time=session.created_at, sid=session_sid(value))
     request.scope["keyplane_user"] = user
+    request.scope["keyplane_authentication"] = authentication if user is not None else None
     return user
+
+
+async def current_authentication(request: Request) -> Authentication | None:
+    """When and in which session the logged-in user of this browser logged in (None
+    without one): OpenID Connect's `auth_time` and `sid`."""
+    await current_user(request)
+    found: Authentication | None = request.scope.get("keyplane_authentication")
+    return found
 
 
 def safe_next(value: str | None) -> str | None:
@@ -105,12 +119,18 @@ def local_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def login_url(next_path: str | None) -> str:
+def login_url(next_path: str | None, *, again: bool = False) -> str:
+    """The login page, coming back to `next_path`; with `again` it asks for the password
+    even of a browser that is logged in (OpenID Connect prompt=login, max_age)."""
     checked = safe_next(next_path)
-    return LOGIN_PATH if checked is None else f"{LOGIN_PATH}?next={quote(checked, safe='')}"
+    again_query = f"{REAUTHENTICATE}=1" if again else ""
+    if checked is None:
+        return LOGIN_PATH + (f"?{again_query}" if again else "")
+    return f"{LOGIN_PATH}?next={quote(checked, safe='')}" + (f"&{again_query}" if again else "")
 
 
-def redirect_to_login(request: Request, next_path: str | None = None) -> Response:
+def redirect_to_login(request: Request, next_path: str | None = None, *,
+                      again: bool = False) -> Response:
     """303 to the login page, which comes back to `next_path` (default: this request)."""
-    return RedirectResponse(login_url(next_path or local_path(request)), status_code=303,
-                            headers={"Cache-Control": "no-store"})
+    return RedirectResponse(login_url(next_path or local_path(request), again=again),
+                            status_code=303, headers={"Cache-Control": "no-store"})

@@ -77,6 +77,9 @@ class ClientCreate(Strict):
         "RFC 9449 §5.2: every token request must carry a DPoP proof; tokens are bound to its key."))
     require_pushed_authorization_requests: bool = Field(default=False, description=(
         "RFC 9126 §6: authorization requests only by reference to a pushed request."))
+    post_logout_redirect_uris: list[Uri] = Field(default_factory=list, max_length=20, description=(
+        "OpenID Connect RP-Initiated Logout: where the end-session endpoint may send the user "
+        "after logging out (exact match; the rules of redirect_uris)."))
 
 
 class ClientPatch(Strict):
@@ -98,6 +101,7 @@ class ClientPatch(Strict):
     pkce_required: bool | None = None
     dpop_bound_access_tokens: bool | None = None
     require_pushed_authorization_requests: bool | None = None
+    post_logout_redirect_uris: list[Uri] | None = Field(default=None, max_length=20)
 
 
 class RollIn(Strict):
@@ -121,6 +125,7 @@ class ClientOut(BaseModel):
     pkce_required: bool = True
     dpop_bound_access_tokens: bool = False
     require_pushed_authorization_requests: bool = False
+    post_logout_redirect_uris: list[str] = Field(default_factory=list)
     jwks: dict[str, Any] | None
     client_secret_start: str | None = Field(description=(
         "The first characters of the current secret, to tell secrets apart; null without one."))
@@ -147,6 +152,7 @@ def client_to_wire(client: Client) -> dict[str, Any]:
         "pkce_required": client.pkce_required, "jwks": client.jwks,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "client_secret_start": client.secret_start,
         "created_at": rfc3339(client.created_at), "updated_at": rfc3339(client.updated_at),
     }

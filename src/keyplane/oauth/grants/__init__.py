@@ -18,6 +18,7 @@ from keyplane.oauth.grants import (
     refresh_token,
     token_exchange,
 )
+from keyplane.oauth.id_tokens import IdTokenService
 from keyplane.oauth.model import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
@@ -39,6 +40,7 @@ class GrantContext:
     refresh_tokens: RefreshTokenService
     devices: DeviceFlow
     dpop_jkt: str | None = None  # the key of the request's DPoP proof: tokens bind to it
+    id_tokens: IdTokenService | None = None  # OpenID Connect: ID tokens for `openid` grants
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,13 @@
 The client authenticates as registered (a public client names itself), the code must be
 its own, unused, unexpired, sent back with the same `redirect_uri` and the `code_verifier`
 of its challenge (codes.py); anything else is `invalid_grant`. The access token's subject
-is the user who approved, with the scopes they granted.
+is the user who approved, with the scopes they granted. A grant of the `openid` scope
+answers an ID token too (OpenID Connect Core 1.0 §3.1.3.3).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from keyplane.errors import InvalidRequest, InvalidTarget
@@ -41,9 +43,15 @@ async def respond(context: GrantContext, client: Client, grant: CodeGrant,
     revokes them (the family through `CodeReplayRevoker`)."""
     issued, family_id = await context.refresh_tokens.issue_tokens(
         client, subject=grant.user_id, scope=grant.scope, audience=audience, ip=context.ip,
-        dpop_jkt=context.dpop_jkt)
+        dpop_jkt=context.dpop_jkt, authentication=grant.authentication)
     await context.codes.record_issued(grant, Issued(access_jti=issued.claims.jti,
                                                     access_expires_at=issued.claims.expires_at,
                                                     refresh_family_id=family_id),
                                       client, ip=context.ip)
+    if context.id_tokens is not None and grant.authentication is not None:
+        id_token = await context.id_tokens.for_grant(
+            client, subject=grant.user_id, scope=grant.scope, authentication=grant.authentication,
+            nonce=grant.nonce, access_token=issued.access_token)
+        if id_token is not None:
+            issued = dataclasses.replace(issued, id_token=id_token)
     return issued
