@@ -4,7 +4,7 @@ The event loop only notes each answer (a tuple appended to a deque, ~1 µs with 
 wrapper that sees the status); a thread turns the notes into JSON lines (msgspec,
 `encode_lines`, a batch at a time) and writes them every `FLUSH_SECONDS`. uvicorn's own
 access log formats and writes each line through `logging` on the loop: measured on one
-pinned core it cost 26–40 % of key verifications (bench/NOTES.md, "fast by default");
+pinned core it cost 26–40 % of key verifications (2026-12-07, issue 21);
 this one costs a few per cent, so it stays on by default (KEYPLANE_ACCESS_LOG=false turns
 it off; a log level above info does too, as it did uvicorn's).
 

