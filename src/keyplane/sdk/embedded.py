@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from keyplane.http.oauth import introspection_body
 from keyplane.http.v1.verify import render
 from keyplane.sdk import errors
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 async def verify_api_key(verifier: Verifier, services: Services, key: str, ip: str | None) -> Principal:
     verdict = await services.keys.verify(key, api_id=verifier.api_id, ip=client_address(ip))
-    return verifier.key_answer(render(verdict))
+    return verifier.key_answer(msgspec.to_builtins(render(verdict)))  # the answer as JSON has it
 
 
 async def verify_jwt(verifier: Verifier, services: Services, token: str, now: float) -> Principal:

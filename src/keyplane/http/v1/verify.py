@@ -16,6 +16,7 @@ import time
 from typing import Annotated, Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 from starlette.types import Receive, Scope, Send
 
 from keyplane.clock import rfc3339, rfc3339_epoch
@@ -60,20 +61,22 @@ class RateLimitState(msgspec.Struct):
     window_seconds: int | None = None  # for RateLimit-Policy `w` (verifier SDK)
 
 
-class VerifyResponse(msgspec.Struct, omit_defaults=True):
-    """What `/v1/keys/verify` answers; the fields after `code` appear when the key was found."""
+class VerifyResponse(msgspec.Struct):
+    """What `/v1/keys/verify` answers, and the OpenAPI schema of it: one source. The fields
+    after `code` are there whenever the key was found (`render`), null where the key has
+    no such value; a key not found answers `valid` and `code` alone."""
 
     valid: bool
     code: str
-    key_id: str | None = None
-    api_id: str | None = None
-    owner_id: str | None = None
-    name: str | None = None
-    permissions: list[str] | None = None
-    metadata: dict[str, Any] | None = None
-    expires_at: str | None = None
-    credits_remaining: int | None = None
-    ratelimits: list[RateLimitState] | None = None
+    key_id: str | UnsetType = UNSET
+    api_id: str | UnsetType = UNSET
+    owner_id: str | None | UnsetType = UNSET
+    name: str | None | UnsetType = UNSET
+    permissions: list[str] | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+    expires_at: str | None | UnsetType = UNSET
+    credits_remaining: int | None | UnsetType = UNSET
+    ratelimits: list[RateLimitState] | UnsetType = UNSET
 
 
 _decoder = msgspec.json.Decoder(VerifyRequest)
@@ -112,21 +115,18 @@ def _field_error(message: str) -> FieldError:
     return FieldError(path, text)
 
 
-def render(verdict: Verdict) -> dict[str, Any]:
-    body: dict[str, Any] = {"valid": verdict.valid, "code": verdict.code.value}
+def render(verdict: Verdict) -> VerifyResponse:
     key = verdict.key
-    if key is not None:
-        c = key.config
-        body.update(
-            key_id=key.id, api_id=key.api_id, owner_id=c.owner_id, name=c.name,
-            permissions=key.effective_permissions, metadata=c.metadata,
-            expires_at=rfc3339(c.expires_at),
-            credits_remaining=verdict.credits_remaining,
-            # Structs, not dicts: the same JSON, ~0.2 µs less for two limits (measured 2026-11-24).
-            ratelimits=[RateLimitState(r.name, r.limit, r.remaining, rfc3339_epoch(r.reset_epoch),
-                                       r.window_seconds) for r in verdict.ratelimits],
-        )
-    return body
+    if key is None:
+        return VerifyResponse(verdict.valid, verdict.code.value)
+    c = key.config
+    return VerifyResponse(
+        verdict.valid, verdict.code.value, key_id=key.id, api_id=key.api_id,
+        owner_id=c.owner_id, name=c.name, permissions=key.effective_permissions,
+        metadata=c.metadata, expires_at=rfc3339(c.expires_at),
+        credits_remaining=verdict.credits_remaining,
+        ratelimits=[RateLimitState(r.name, r.limit, r.remaining, rfc3339_epoch(r.reset_epoch),
+                                   r.window_seconds) for r in verdict.ratelimits])
 
 
 class VerifyEndpoint:
