@@ -23,6 +23,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -76,6 +77,60 @@ def _wrk_args(a: argparse.Namespace) -> list[str]:
 
 
 # --- each script's JSON → rows ---------------------------------------------------------------
+
+def _defaults(data: dict[str, Any]) -> list[Row]:
+    """bench/defaults.py: `keyplane serve` as users run it, one pinned core, against the floor."""
+    runs = data["runs"]
+    med = {name: sorted(r["rps"] for r in rs)[len(rs) // 2] for name, rs in runs.items()}
+    cpu = {name: sorted(r["cpu_us"] for r in rs)[len(rs) // 2] for name, rs in runs.items()
+           if all(r.get("cpu_us") is not None for r in rs)}
+    floor = med["floor"]
+    goals = {"verify": 0.9, "token": 0.5, "introspect": 0.8}
+    labels = {"floor": "floor: bare Starlette, `await request.json()` → JSONResponse (uvicorn, uvloop, httptools)",
+              "verify": "POST /v1/keys/verify, a valid key, no limits",
+              "verify_quiet": "the same, KEYPLANE_LOG_LEVEL=warning (no access log)",
+              "token": "client_credentials, Basic, an ES256 JWT",
+              "introspect": "introspection of a keyplane JWT",
+              "mw_none": "a Starlette endpoint, no authentication",
+              "mw_key": "the same behind KeyplaneMiddleware, a cached API key",
+              "drf": "Django REST framework + djangorestframework-api-key, one sync gunicorn worker"}
+    rows = []
+    for name, rps in med.items():
+        per_round = sorted(r["rps"] / f["rps"] for r, f in zip(runs[name], runs["floor"]))
+        ratio = rps / floor
+        extra = f" ({_f(cpu[name], 1)} µs CPU/req)" if name in cpu else ""
+        goal, met = _goal_ratio(ratio, goals[name]) if name in goals else ("", None)
+        rows.append(Row(labels.get(name, name), f"{_f(rps)} req/s{extra}", f"{_f(floor)} req/s",
+                        f"{ratio:.2f} (rounds {', '.join(f'{x:.2f}' for x in per_round)})", goal, met))
+    if "verify" in med and "verify_quiet" in med:
+        cost = 1 - med["verify"] / med["verify_quiet"]
+        rows.append(Row("what the default logging costs verify", f"{cost * 100:+.1f} %",
+                        "verify_quiet", f"{med['verify'] / med['verify_quiet']:.2f}", "≤ 5 %", cost <= 0.05))
+    if "mw_key" in med and "mw_none" in med:
+        ratio = med["mw_key"] / med["mw_none"]
+        goal, met = _goal_ratio(ratio, 0.9)
+        rows.append(Row("KeyplaneMiddleware ÷ no authentication", f"{_f(med['mw_key'])} req/s",
+                        f"{_f(med['mw_none'])} req/s", f"{ratio:.2f}", goal, met))
+    if "mw_key" in med and "drf" in med:
+        rows.append(Row("KeyplaneMiddleware ÷ DRF + djangorestframework-api-key", f"{_f(med['mw_key'])} req/s",
+                        f"{_f(med['drf'])} req/s", f"{med['mw_key'] / med['drf']:.1f}"))
+    if "half_rate" in data:
+        half = data["half_rate"]
+        rows.append(Row(f"verify p99 at {_f(half['rps'])} req/s (half its maximum)",
+                        f"{half['p99_ms']:.2f} ms", f"p50 {half['p50_ms']:.2f} ms", "",
+                        "≤ 5 ms", half["p99_ms"] <= 5.0))
+    if "count_check" in data:
+        check = data["count_check"]
+        rows.append(Row("usage records written ÷ verifications answered", _f(check["written"]),
+                        _f(check["answered"]), f"{check['written'] / max(check['answered'], 1):.4f}",
+                        "= 1", check["equal"]))
+    if "rss" in data:
+        rss = data["rss"]
+        rows.append(Row(f"RSS of one worker after {_f(rss['verified'])} verifications of distinct keys, "
+                        "1,000,000 stored", f"{rss['end_mb']:.0f} MB", f"{rss['start_mb']:.0f} MB at start",
+                        "", "≤ 300 MB", rss["end_mb"] <= 300))
+    return rows
+
 
 def _verify_http(data: dict[str, Any]) -> list[Row]:
     med = data["median"]
@@ -192,6 +247,12 @@ def _verify_inprocess(data: list[dict[str, Any]]) -> list[Row]:
 PG_URL = os.environ.get("KEYPLANE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 BENCHES = [
+    Bench("defaults", "What users get: `keyplane serve` defaults on one pinned core", "defaults.py",
+          lambda a: [*_wrk_args(a), "--rss"], _defaults,
+          "`keyplane serve` started as the README does (a data directory and a root key, nothing "
+          "else set), every server pinned to core 0 (`taskset -c 0`), wrk -t1 -c32 pinned to core 1, "
+          "targets in turn round by round; ratios to the floor measured in the same rounds; "
+          "server CPU µs per request from /proc (steadier than req/s on a shared machine)."),
     Bench("verify_http", "API-key verification over HTTP", "verify_http.py", _wrk_args, _verify_http,
           "POST /v1/keys/verify of a plain key (no limits, no credits) on one `keyplane serve` worker, "
           "SQLite, wrk -t1 -c32; bare = the same app with a plain ASGI endpoint in front."),
@@ -295,13 +356,44 @@ def run(bench: Bench, args: argparse.Namespace, tmp: Path) -> tuple[list[Row] | 
         return None, shown, took
 
 
+def _previous(out: Path, ran: set[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """From the file `--only` rewrites: the goal rows and sections of the benchmarks that did
+    not run this time (their figures stand, with the date of their own run in their section)."""
+    previous = out.read_text() if out.exists() else ""
+    previous = previous.split(KEPT_MARK)[0]
+    goal_rows = [line for line in previous.splitlines()
+                 if line.startswith("| ") and line.split("|")[1].strip() in {b.name for b in BENCHES} - ran]
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in previous.splitlines():
+        if line.startswith("## "):
+            name = line.rsplit("(`", 1)[-1].rstrip(")`") if line.endswith("`)") else None
+            current = name if name in {b.name for b in BENCHES} - ran else None
+            if current is not None:
+                sections[current] = [line]
+            continue
+        if current is not None:
+            sections[current].append(line)
+    written = re.search(r"Written by `bench/run_all.py` on (\d{4}-\d{2}-\d{2})", previous)
+    for lines in sections.values():  # a section from before dates were written in each: dated now
+        for i, line in enumerate(lines):
+            if line.startswith("Command: ") and written and not re.search(r"\d{4}-\d{2}-\d{2}\)$", line):
+                lines[i] = re.sub(r"\(([^()]*)\)$", rf"(\1, {written.group(1)})", line)
+    return goal_rows, {name: lines[:-1] if lines and not lines[-1] else lines
+                       for name, lines in sections.items()}
+
+
 def render(results: list[tuple[Bench, list[Row] | None, str, float]], started: datetime,
            args: argparse.Namespace) -> str:
+    ran = {bench.name for bench, _, _, _ in results}
+    kept_goals, kept_sections = _previous(Path(args.out), ran) if args.only else ([], {})
     lines = [
         "# Benchmark results",
         "",
         (f"Written by `bench/run_all.py` on {started:%Y-%m-%d %H:%M} UTC "
-         f"(wrk runs of {args.duration} s, {args.rounds} rounds, alternating targets round by round). "
+         f"(wrk runs of {args.duration} s, {args.rounds} rounds, alternating targets round by round"
+         + (f"; this run: {', '.join(sorted(ran))}, the other sections from earlier runs, each "
+            "dated in its own section" if args.only else "") + "). "
          "Every figure is next to a baseline measured in the same run on the same machine: the "
          "machine is shared and noisy, so read the ratios first. What the profiles showed and what "
          "changed because of them: [NOTES.md](NOTES.md)."),
@@ -320,9 +412,10 @@ def render(results: list[tuple[Bench, list[Row] | None, str, float]], started: d
             if row.goal:
                 lines.append(f"| {bench.name} | {row.target} | {row.figure} | {row.ratio} | "
                              f"{row.goal} | {'yes' if row.met else '**no**'} |")
+    lines += kept_goals
     for bench, rows, shown, took in results:
         lines += ["", f"## {bench.title} (`{bench.name}`)", "", bench.note, "",
-                  f"Command: `.venv/bin/{shown}` ({took / 60:.1f} min)", ""]
+                  f"Command: `.venv/bin/{shown}` ({took / 60:.1f} min, {started:%Y-%m-%d})", ""]
         if rows is None:
             lines.append("**Failed in this run**: see the script's output.")
             continue
@@ -330,6 +423,8 @@ def render(results: list[tuple[Bench, list[Row] | None, str, float]], started: d
         for row in rows:
             goal = f"{row.goal} ({'met' if row.met else '**not met**'})" if row.goal else ""
             lines.append(f"| {row.target} | {row.figure} | {row.baseline} | {row.ratio} | {goal} |")
+    for name, section in kept_sections.items():
+        lines += ["", *section]
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,6 @@ RP-initiated logout), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,16 +11,13 @@ from urllib.parse import urlsplit
 import httpx
 import jwt as pyjwt
 import pytest
-from asgi_lifespan import LifespanManager
 from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import InvalidClaimError
 
 from dpop_proofs import DpopKey
-from keyplane.app import create_app
 from keyplane.clock import FakeClock
-from keyplane.config import Settings
-from keyplane.services import Services
 from users.browser import AUDIENCE, FORM, REDIRECT_URI, create_client, create_user, csrf_of, query_of
+from users.conftest import app_services, browser, http, services  # noqa: F401 - the browser tests' app
 
 ISSUER = "http://127.0.0.1:8080"
 LOGOUT_URI = "http://127.0.0.1:8765/signed-out"
@@ -32,29 +28,6 @@ DISCOVERY = ISSUER + "/.well-known/openid-configuration"
 def real_time(clock: FakeClock) -> None:
     # Authlib checks ID tokens against the real clock: keyplane's starts there too.
     clock.set(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-async def app_services(settings: Settings, clock: FakeClock,
-                       root_key: str) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client, app.state.services
-
-
-@pytest.fixture
-def http(app_services: tuple[httpx.AsyncClient, Services]) -> httpx.AsyncClient:
-    return app_services[0]
-
-
-@pytest.fixture
-async def browser(http: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser: no root key, keeps cookies, does not follow redirects by itself."""
-    async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as client:
-        yield client
 
 
 def path_of(url: str) -> str:
