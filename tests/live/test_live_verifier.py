@@ -3,6 +3,7 @@ cache emptied by push, the revocation feed, opaque tokens, the service going awa
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 
@@ -239,11 +240,10 @@ def test_with_several_workers_and_no_redis_keys_are_never_cached(tmp_path):
         stats = verifier.stats()
         assert (stats["key_cache_enabled"], stats["remote_key_checks"]) == (False, 3)
         deadline = time.monotonic() + 5  # the stream was asked for, and refused
-        while '"GET /v1/keys/changes' not in served.log():
+        while not (asked := _access_lines(served.log(), "/v1/keys/changes")):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        asked = [line for line in served.log().splitlines() if '"GET /v1/keys/changes' in line]
-        assert asked and all(" 503 " in line for line in asked)
+        assert all(line["method"] == "GET" and line["status"] == 503 for line in asked)
         assert kp.admin.post(f"/v1/keys/{key['id']}/revoke").status_code == 200
         with pytest.raises(AuthError):  # whichever worker answered the revoke: exact
             verifier.verify_sync(header)
@@ -252,3 +252,9 @@ def test_with_several_workers_and_no_redis_keys_are_never_cached(tmp_path):
         if verifier is not None:
             verifier.close()
         served.stop()
+
+
+def _access_lines(log: str, path: str) -> list[dict[str, object]]:
+    """The access log's lines (JSON, http/access_log.py) for requests to `path`."""
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("path") == path]
