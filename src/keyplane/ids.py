@@ -13,6 +13,7 @@ import base64
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -35,9 +36,10 @@ class IdMaker:
     endpoint's samples, 2026-12-07). Ids of two makers are unique alike (80 random bits).
     """
 
-    __slots__ = ("_lock", "_last", "_head")
+    __slots__ = ("_lock", "_last", "_head", "_randbits")
 
-    def __init__(self) -> None:
+    def __init__(self, *, randbits: Callable[[int], int] = secrets.randbits) -> None:
+        self._randbits = randbits
         self._lock = threading.Lock()
         self._last = 0
         # The first 24 characters of the last id made, with its value >> 10: ids made in
@@ -56,7 +58,7 @@ class IdMaker:
             if last >> 80 == millis and (last & _RANDOM_MASK) < _RANDOM_MASK:
                 value = last + 1
             else:
-                value = (millis << 80) | secrets.randbits(80)
+                value = (millis << 80) | self._randbits(80)
             self._last = value
         head_of, head = self._head
         if value >> 10 == head_of:

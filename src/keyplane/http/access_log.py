@@ -9,7 +9,7 @@ this one costs a few per cent, so it stays on by default (KEYPLANE_ACCESS_LOG=fa
 it off; a log level above info does too, as it did uvicorn's).
 
 A line: `{"time": "2026-12-07T05:14:00.123Z", "client": "127.0.0.1:50312", "method":
-"POST", "path": "/v1/keys/verify", "query": "...", "status": 200, "ms": 0.41}` — `query`
+"POST", "path": "/v1/keys/verify", "status": 200, "ms": 0.41, "query": "..."}` — `query`
 only when there is one, `ms` from the request's arrival to the start of its answer. Keys
 and tokens travel in headers and bodies, never logged; the one credential that comes in a
 URL, a device's user code, is redacted (`redact_target`).
@@ -86,8 +86,17 @@ class AccessLog:
         if not notes:
             return
         batch = []
+        second, prefix = -1, ""
         while notes:
-            batch.append(_line(notes.popleft()))
+            at, client, method, path, query, status, seconds = notes.popleft()
+            if int(at) != second:  # the date and time to the second, once a second
+                second = int(at)
+                prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            batch.append(_Line(
+                f"{prefix}.{int((at - second) * 1000):03d}Z",
+                f"{client[0]}:{client[1]}" if client else None, method, path, status,
+                round(seconds * 1000, 3),
+                redact_target(query.decode("latin-1")) if query else None))
         try:
             self._stream.write(self._encoder.encode_lines(batch))
             self._stream.flush()
@@ -99,16 +108,11 @@ class AccessLog:
             self.flush()
 
 
-def _line(note: _Note) -> dict[str, object]:
-    at, client, method, path, query, status, seconds = note
-    line: dict[str, object] = {
-        "time": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "client": f"{client[0]}:{client[1]}" if client else None,
-        "method": method,
-        "path": path,
-    }
-    if query:
-        line["query"] = redact_target(query.decode("latin-1"))
-    line["status"] = status
-    line["ms"] = round(seconds * 1000, 3)
-    return line
+class _Line(msgspec.Struct, omit_defaults=True):
+    time: str
+    client: str | None
+    method: str
+    path: str
+    status: int
+    ms: float
+    query: str | None = None  # omitted when there is none

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from keyplane.ids import IdMaker
+from keyplane.ids import IdMaker, first_id_at
 from keyplane.store.engine import Database, execute_rows, sqlite_time
 from keyplane.store.tables import as_utc, keys, usage_events, usage_hourly, usage_totals
 from keyplane.usage.events import (
@@ -71,7 +72,9 @@ def _stored(row: Any) -> StoredUsageEvent:
 class SqlUsageRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._ids = IdMaker()  # the writer thread's own (ids.py)
+        # The writer thread's own (ids.py), drawing from a PRNG seeded from os.urandom:
+        # these ids are not secrets, and `secrets.randbits` is a system call an event.
+        self._ids = IdMaker(randbits=random.Random().getrandbits)
         self._insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(usage_hourly)
         totals = postgresql.insert(usage_totals)
         self._upsert_totals = totals.on_conflict_do_update(
@@ -236,7 +239,9 @@ class SqlUsageRepository:
         deleted = 0
         while True:  # in chunks, so no single transaction holds the write lock for long
             async with self._db.transaction() as conn:
-                ids = sa.select(usage_events.c.id).where(usage_events.c.time < before).limit(PRUNE_CHUNK)
+                # Ids begin with their event's millisecond (ids.py): the primary key finds them.
+                ids = (sa.select(usage_events.c.id)
+                       .where(usage_events.c.id < first_id_at("use", before)).limit(PRUNE_CHUNK))
                 result = await conn.execute(usage_events.delete().where(usage_events.c.id.in_(ids)))
             deleted += result.rowcount
             if result.rowcount < PRUNE_CHUNK:
