@@ -201,6 +201,9 @@ def main() -> None:
     parser.add_argument("--no-drf", action="store_true", help="skip the Django REST framework row")
     parser.add_argument("--rss", action="store_true", help="also RSS after 100k of 1M keys")
     parser.add_argument("--only", help="comma-separated targets (floor is always measured)")
+    parser.add_argument("--compare-src", metavar="DIR", help="also `keyplane serve` from this "
+                        "source tree (first on PYTHONPATH), e.g. the code before a change: targets "
+                        "verify_before, token_before, introspect_before")
     parser.add_argument("--granian", action="store_true", help="also `keyplane serve --server "
                         "granian`: targets verify_granian, token_granian, introspect_granian")
     parser.add_argument("--json", metavar="FILE")
@@ -282,6 +285,22 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
         "mw_key": (f"http://127.0.0.1:{ports['mw_key']}/items",
                    lua("GET", None, {"Authorization": f"Bearer {setup['key']}"}), pid["mw_key"]),
     }
+    if args.compare_src:
+        b_port = _free_port()
+        b_env = {**kp_env, "KEYPLANE_DATA_DIR": str(tmp / "before"),
+                 "PYTHONPATH": str(Path(args.compare_src).resolve())}
+        b_proc = _start(pinned(serve + ["--port", str(b_port)]), b_env, tmp / "before.log")
+        procs.append(b_proc)
+        b_base = f"http://127.0.0.1:{b_port}"
+        _wait_ready(b_base + "/healthz", b_proc)
+        before = _setup_keyplane(b_base)
+        b_form = {**form, "Authorization": before["basic"]}
+        targets["verify_before"] = (b_base + "/v1/keys/verify", lua(
+            "POST", json.dumps({"key": before["key"]}), json_headers), b_proc.pid)
+        targets["token_before"] = (b_base + "/oauth/token", lua(
+            "POST", "grant_type=client_credentials", b_form), b_proc.pid)
+        targets["introspect_before"] = (b_base + "/oauth/introspect", lua(
+            "POST", f"token={before['token']}", b_form), b_proc.pid)
     if granian is not None:
         g_form = {**form, "Authorization": granian["basic"]}
         targets["verify_granian"] = (granian["base"] + "/v1/keys/verify", lua(
