@@ -58,6 +58,7 @@ from verify_http import (  # noqa: E402
     _start,
     _stop,
     _wait_ready,
+    create_key,
 )
 
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -139,12 +140,7 @@ def _form(url: str, body: str, basic: str) -> tuple[int, Any]:
 
 def _setup_keyplane(base: str) -> dict[str, Any]:
     """An API, a key, a client_credentials client and one of its tokens, through the API."""
-    status, api = _call("POST", base + "/v1/apis", {"name": "bench", "key_prefix": "sk_bench"})
-    assert status == 201, (status, api)
-    status, key = _call("POST", base + "/v1/keys", {
-        "api_id": api["id"], "name": "bench key", "owner_id": "team_42",
-        "permissions": ["documents.read", "documents.write"], "metadata": {"plan": "pro"}})
-    assert status == 201, (status, key)
+    api, key = create_key(base)
     status, client = _call("POST", base + "/v1/clients", {
         "name": "bench client", "grant_types": ["client_credentials"], "scopes": ["documents.read"],
         "audiences": ["https://api.example.com"], "token_format": "jwt",

@@ -153,15 +153,20 @@ def _script(tmp: Path, name: str, body: dict[str, Any]) -> Path:
     return path
 
 
-def _make_key(base: str) -> dict[str, Any]:
-    """An API and a key in it, created through the API; the body that verifies it (VALID)."""
+def create_key(base: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An API and a key in it (no limits), created through the API: both answers."""
     status, api = _call("POST", base + "/v1/apis", {"name": "bench", "key_prefix": "sk_bench"})
     assert status == 201, (status, api)
     status, key = _call("POST", base + "/v1/keys", {
         "api_id": api["id"], "name": "bench key", "owner_id": "team_42",
         "permissions": ["documents.read", "documents.write"], "metadata": {"plan": "pro"}})
     assert status == 201, (status, key)
-    body = {"key": key["key"]}
+    return api, key
+
+
+def _make_key(base: str) -> dict[str, Any]:
+    """An API and a key in it, created through the API; the body that verifies it (VALID)."""
+    body = {"key": create_key(base)[1]["key"]}
     status, answer = _call("POST", base + "/v1/keys/verify", body)
     assert status == 200 and answer["code"] == "VALID", (status, answer)
     return body

@@ -19,16 +19,18 @@ class _Stream(io.BytesIO):
         return [json.loads(line) for line in self.getvalue().splitlines()]
 
 
-async def _served(settings, clock, root_key, stream: _Stream, **changes):
-    app = create_app(settings.model_copy(update=changes), clock=clock, served=True)
-    if app.access_log is not None:
-        app.access_log = AccessLog(stream, flush_seconds=0.01)
+def _logged(settings, clock, stream: _Stream):
+    """An app with the access log a served one has, written to `stream`: not served itself,
+    whose lifespan would freeze the test process's objects and take its stop signals."""
+    assert create_app(settings, clock=clock, served=True).access_log is not None
+    app = create_app(settings, clock=clock)
+    app.access_log = AccessLog(stream, flush_seconds=0.01)
     return app
 
 
 async def test_every_request_is_one_json_line(settings, clock, root_key):
     stream = _Stream()
-    app = await _served(settings, clock, root_key, stream)
+    app = _logged(settings, clock, stream)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 4711))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
