@@ -202,6 +202,9 @@ def main() -> None:
                         "verify_before, token_before, introspect_before")
     parser.add_argument("--granian", action="store_true", help="also `keyplane serve --server "
                         "granian`: targets verify_granian, token_granian, introspect_granian")
+    parser.add_argument("--py-spy", metavar="DIR", help="after the rounds, profile each target "
+                        "under wrk with py-spy (installed in this venv): DIR/<target>.txt, "
+                        "collapsed stacks, and each one's top frames printed")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
@@ -331,11 +334,50 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
             print(f"  round {r + 1} {name:<13}{res['rps']:9.0f} req/s {cpu}  p50 {res['p50_ms']:6.2f} ms  "
                   f"p99 {res['p99_ms']:6.2f} ms  non-2xx {res['non_2xx']} {res['socket_errors']}",
                   file=sys.stderr)
+    if args.py_spy:
+        _profiles(Path(args.py_spy), targets, scripts, duration)
     results: dict[str, Any] = {"runs": runs, "rounds": args.rounds, "duration": duration}
     if "verify" in targets:
         results["half_rate"] = _half_rate(tmp, targets, runs["verify"], duration)
         results["count_check"] = _count_check(kp, setup["key_id"])
     return results
+
+
+def _profiles(out: Path, targets: dict[str, tuple[str, str, int | None]],
+              scripts: dict[str, Path], duration: int) -> None:
+    """py-spy (on the load core, not pausing the server) samples each server under wrk; the
+    figures of these runs are not kept: the sampler takes CPU from the load generator."""
+    out.mkdir(parents=True, exist_ok=True)
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    for name, (url, _, server) in targets.items():
+        if server is None:
+            continue
+        path = out / f"{name}.txt"
+        spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, py_spy, "record", "--pid", str(server),
+                                "--duration", str(duration), "--rate", "200", "--nonblocking",
+                                "--format", "raw", "--output", str(path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached before the load starts
+        wrk(url, scripts[name], duration)
+        spy.wait(timeout=duration + 30)
+        print(f"  py-spy {name}: {path}", file=sys.stderr)
+        for share, frame in top_frames(path)[:12]:
+            print(f"    {share:5.1f} %  {frame}", file=sys.stderr)
+
+
+def top_frames(path: Path) -> list[tuple[float, str]]:
+    """Own time by frame (the innermost of each stack) from py-spy's collapsed output, in
+    percent of the samples, the largest first."""
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        leaf = stack.rsplit(";", 1)[-1]
+        own[leaf] = own.get(leaf, 0) + int(count)
+        total += int(count)
+    return sorted(((100 * n / max(total, 1), frame) for frame, n in own.items()), reverse=True)
 
 
 def _half_rate(tmp: Path, targets: dict[str, tuple[str, str, int | None]],

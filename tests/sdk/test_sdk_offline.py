@@ -195,6 +195,24 @@ def test_a_cached_key_is_checked_against_the_permission_query(verifier, clock):
     assert (error.status, error.error) == (403, "insufficient_scope")
 
 
+async def test_a_cached_key_answers_however_it_is_sent_and_a_second_credential_is_still_refused(
+        verifier, clock):
+    key = generate_key("doc")
+    verifier.keys.enable()
+    principal = Principal(kind="api_key", subject="team_1", key_id="key_1")
+    verifier.keys.put(cache_key(key, "203.0.113.7"), principal, api_id="api_1", expires_at=None,
+                      ticket=verifier.keys.ticket(), now=clock.now().timestamp())
+    for header, x_api_key in [(f"Bearer {key}", None), (f"bearer {key}", None),
+                              (f"Bearer  {key} ", None), (None, key), (f"Bearer {key}", key)]:
+        assert verifier.verify_sync(header, x_api_key=x_api_key, ip="203.0.113.7") is principal
+        assert await verifier.verify(header, x_api_key=x_api_key, ip="203.0.113.7") is principal
+    # Sent both ways but different, the pair is refused even though one of them is cached.
+    error = refused(verifier, f"Bearer {key}", x_api_key=generate_key("doc"), ip="203.0.113.7")
+    assert (error.status, error.error) == (400, "invalid_request")
+    # A string that is not ASCII is read in full, and refused.
+    assert refused(verifier, f"Bearer {key}\ud800", ip="203.0.113.7").error == "invalid_token"
+
+
 def test_the_challenge_quotes_safely():
     value = challenge('re"alm', "invalid_token", 'bad "quote" \\ and \x00')
     assert value == 'Bearer realm="re?alm", error="invalid_token", error_description="bad ?quote? ? and ?"'

