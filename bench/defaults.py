@@ -287,7 +287,7 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
     if args.compare_src:
         b_port = _free_port()
         b_env = {**kp_env, "KEYPLANE_DATA_DIR": str(tmp / "before"),
-                 "PYTHONPATH": str(Path(args.compare_src).resolve())}
+                 "PYTHONPATH": str(_source_root(Path(args.compare_src)))}
         b_proc = _start(pinned(serve + ["--port", str(b_port)]), b_env, tmp / "before.log")
         procs.append(b_proc)
         b_base = f"http://127.0.0.1:{b_port}"
@@ -337,10 +337,20 @@ def _run(args: argparse.Namespace, tmp: Path, procs: list[subprocess.Popen[bytes
     if args.py_spy:
         _profiles(Path(args.py_spy), targets, scripts, duration)
     results: dict[str, Any] = {"runs": runs, "rounds": args.rounds, "duration": duration}
+    if args.compare_src:
+        rev = subprocess.run(["git", "-C", args.compare_src, "log", "-1", "--format=%h (%cs)"],
+                             capture_output=True, text=True).stdout.strip()
+        results["compare_rev"] = rev or args.compare_src
     if "verify" in targets:
         results["half_rate"] = _half_rate(tmp, targets, runs["verify"], duration)
         results["count_check"] = _count_check(kp, setup["key_id"])
     return results
+
+
+def _source_root(tree: Path) -> Path:
+    """Where a checkout's `keyplane` package is imported from: its src/ (the layout here)."""
+    tree = tree.resolve()
+    return tree / "src" if (tree / "src" / "keyplane").is_dir() else tree
 
 
 def _profiles(out: Path, targets: dict[str, tuple[str, str, int | None]],

@@ -94,6 +94,9 @@ def _defaults(data: dict[str, Any]) -> list[Row]:
               "mw_none": "a Starlette endpoint, no authentication",
               "mw_key": "the same behind KeyplaneMiddleware, a cached API key",
               "drf": "Django REST framework + djangorestframework-api-key, one sync gunicorn worker"}
+    before = data.get("compare_rev", "an earlier tree")
+    for name in ("verify", "token", "introspect"):
+        labels[f"{name}_before"] = f"{labels[name]}: the code of {before}"
     rows = []
     for name, rps in med.items():
         per_round = sorted(r["rps"] / f["rps"] for r, f in zip(runs[name], runs["floor"]))
@@ -250,7 +253,8 @@ PG_URL = os.environ.get("KEYPLANE_BENCH_PG", "postgresql://postgres@127.0.0.1:54
 
 BENCHES = [
     Bench("defaults", "What users get: `keyplane serve` defaults on one pinned core", "defaults.py",
-          lambda a: [*_wrk_args(a), "--rss"], _defaults,
+          lambda a: [*_wrk_args(a), "--rss", *(["--compare-src", a.compare_src] if a.compare_src else [])],
+          _defaults,
           "`keyplane serve` started as the README does (a data directory and a root key, nothing "
           "else set), every server pinned to core 0 (`taskset -c 0`), wrk -t1 -c32 pinned to core 1, "
           "targets in turn round by round; ratios to the floor measured in the same rounds; "
@@ -447,6 +451,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated: " + ", ".join(b.name for b in BENCHES))
     parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a benchmark at most")
+    parser.add_argument("--compare-src", metavar="DIR", help="defaults: also the source tree in "
+                        "DIR (a checkout of an earlier commit), in the same rounds")
     parser.add_argument("--keep", metavar="DIR", help="also keep each benchmark's JSON in DIR")
     args = parser.parse_args()
     if not 1 <= args.duration <= 30 or not 1 <= args.rounds <= 10:

@@ -7,6 +7,8 @@ prepared scope, alternating round by round:
 - floor   bench/floor_app.py (the floor of bench/defaults.py): a bare Starlette app,
           `await request.json()` → `JSONResponse`;
 - verify  `/v1/keys/verify` with a VALID key (root-key authentication included);
+- with `--access-log`: verify_logged, verify with the access log of `keyplane serve`
+  (http/access_log.py: noted on the loop, written by its thread to a file here);
 - with `--oauth`: token (client_credentials, Basic, an ES256 JWT) and introspect (of such
   a JWT, the client's own Basic auth). Run it pinned (`taskset -c 0`) to sign on the loop
   as `keyplane serve` does on one core (oauth/signing_thread.py).
@@ -45,6 +47,7 @@ from floor_app import app as floor_app
 from keyplane.app import create_app
 from keyplane.audit.events import SYSTEM
 from keyplane.config import load_settings
+from keyplane.http.access_log import AccessLog
 from keyplane.keys.model import KeyConfig
 
 ROOT_KEY = "bench-root-" + "r" * 40
@@ -103,6 +106,20 @@ async def _oauth_targets(app: Any) -> dict[str, Target]:
             "introspect": (app, "/oauth/introspect", f"token={token}".encode(), form, basic)}
 
 
+class _Logged:
+    """The app with the access log `keyplane serve` writes (to a file here), for this call."""
+
+    def __init__(self, app: Any, access_log: AccessLog) -> None:
+        self.app, self.access_log = app, access_log
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.app.access_log = self.access_log
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.app.access_log = None
+
+
 async def _measure(args: argparse.Namespace, tmp: Path) -> None:
     settings = load_settings({}, data_dir=tmp, root_key=ROOT_KEY,
                              secret_key="bench-secret-" + "s" * 40)
@@ -120,6 +137,12 @@ async def _measure(args: argparse.Namespace, tmp: Path) -> None:
             "verify": (app, "/v1/keys/verify", body, b"application/json", root)}
         if args.oauth:
             targets.update(await _oauth_targets(app))
+        access_log = None
+        if args.access_log:
+            access_log = AccessLog((tmp / "access.log").open("wb"))
+            access_log.start()
+            targets["verify_logged"] = (_Logged(app, access_log), "/v1/keys/verify", body,
+                                        b"application/json", root)
         sent: list[dict[str, Any]] = []
 
         async def run(name: str, n: int) -> tuple[float, float]:
@@ -147,6 +170,8 @@ async def _measure(args: argparse.Namespace, tmp: Path) -> None:
         for name, (wall, cpu) in med.items():
             print(f"{name:<11} {wall:6.1f} µs/request, {cpu:6.1f} µs CPU, floor ÷ it {floor_cpu / cpu:4.2f}"
                   f"  (CPU by round: {', '.join(f'{c:.1f}' for _, c in us[name])})")
+        if access_log is not None:
+            access_log.close()
         if args.profile:
             profile = cProfile.Profile()
             profile.enable()
@@ -160,6 +185,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=10_000, help="requests a round")
     parser.add_argument("--oauth", action="store_true", help="also the token and introspection endpoints")
+    parser.add_argument("--access-log", action="store_true", help="also verify_logged: verify "
+                        "with the access log `keyplane serve` writes by default (to a file)")
     parser.add_argument("--profile", metavar="TARGET", help="then cProfile this target")
     parser.add_argument("--top", type=int, default=30)
     uvloop.run(main(parser.parse_args()))
