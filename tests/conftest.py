@@ -15,9 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 from keyplane.clock import FakeClock
 from keyplane.config import Settings, load_settings
 
@@ -111,12 +110,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def http(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the ASGI app, authenticated with a root key holding `*`."""
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client
+    async with running_app(settings, clock=clock, root_key=root_key) as (client, _):
+        yield client
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 from keyplane.clock import FakeClock
 from keyplane.config import Settings
 from keyplane.services import Services
@@ -36,14 +35,10 @@ class Service:
 
 
 async def serve(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[Service]:
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            api = await client.post("/v1/apis", json={"name": "metered", "key_prefix": "sk_m"})
-            assert api.status_code == 201, api.text
-            yield Service(http=client, services=app.state.services, api_id=api.json()["id"])
+    async with running_app(settings, clock=clock, root_key=root_key) as (client, app):
+        api = await client.post("/v1/apis", json={"name": "metered", "key_prefix": "sk_m"})
+        assert api.status_code == 201, api.text
+        yield Service(http=client, services=app.state.services, api_id=api.json()["id"])
 
 
 @pytest.fixture(params=["memory", "redis"])

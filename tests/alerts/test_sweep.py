@@ -9,9 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 from keyplane.clock import FakeClock, rfc3339
 from keyplane.config import Settings
 
@@ -20,12 +19,8 @@ from keyplane.config import Settings
 async def swept(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[httpx.AsyncClient]:
     tuned = settings.model_copy(update={"alert_sweep_seconds": 0.1, "usage_flush_seconds": 0.1,
                                         "alert_spike_floor": 5, "alert_spike_factor": 3.0})
-    app = create_app(tuned, clock=clock)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
-                                     base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client
+    async with running_app(tuned, clock=clock, root_key=root_key) as (client, _):
+        yield client
 
 
 async def alerts_of(client: httpx.AsyncClient, alert_type: str, n: int = 1) -> list[dict[str, Any]]:

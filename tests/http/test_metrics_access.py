@@ -3,21 +3,16 @@ root key holding `metrics.read`; without it (the default) a scraper needs no cre
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 
 
 @pytest.fixture
 async def guarded(settings, clock, root_key):
-    app = create_app(settings.model_copy(update={"metrics_root_key_required": True}), clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client
+    async with running_app(settings.model_copy(update={"metrics_root_key_required": True}),
+                           clock=clock, root_key=root_key) as (client, _):
+        yield client
 
 
 async def make_root_key(client, *permissions):

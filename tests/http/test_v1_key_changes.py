@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-
-from keyplane.app import create_app
+from running_app import running_app
 
 
 @pytest.fixture
 async def app_and_http(settings, clock, root_key):
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver",
-            headers={"Authorization": f"Bearer {root_key}"}) as http:
+    async with running_app(settings, clock=clock, root_key=root_key) as (http, app):
         yield app, http
 
 
@@ -50,10 +45,8 @@ async def test_no_stream_while_changes_of_other_replicas_could_be_missed(app_and
 
 
 async def test_several_workers_without_redis_refuse_the_stream(settings, clock, root_key):
-    app = create_app(settings.model_copy(update={"workers": 2}), clock=clock)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver",
-            headers={"Authorization": f"Bearer {root_key}"}) as http:
+    async with running_app(settings.model_copy(update={"workers": 2}), clock=clock,
+                           root_key=root_key) as (http, _):
         response = await http.get("/v1/keys/changes")
     assert response.status_code == 503
     assert "2 worker processes without KEYPLANE_REDIS_URL" in response.json()["detail"]

@@ -12,9 +12,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 from keyplane.clock import FakeClock
 from keyplane.config import Settings
 from keyplane.services import Services
@@ -88,12 +87,8 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> Non
 
 
 async def harness(settings: Settings, clock: FakeClock, root_key: str) -> AsyncIterator[Harness]:
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield Harness(http=client, services=app.state.services, clock=clock)
+    async with running_app(settings, clock=clock, root_key=root_key) as (client, app):
+        yield Harness(http=client, services=app.state.services, clock=clock)
 
 
 # Fixtures for the grant tests: a module imports them by name (`from grant_harness import kp,

@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -24,14 +23,10 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 async def here(settings, clock, root_key) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
+    async with running_app(settings, clock=clock, root_key=root_key) as (client, app):
         assert app.state.services.change_listener.listening
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            client.services = app.state.services  # type: ignore[attr-defined]
-            yield client
+        client.services = app.state.services  # type: ignore[attr-defined]
+        yield client
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

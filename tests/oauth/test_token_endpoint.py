@@ -15,6 +15,7 @@ from urllib.parse import quote
 import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from running_app import running_app
 from tamper import tampered
 
 AUDIENCE = "https://api.example.com"
@@ -319,17 +320,8 @@ async def test_private_key_jwt_authenticates_once_per_assertion(http, discovery,
 @pytest.fixture
 async def served_app(settings, clock, root_key):
     """The app itself beside a client on it."""
-    import httpx
-    from asgi_lifespan import LifespanManager
-
-    from keyplane.app import create_app
-
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client, app
+    async with running_app(settings, clock=clock, root_key=root_key) as (client, app):
+        yield client, app
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 
-from keyplane.app import create_app
 from keyplane.clock import FakeClock
 from keyplane.config import Settings
 from keyplane.services import Services
@@ -19,12 +18,8 @@ from keyplane.services import Services
 @pytest.fixture
 async def app_services(settings: Settings, clock: FakeClock,
                        root_key: str) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client, app.state.services
+    async with running_app(settings, clock=clock, root_key=root_key) as (client, app):
+        yield client, app.state.services
 
 
 @pytest.fixture

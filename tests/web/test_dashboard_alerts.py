@@ -11,11 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from running_app import running_app
 from users.browser import create_user, csrf_of, log_in
 from webhooks.receiver import Receiver, receiving
 
-from keyplane.app import create_app
 from keyplane.config import Settings
 from keyplane.services import Services
 
@@ -25,14 +24,11 @@ async def app_services(settings: Settings,
                        root_key: str) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """The app on the system clock (the alert detector and the delivery worker run on it),
     flushing and delivering fast, allowed to reach a receiver on 127.0.0.1."""
-    app = create_app(settings.model_copy(update={
-        "webhooks_allow_private": True, "webhook_retry_base_seconds": 0.2,
-        "webhook_poll_seconds": 0.1, "usage_flush_seconds": 0.2, "webhook_timeout_seconds": 2.0}))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client, app.state.services
+    async with running_app(settings.model_copy(update={
+            "webhooks_allow_private": True, "webhook_retry_base_seconds": 0.2,
+            "webhook_poll_seconds": 0.1, "usage_flush_seconds": 0.2, "webhook_timeout_seconds": 2.0}),
+            root_key=root_key) as (client, app):
+        yield client, app.state.services
 
 
 @pytest.fixture

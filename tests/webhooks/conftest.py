@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from webhooks.receiver import Receiver, receiving
+from running_app import running_app
 
-from keyplane.app import create_app
 from keyplane.config import Settings
 
 
@@ -30,12 +29,8 @@ def hook_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def app_client(hook_settings: Settings, root_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(hook_settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client
+    async with running_app(hook_settings, root_key=root_key) as (client, _):
+        yield client
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from running_app import running_app
 from standardwebhooks import Webhook as StandardWebhook
 from webhooks.receiver import Receiver
 
-from keyplane.app import create_app
 from keyplane.config import Settings
 
 
@@ -38,12 +37,8 @@ def scanning_key(tmp_path: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
 async def leak_client(hook_settings: Settings, root_key: str,
                       scanning_key: tuple[ec.EllipticCurvePrivateKey, Path]) -> AsyncIterator[httpx.AsyncClient]:
     settings = hook_settings.model_copy(update={"github_scanning_keys": scanning_key[1]})
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
-                                     base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {root_key}"}) as client:
-            yield client
+    async with running_app(settings, root_key=root_key) as (client, _):
+        yield client
 
 
 async def live_key(client: httpx.AsyncClient) -> dict[str, Any]:
