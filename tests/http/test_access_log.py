@@ -22,7 +22,6 @@ class _Stream(io.BytesIO):
 def _logged(settings, clock, stream: _Stream):
     """An app with the access log a served one has, written to `stream`: not served itself,
     whose lifespan would freeze the test process's objects and take its stop signals."""
-    assert create_app(settings, clock=clock, served=True).access_log is not None
     app = create_app(settings, clock=clock)
     app.access_log = AccessLog(stream, flush_seconds=0.01)
     return app
@@ -44,6 +43,10 @@ async def test_every_request_is_one_json_line(settings, clock, root_key):
     assert health["path"] == "/healthz" and health["status"] == 200
     assert device["query"] == "user_code=[redacted]"
     assert b"WXYZ" not in stream.getvalue()
+
+
+def test_on_in_served_apps_at_info(settings, clock):
+    assert create_app(settings, clock=clock, served=True).access_log is not None
 
 
 @pytest.mark.parametrize("changes", [{"access_log": False}, {"log_level": "warning"}])
