@@ -265,8 +265,11 @@ def _token_area(settings: Settings, clock: Clock, db: Database, secret_key: byte
                           default_ttl_seconds=settings.access_token_ttl_seconds,
                           audit=audit_writer, signing=SigningThread(workers=settings.workers),
                           resource_servers=resource_servers)
+    # A replayed refresh token or code deny-lists access tokens in its own transaction:
+    # the token repository is told, as when it deny-lists one itself.
+    refresh_repo = SqlRefreshTokenRepository(db, on_deny_listed=token_repo.deny_listed)
     refresh_tokens = RefreshTokenService(
-        SqlRefreshTokenRepository(db), tokens, hasher, clock, RefreshPolicy(
+        refresh_repo, tokens, hasher, clock, RefreshPolicy(
             default_ttl_seconds=settings.refresh_token_ttl_seconds,
             default_idle_seconds=settings.refresh_token_idle_seconds,
             reuse_grace_seconds=settings.refresh_token_reuse_grace_seconds),
@@ -306,8 +309,9 @@ def _wire(settings: Settings, clock: Clock, db: Database, secret_key: bytes,
         audit_writer=audit_writer,
         key_changes=k.changes, key_change_relay=k.relay, change_listener=change_listener,
         users=users,
-        codes=AuthorizationCodeService(SqlCodeRepository(db), users, clock,
-                                       refresh_families=CodeReplayRevoker(t.refresh_tokens)),
+        codes=AuthorizationCodeService(
+            SqlCodeRepository(db, on_deny_listed=t.token_repository.deny_listed), users, clock,
+            refresh_families=CodeReplayRevoker(t.refresh_tokens)),
         sessions=SessionService(SqlSessionRepository(db), clock,
                                 csrf_key=derive_subkey(secret_key, "keyplane csrf v1"),
                                 idle_seconds=settings.session_idle_seconds,

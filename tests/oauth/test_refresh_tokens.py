@@ -11,6 +11,7 @@ import pytest
 from grant_harness import AUDIENCE, OTHER_AUDIENCE, Harness, assert_oauth_error, harness
 
 from keyplane.store.tables import refresh_families
+from keyplane.store.tokens import SqlTokenRepository
 
 
 @pytest.fixture
@@ -93,6 +94,20 @@ async def test_reuse_of_a_rotated_token_revokes_the_family_and_its_access_tokens
     # The deny-list feed carries the revoked JWTs to offline verifiers.
     feed = (await kp.http.get("/v1/revocations")).json()
     assert len(feed["items"]) == 2
+
+
+async def test_a_revoked_family_is_inactive_here_before_postgresqls_notice_comes(kp, monkeypatch):
+    # This process found the access token active and remembers it as not revoked. The
+    # notice PostgreSQL sends of the new deny-list rows is late (here: never comes), yet
+    # the process that revoked the family answers inactive at once.
+    monkeypatch.setattr(SqlTokenRepository, "notice", lambda self, payload: None)
+    client = await kp.client()
+    _access, first = await kp.start_grant(client)
+    second = await rotate(kp, client, first)
+    assert (await kp.introspect(second["access_token"]))["active"]
+    kp.clock.advance(seconds=6)  # past the grace of a concurrent use
+    assert_oauth_error(await kp.refresh(client, first), 400, "invalid_grant")
+    assert await kp.introspect(second["access_token"]) == {"active": False}
 
 
 async def test_reuse_revokes_opaque_access_tokens_too(kp):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +34,11 @@ def _time(value: Any) -> datetime:
 
 
 class SqlCodeRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_deny_listed: Callable[[], None] | None = None) -> None:
         self._db = db
+        # Told after a replayed code's access token joined the deny-list (committed), so
+        # this process's introspection sees it at once (SqlTokenRepository.deny_listed).
+        self._on_deny_listed = on_deny_listed
 
     async def insert(self, code_hash: bytes, code: StoredCode, event: AuditEvent) -> None:
         async with self._db.transaction() as conn:
@@ -78,6 +82,7 @@ class SqlCodeRepository:
         return reused is not None
 
     async def revoke_issued(self, code_hash: bytes, at: datetime, event: AuditEvent) -> Issued:
+        deny_listed = False
         async with self._db.transaction() as conn:
             await conn.execute(_codes.update().where(_codes.c.code_hash == code_hash)
                                .values(reused_at=sa.func.coalesce(_codes.c.reused_at, at)))
@@ -99,7 +104,10 @@ class SqlCodeRepository:
                         id=new_id("rvk", at), jti=issued.access_jti, client_id=row.client_id,
                         expires_at=issued.access_expires_at, revoked_at=at,
                     ).on_conflict_do_nothing(index_elements=[revocations.c.jti]))
+                    deny_listed = True
             await audit.record(conn, event)
+        if deny_listed and self._on_deny_listed is not None:
+            self._on_deny_listed()
         return issued
 
     async def prune(self, before: datetime) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -135,8 +135,11 @@ def _token_values(token: NewRefreshToken) -> dict[str, Any]:
 
 
 class SqlRefreshTokenRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_deny_listed: Callable[[], None] | None = None) -> None:
         self._db = db
+        # Told after a revoked family's access tokens joined the deny-list (committed), so
+        # this process's introspection sees it at once (SqlTokenRepository.deny_listed).
+        self._on_deny_listed = on_deny_listed
         # SQLite: one writer at a time, and a connection that finds the write lock taken
         # sleeps in SQLite's busy handler (backing off up to 100 ms) however soon it frees.
         # The writes of this process queue on an asyncio lock instead, and a rotation that
@@ -243,6 +246,8 @@ class SqlRefreshTokenRepository:
             revoked = await self._revoke_access_tokens(conn, live, at=at,
                                                        client_id=event.details.get("client_id"))
             await audit.record(conn, event)
+        if revoked and self._on_deny_listed is not None:
+            self._on_deny_listed()
         return revoked
 
     async def live_families(self, client_id: str, subject: str, now: datetime) -> list[str]:

@@ -66,6 +66,15 @@ class SqlTokenRepository:
         self._generation += 1
         self._unrevoked.clear()
 
+    def deny_listed(self) -> None:
+        """This process deny-listed tokens (here, or in another repository's transaction: a
+        replayed code, a revoked refresh family): introspection here sees it at once, and
+        verifiers are told to read the feed. Other processes learn it from PostgreSQL's
+        notice, or from SQLite's data version."""
+        self.revoked()
+        if self._on_revoke is not None:
+            self._on_revoke()
+
     def _remember_unrevoked(self, jti: str) -> None:
         if len(self._unrevoked) >= _KEPT_UNREVOKED:
             del self._unrevoked[next(iter(self._unrevoked))]  # the oldest
@@ -107,9 +116,7 @@ class SqlTokenRepository:
                     revoked_at=at))
         except sa.exc.IntegrityError:
             return False
-        self.revoked()  # here at once; other processes when PostgreSQL's notice comes
-        if self._on_revoke is not None:
-            self._on_revoke()
+        self.deny_listed()
         return True
 
     async def is_revoked(self, jti: str, client_id: str, issued_at: datetime) -> bool:
