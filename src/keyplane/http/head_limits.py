@@ -10,6 +10,10 @@ limits in the server itself, for either server it runs:
 
 Past a limit the answer is 431 Request Header Fields Too Large (RFC 6585 §5) and the
 connection is closed.
+
+Under uvicorn the same protocol also sends a response's head and its body in one write
+(`OneWriteResponse`): uvicorn writes them with a system call each, and on loopback each
+call also runs the receiving side's TCP path.
 """
 
 from __future__ import annotations
@@ -38,22 +42,27 @@ class HeadTooLarge(Exception):
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with `MAX_HEADER_LINE_BYTES` and `MAX_HEAD_BYTES`.
 
-    Two counts: the exact size of what the parser hands on (URL, each header field),
-    checked field by field; and the bytes received while a head is still incomplete, so a
-    head that never ends is cut off after `MAX_HEAD_BYTES` plus at most one read, instead
-    of growing inside the parser.
+    Two checks: the bytes received while a head is still incomplete, counted after each
+    read, so a head that never ends is cut off after `MAX_HEAD_BYTES` plus at most one read
+    instead of growing inside the parser (this bounds the memory); and, once a head is
+    complete, its exact size (request target, each field as `name: value` CRLF as uvicorn
+    keeps it) and its longest field. The exact count is needed only when the reads that
+    brought the head hold more than `MAX_HEADER_LINE_BYTES`: a head that came in fewer
+    bytes is within both limits. Counting field by field in httptools' callbacks cost two
+    Python calls a field on every request (2026-12-07).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True
-        self._head_bytes = 0  # exact: what the callbacks saw of the current head
         self._unfinished_bytes = 0  # received while the head was incomplete after a read
+        self._read_bytes = 0  # the size of the read being parsed
         self._head_too_large = False
 
     def data_received(self, data: bytes) -> None:
         if self._head_too_large or self.transport.is_closing():
             return
+        self._read_bytes = len(data)
         super().data_received(data)
         if self._in_head and not self.transport.is_closing():
             self._unfinished_bytes += len(data)
@@ -63,28 +72,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
-        self._head_bytes = 0
         self._unfinished_bytes = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)  # the URL may come in pieces: count each once
-        if len(self.url) > MAX_HEADER_LINE_BYTES:
-            self._head_too_large = True
-            raise HeadTooLarge
-        self._count(len(url))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        line = len(name) + len(value) + 4  # ": " and CRLF
-        if line > MAX_HEADER_LINE_BYTES:
-            self._head_too_large = True
-            raise HeadTooLarge
-        self._count(line)
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if self._unfinished_bytes + self._read_bytes > MAX_HEADER_LINE_BYTES:
+            self._check_head()
         self._in_head = False
         self._unfinished_bytes = 0
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle  # a new one, unless the request was an upgrade
+        if cycle is not before and cycle is not None and self.scope["method"] != "HEAD":
+            cycle.transport = OneWriteResponse(self.transport, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -98,9 +97,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
+    def _check_head(self) -> None:
+        """Raises HeadTooLarge (httptools stops, the 431 goes out) past either limit."""
+        head = longest = len(self.url)
+        for name, value in self.headers:
+            line = len(name) + len(value) + 4  # ": " and CRLF
+            head += line
+            longest = max(longest, line)
+        if longest > MAX_HEADER_LINE_BYTES or head > MAX_HEAD_BYTES:
             self._head_too_large = True
             raise HeadTooLarge
 
@@ -110,3 +114,48 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not transport.is_closing():
             transport.write(_RESPONSE_431)
             transport.close()
+
+
+class OneWriteResponse:
+    """The transport as one request's response cycle sees it: the head of a response with a
+    Content-Length is held until its body's first write, and both go in one.
+
+    uvicorn writes the head when the app sends `http.response.start` and the body when it
+    sends `http.response.body`, one system call each (and two TCP segments). Held, a
+    response is one call: 108 → 97 µs of server CPU a verification on one pinned core
+    (2026-12-07). Only a Content-Length response is held (its body is on its way); a
+    streamed one (chunked: the change stream) and anything written before the response
+    starts (`100 Continue`) go out at once. A HEAD response, which has no body write, is
+    never held (the protocol does not wrap its cycle). Closing writes a held head first.
+    """
+
+    __slots__ = ("_transport", "_cycle", "_head", "_started")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head + data)
+        elif not self._started and self._cycle.response_started:
+            self._started = True  # this write is the response's head
+            if self._cycle.chunked_encoding is False:
+                self._head = data
+            else:
+                self._transport.write(data)
+        else:
+            self._transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head)
+        self._transport.close()
