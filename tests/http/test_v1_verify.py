@@ -99,6 +99,33 @@ async def test_a_revoked_key_is_revoked_and_a_disabled_one_disabled(http, api):
     assert verdict["code"] == "DISABLED" and set(verdict) == FOUND_FIELDS
 
 
+async def test_a_key_verified_before_is_answered_from_the_store_after_each_change(http, api):
+    # The second and later verifications of a key skip its checksum and keyed hash (the
+    # service remembers the hashes of keys it found): the store still decides each answer.
+    key = await create_key(http, api)
+    for _ in range(3):
+        assert (await verify(http, key["key"]))["code"] == "VALID"
+    await http.post(f"/v1/keys/{key['id']}/revoke")
+    assert (await verify(http, key["key"]))["code"] == "REVOKED"
+    assert (await http.delete(f"/v1/keys/{key['id']}")).status_code == 204
+    assert await verify(http, key["key"]) == {"valid": False, "code": "NOT_FOUND"}
+    # A key one character off is malformed, however like a remembered key it is.
+    typo = key["key"][:-1] + ("a" if key["key"][-1] != "a" else "b")
+    assert await verify(http, typo) == {"valid": False, "code": "MALFORMED"}
+
+
+async def test_a_root_key_that_authenticated_before_is_refused_once_deleted(http, make_root_key):
+    root = await make_root_key("keys.verify", name="short-lived")
+    for _ in range(2):
+        answer = await http.post("/v1/keys/verify", json={"key": generate_key("sk")},
+                                 headers=bearer(root["key"]))
+        assert answer.status_code == 200
+    assert (await http.delete(f"/v1/root-keys/{root['id']}")).status_code == 204
+    answer = await http.post("/v1/keys/verify", json={"key": generate_key("sk")},
+                             headers=bearer(root["key"]))
+    assert_problem(answer, 401)
+
+
 IP_CASES = [
     (["203.0.113.0/24"], "203.0.113.7", "VALID"),
     (["203.0.113.0/24"], "203.0.114.7", "FORBIDDEN_IP"),

@@ -19,7 +19,7 @@ from typing import Protocol
 from keyplane.audit import events
 from keyplane.audit.events import SYSTEM, Actor, AuditEvent
 from keyplane.clock import Clock
-from keyplane.credentials.hashing import KeyHasher
+from keyplane.credentials.hashing import KeyHasher, PresentedKeys
 from keyplane.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from keyplane.ids import is_id, new_id
 from keyplane.keys.decide import decide
@@ -116,13 +116,20 @@ class RootKeyService:
         self._keys = keys
         self._apis = apis
         self._hasher = hasher
+        self._presented = PresentedKeys(hasher, size=1_000)
         self._clock = clock
 
     async def authenticate(self, token: str, *, ip: str | None) -> Caller:
         """The root key presented as `token`; raises Unauthenticated for anything else."""
         if not MIN_ROOT_KEY_LENGTH <= len(token) <= MAX_ROOT_KEY_LENGTH:
             raise Unauthenticated("invalid root key")
-        stored = await self._keys.by_hash(self._hasher.hash(token))
+        digest, key_hash = self._presented.seen(token)
+        if key_hash is None:
+            stored = await self._keys.by_hash(key_hash := self._hasher.hash(token))
+            if stored is not None:
+                self._presented.keep(digest, key_hash)
+        else:
+            stored = await self._keys.by_hash(key_hash)
         if stored is None or stored.api_id != ADMIN_API_ID:
             raise Unauthenticated("invalid root key")
         if decide(stored, now=self._clock.now(), ip=None, need=None) is not Code.VALID:
