@@ -21,7 +21,7 @@ from keyplane.usage.repository import UsageRepository
 log = logging.getLogger("keyplane.usage")
 
 PRUNE_EVERY_SECONDS = 3600
-# A second's worth of verifications in transactions of ≤ 1,000 (~3 ms of SQLite's write
+# A flush's worth of verifications in transactions of ≤ 1,000 (~3 ms of SQLite's write
 # lock each, instead of ~15 ms for 5,000), 1 ms apart: the credit spends waiting for that
 # lock (store/credits.py polls every 0.1–2 ms) get in between, instead of waiting out the
 # whole flush (which set a verification's p99; measured 2026-11-24).
@@ -31,7 +31,7 @@ WRITE_PAUSE_SECONDS = 0.001
 
 class UsageRecorder(BatchWriter[UsageEvent]):
     def __init__(self, repository: UsageRepository, clock: Clock, *, capacity: int = 100_000,
-                 flush_seconds: float = 1.0, retention_days: int = 90,
+                 flush_seconds: float = 0.2, retention_days: int = 90,
                  observe: Callable[[Sequence[UsageEvent]], Awaitable[None]] | None = None) -> None:
         # `observe` reads each batch once it is written (the alert detectors): off the
         # request path, and a batch is never written twice because of it.
