@@ -10,10 +10,6 @@ limits in the server itself, for either server it runs:
 
 Past a limit the answer is 431 Request Header Fields Too Large (RFC 6585 §5) and the
 connection is closed.
-
-Under uvicorn the same protocol also sends a response's head and its body in one write
-(`OneWriteResponse`): uvicorn writes them with a system call each, and on loopback each
-call also runs the receiving side's TCP path.
 """
 
 from __future__ import annotations
@@ -79,11 +75,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._check_head()
         self._in_head = False
         self._unfinished_bytes = 0
-        before = self.cycle
         super().on_headers_complete()
-        cycle = self.cycle  # a new one, unless the request was an upgrade
-        if cycle is not before and cycle is not None and self.scope["method"] != "HEAD":
-            cycle.transport = OneWriteResponse(self.transport, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -114,48 +106,3 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not transport.is_closing():
             transport.write(_RESPONSE_431)
             transport.close()
-
-
-class OneWriteResponse:
-    """The transport as one request's response cycle sees it: the head of a response with a
-    Content-Length is held until its body's first write, and both go in one.
-
-    uvicorn writes the head when the app sends `http.response.start` and the body when it
-    sends `http.response.body`, one system call each (and two TCP segments). Held, a
-    response is one call: 108 → 97 µs of server CPU a verification on one pinned core
-    (2026-12-07). Only a Content-Length response is held (its body is on its way); a
-    streamed one (chunked: the change stream) and anything written before the response
-    starts (`100 Continue`) go out at once. A HEAD response, which has no body write, is
-    never held (the protocol does not wrap its cycle). Closing writes a held head first.
-    """
-
-    __slots__ = ("_transport", "_cycle", "_head", "_started")
-
-    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
-        self._transport = transport
-        self._cycle = cycle
-        self._head: bytes | None = None
-        self._started = False
-
-    def write(self, data: bytes) -> None:
-        head = self._head
-        if head is not None:
-            self._head = None
-            self._transport.write(head + data)
-        elif not self._started and self._cycle.response_started:
-            self._started = True  # this write is the response's head
-            if self._cycle.chunked_encoding is False:
-                self._head = data
-            else:
-                self._transport.write(data)
-        else:
-            self._transport.write(data)
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        head, self._head = self._head, None
-        if head is not None:
-            self._transport.write(head)
-        self._transport.close()
