@@ -85,11 +85,18 @@ class DeliveryWorker:
 
     def start(self) -> None:
         if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="keyplane-webhook-delivery")
+
+    def _http(self) -> httpx.AsyncClient:
+        """The client of the deliveries, made at the first one: its TLS context (the CA
+        bundle read and parsed) costs ~20 ms, a tenth of the service's start, and most
+        services have no webhook."""
+        if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self._policy.timeout_seconds, follow_redirects=False,
                 headers={"user-agent": f"keyplane-webhooks/{__version__}"},
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=20))
-            self._task = asyncio.create_task(self._run(), name="keyplane-webhook-delivery")
+        return self._client
 
     async def close(self) -> None:
         if self._task is None:
@@ -105,6 +112,7 @@ class DeliveryWorker:
                 await task
         if self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -173,7 +181,6 @@ class DeliveryWorker:
         await self._finish(attempt, status, error)
 
     async def _post(self, target: Target, attempt: Attempt, signing: list[str], timestamp: int) -> int:
-        assert self._client is not None
         body = attempt.body.encode()
         headers = {"content-type": "application/json", "webhook-id": attempt.event_id,
                    "webhook-timestamp": str(timestamp),
@@ -187,7 +194,7 @@ class DeliveryWorker:
             url = url.copy_with(host=target.address)
             if target.scheme == "https":
                 extensions["sni_hostname"] = target.host
-        response = await self._client.post(url, content=body, headers=headers, extensions=extensions)
+        response = await self._http().post(url, content=body, headers=headers, extensions=extensions)
         await response.aclose()
         return response.status_code
 
