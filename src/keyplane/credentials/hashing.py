@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+T = TypeVar("T")
 
 CURRENT_VERSION = 1
 _VERSION_BYTE = bytes((CURRENT_VERSION,))
@@ -53,15 +57,19 @@ class KeyHasher:
         return hmac.new(self._pepper, b"keyplane pepper fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
+class NotAdmitted(Exception):
+    """A presented key that `PresentedKeys.find`'s `admit` refused (e.g. malformed)."""
+
+
 class PresentedKeys:
     """The stored hashes of keys presented and found before, by SHA-256 of the key.
 
     A key presented again skips the check of its shape and checksum (~2.5 µs) and its keyed
     hash (~1.7 µs) for one SHA-256 (~0.6 µs); every verification does this for its root key
     and for the key it verifies (2026-12-07). Only a key the caller found in the store is
-    kept (`keep`), so strangers fill nothing; what is kept never goes stale (a key's stored
-    hash is fixed while the process lives); at most `size`, the oldest out first. The memo
-    holds digests, never a key.
+    kept, so strangers fill nothing; what is kept never goes stale (a key's stored hash is
+    fixed while the process lives); at most `size`, the oldest out first. The memo holds
+    digests, never a key.
     """
 
     __slots__ = ("_hasher", "_size", "_kept")
@@ -70,6 +78,20 @@ class PresentedKeys:
         self._hasher = hasher
         self._size = size
         self._kept: dict[bytes, bytes] = {}
+
+    async def find(self, key: str, lookup: Callable[[bytes], Awaitable[T | None]], *,
+                   admit: Callable[[str], bool] | None = None) -> T | None:
+        """What `lookup` finds under `key`'s stored hash. A key not found before must pass
+        `admit` first (NotAdmitted otherwise), is hashed, and is remembered once found."""
+        digest, key_hash = self.seen(key)
+        if key_hash is not None:
+            return await lookup(key_hash)
+        if admit is not None and not admit(key):
+            raise NotAdmitted
+        found = await lookup(key_hash := self._hasher.hash(key))
+        if found is not None:
+            self.keep(digest, key_hash)
+        return found
 
     def seen(self, key: str) -> tuple[bytes, bytes | None]:
         """`key`'s digest, and its stored hash when it was kept."""

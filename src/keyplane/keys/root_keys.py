@@ -123,13 +123,7 @@ class RootKeyService:
         """The root key presented as `token`; raises Unauthenticated for anything else."""
         if not MIN_ROOT_KEY_LENGTH <= len(token) <= MAX_ROOT_KEY_LENGTH:
             raise Unauthenticated("invalid root key")
-        digest, key_hash = self._presented.seen(token)
-        if key_hash is None:
-            stored = await self._keys.by_hash(key_hash := self._hasher.hash(token))
-            if stored is not None:
-                self._presented.keep(digest, key_hash)
-        else:
-            stored = await self._keys.by_hash(key_hash)
+        stored = await self._presented.find(token, self._keys.by_hash)
         if stored is None or stored.api_id != ADMIN_API_ID:
             raise Unauthenticated("invalid root key")
         if decide(stored, now=self._clock.now(), ip=None, need=None) is not Code.VALID:

@@ -10,7 +10,7 @@ from keyplane.audit import events
 from keyplane.audit.events import Actor, AuditEvent
 from keyplane.clock import Clock
 from keyplane.credentials.format import display_start, generate_key, has_key_shape, is_well_formed
-from keyplane.credentials.hashing import KeyHasher, PresentedKeys
+from keyplane.credentials.hashing import KeyHasher, NotAdmitted, PresentedKeys
 from keyplane.errors import Conflict, Invalid, NotFound
 from keyplane.ids import is_id, new_id
 from keyplane.keys.changes import KeyChange, KeyChangePublisher
@@ -65,15 +65,10 @@ class KeyService:
 
     async def _verdict(self, key: str, api_id: str | None, need: PermissionQuery | None,
                        ip: IPAddress | None, cost: int, now: datetime) -> Verdict:
-        digest, key_hash = self._presented.seen(key)
-        if key_hash is None:  # not presented and found before: check it in full
-            if not is_well_formed(key):
-                return Verdict(Code.MALFORMED)
-            stored = await self._keys.by_hash(key_hash := self._hasher.hash(key))
-            if stored is not None:
-                self._presented.keep(digest, key_hash)
-        else:
-            stored = await self._keys.by_hash(key_hash)
+        try:  # a key found before skips its checksum and keyed hash
+            stored = await self._presented.find(key, self._keys.by_hash, admit=is_well_formed)
+        except NotAdmitted:
+            return Verdict(Code.MALFORMED)
         # Root keys live in the admin API and are never answered here: a holder of
         # `keys.verify` must not be able to test candidate root keys.
         if stored is None or stored.api_id == ADMIN_API_ID or (api_id is not None and stored.api_id != api_id):
