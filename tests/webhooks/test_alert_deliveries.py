@@ -8,8 +8,11 @@ import time
 from typing import Any
 
 import httpx
+from running_app import running_app
 from standardwebhooks import Webhook as StandardWebhook
 from webhooks.receiver import Received, Receiver
+
+from keyplane.config import Settings
 
 
 def verified(secret: str, item: Received) -> dict[str, Any]:
@@ -103,3 +106,20 @@ async def test_a_rolled_secret_signs_beside_the_old_one(
     assert len(item.headers["webhook-signature"].split(" ")) == 2
     assert verified(new_secret, item)["type"] == "webhook.test"
     assert verified(subscribed["secret"], item)["type"] == "webhook.test"
+
+
+async def test_a_delivery_under_way_when_the_service_stops_is_finished_and_recorded(
+        hook_settings: Settings, root_key: str, receiver: Receiver) -> None:
+    async with running_app(hook_settings, root_key=root_key) as (client, _):
+        hook = (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]})).json()
+        await wait_for_type(receiver, "webhook.create")
+        receiver.hold_seconds = 0.5  # the answer comes after the stop has begun
+        event_id = (await client.post(f"/v1/webhooks/{hook['id']}/test")).json()["event_id"]
+        await asyncio.to_thread(receiver.wait_for, lambda got: any(
+            r.headers["webhook-id"] == event_id for r in got), 5.0)
+    receiver.hold_seconds = 0.0
+    async with running_app(hook_settings, root_key=root_key) as (client, _):
+        deliveries = (await client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+    [test] = [d for d in deliveries if d["event_id"] == event_id]
+    assert (test["state"], test["attempts"], test["last_status"]) == ("delivered", 1, 200)
+    assert len([r for r in receiver.received if r.headers["webhook-id"] == event_id]) == 1

@@ -37,11 +37,11 @@ can never pass the balance. What it costs in exactness:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from keyplane.background import repeat
 from keyplane.clock import Clock
 from keyplane.keys.model import StoredKey
 from keyplane.metering.credits import CreditStore, balance_of, key_boundary
@@ -82,6 +82,7 @@ class LeasedCredits:
         # or spending exactly, and for which key: others wait for it instead of taking too.
         self._taking: dict[str, tuple[str, asyncio.Event]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def spend(self, key: StoredKey, cost: int, now: datetime) -> tuple[bool, int]:
         assert key.config.credits is not None
@@ -263,22 +264,17 @@ class LeasedCredits:
     def start(self) -> None:
         """Give expired leases back every `lease_seconds` (an idle process keeps none)."""
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(self._lease_seconds)
-            try:
-                await self.release_expired()
-            except Exception:  # the store is down: the leases stay and are tried again
-                log.warning("could not give unspent credits back", exc_info=True)
+            self._stopping.clear()
+            self._sweeper = asyncio.get_running_loop().create_task(repeat(
+                self.release_expired, every_seconds=self._lease_seconds, stopping=self._stopping,
+                log=log, failed="could not give unspent credits back"))
 
     async def close(self) -> None:
-        """Stop sweeping and give every unspent credit back (graceful shutdown)."""
+        """Stop sweeping and give every unspent credit back (graceful shutdown). A sweep under
+        way ends first: cancelled, it could stop in the middle of its store write."""
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            self._stopping.set()
+            await self._sweeper
             self._sweeper = None
         for key_id in list(self._leases):
             try:

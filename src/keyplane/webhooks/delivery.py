@@ -105,11 +105,19 @@ class DeliveryWorker:
         self._wake.set()
         await self._task
         self._task = None
-        for task in list(self._busy.values()):
-            task.cancel()  # its claims lapse and another worker (or the next start) retries
-        for task in list(self._busy.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Attempts under way finish: sent, and their outcome written. Cancelled, one could
+        # stop in the middle of its store write, and a SQLite connection cancelled there can
+        # hang the shutdown for good (seen: aiosqlite's close never answered). Their posts
+        # end within the HTTP timeout; one still running after it is cancelled, and its
+        # claim lapses for another worker (or the next start) to retry.
+        busy = list(self._busy.values())
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self._policy.timeout_seconds + 1)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._client is not None:
             await self._client.aclose()
             self._client = None
