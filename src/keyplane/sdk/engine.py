@@ -84,8 +84,13 @@ class Engine:
             raise TimeoutError("the verifier's background loop did not answer in time") from None
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the engine and await it from the caller's loop."""
-        loop = self.loop
+        """Run `coro` on the engine and await it from the caller's loop. The first call
+        starts the engine from a worker thread: its start (opening an in-process service:
+        the store, migrations) must not block the caller's loop, which may hold the very
+        store lock that start waits for (a service in the same process: a deadlock until
+        SQLite's busy timeout)."""
+        loop = self._loop if self.running else await asyncio.to_thread(lambda: self.loop)
+        assert loop is not None
         if asyncio.get_running_loop() is loop:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
