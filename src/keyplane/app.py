@@ -20,7 +20,7 @@ from keyplane.config import Settings, load_settings
 from keyplane.http import docs, errors, health, oauth, openapi, userinfo
 from keyplane.http.access_log import AccessLog
 from keyplane.http.headers import SecurityHeaders
-from keyplane.http.hot_paths import ServiceApp
+from keyplane.http.hot_paths import VERIFY_PATH, ServiceApp
 from keyplane.http.jwks import JWKS_PATH, jwks
 from keyplane.http.limits import BodyLimit
 from keyplane.http.v1 import alerts, apis, audit, keys, leaks, revocations, root_keys, usage, webhooks
@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, served: bool =
     # Key verification, the token endpoint and introspection answer ahead of the app's
     # middleware (http/hot_paths.py); their routes come first in the table too, for the
     # OpenAPI description and the 405 to other methods, then the other OAuth endpoints.
-    app.hot = {"/v1/keys/verify": VerifyEndpoint(), **oauth.hot_endpoints()}
+    app.hot = {VERIFY_PATH: VerifyEndpoint(), **oauth.hot_endpoints()}
     app.router.routes[0:0] = [*(Route(path, endpoint, methods=["POST"])
                                 for path, endpoint in app.hot.items()),
                               *oauth.routes(),

@@ -138,12 +138,12 @@ def serve(
 
     import uvicorn
 
-    from keyplane.http.head_limits import LimitedHttpToolsProtocol
+    from keyplane.http.hot_lane import HotLaneProtocol
 
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_config=config, log_level=level,
         lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, access_log=False,
-        server_header=False, http=LimitedHttpToolsProtocol)
+        server_header=False, http=HotLaneProtocol)
     if workers == 1:
         from keyplane.app import create_app
 

@@ -71,15 +71,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._unfinished_bytes = 0
 
     def on_headers_complete(self) -> None:
-        if self._unfinished_bytes + self._read_bytes > MAX_HEADER_LINE_BYTES:
-            self._check_head()
-        self._in_head = False
-        self._unfinished_bytes = 0
+        self._end_of_head()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._in_head = True  # whatever comes next on this connection is a new head
+        self._next_head()
+
+    def _end_of_head(self) -> None:
+        """The head is complete: checked against the limits (HeadTooLarge), and counted no more."""
+        if self._unfinished_bytes + self._read_bytes > MAX_HEADER_LINE_BYTES:
+            self._check_head()
+        self._in_head = False
+        self._unfinished_bytes = 0
+
+    def _next_head(self) -> None:
+        """A message ended: whatever comes next on this connection is a new head. The read
+        being parsed held the message that ended, so it is not counted as head when the
+        parser is done with it (a request with a large body, whole in one read, was refused
+        as a 431); the next head's share of it goes uncounted, one read more in the bound."""
+        self._in_head = True
+        self._unfinished_bytes = -self._read_bytes
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers any error of the parser, a callback's raise included, with 400;

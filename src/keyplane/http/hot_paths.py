@@ -30,6 +30,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from keyplane.http.access_log import AccessLog
 from keyplane.http.errors import error_response
 from keyplane.http.headers import SecurityHeaders
+from keyplane.oauth.metadata import INTROSPECTION_PATH, TOKEN_PATH
+
+VERIFY_PATH = "/v1/keys/verify"
+HOT_PATHS = (VERIFY_PATH, TOKEN_PATH, INTROSPECTION_PATH)
+"""The paths of `ServiceApp.hot` (a test holds the two together), which `keyplane serve`
+also serves the short way (http/hot_lane.py)."""
 
 # What SecurityHeaders adds, for the endpoints that answer without it.
 SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"),)
