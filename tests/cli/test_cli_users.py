@@ -117,3 +117,32 @@ def test_a_short_password_is_refused_with_the_services_reason(keyplane) -> None:
     made = keyplane("users", "create", _name(), "--password-stdin", stdin="short\n")
     assert made.exit_code != 0
     assert "password" in made.stderr
+
+
+def test_a_user_s_name_and_email_are_set_shown_and_cleared_from_the_shell(keyplane) -> None:
+    name = _name()
+    made = keyplane("users", "create", name, "--name", "Ada Lovelace", "--email", "ada@Example.com",
+                    "--email-verified", "--password-stdin", stdin=PASSWORD + "\n")
+    assert made.exit_code == 0, made.stderr
+    assert "name           Ada Lovelace" in made.stdout
+    assert "email          ada@example.com (verified)" in made.stdout
+    user_id = next(line.split()[1] for line in made.stdout.splitlines() if line.startswith("id "))
+
+    shown = json.loads(keyplane("users", "show", user_id, "--json").stdout)
+    assert (shown["name"], shown["email"], shown["email_verified"]) == ("Ada Lovelace", "ada@example.com", True)
+    listed = keyplane("users", "list")
+    assert "NAME" in listed.stdout and "EMAIL" in listed.stdout
+    assert any(name in line and "ada@example.com" in line for line in listed.stdout.splitlines())
+
+    unverified = keyplane("users", "update", user_id, "--no-email-verified")
+    assert unverified.exit_code == 0, unverified.stderr
+    assert "email          ada@example.com (unverified)" in unverified.stdout
+    cleared = keyplane("users", "update", user_id, "--clear-name", "--clear-email", "--json")
+    assert cleared.exit_code == 0, cleared.stderr
+    assert (json.loads(cleared.stdout)["name"], json.loads(cleared.stdout)["email"]) == (None, None)
+    both = keyplane("users", "update", user_id, "--email", "a@example.com", "--clear-email")
+    assert both.exit_code == 2 and "--clear-email" in both.stderr
+
+    bad = keyplane("users", "update", user_id, "--email", "ada at example.com")
+    assert bad.exit_code != 0 and "email" in bad.stderr and "422" in bad.stderr
+    assert keyplane("users", "delete", user_id).exit_code == 0

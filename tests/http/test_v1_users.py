@@ -25,6 +25,82 @@ async def test_a_user_is_created_read_listed_updated_and_deleted(http):
     assert_problem(await http.delete(f"/v1/users/{user['id']}"), 404)
 
 
+async def test_a_user_s_name_and_email_are_set_shown_changed_and_cleared(http):
+    bare = await create_user(http, "bob")
+    assert (bare["name"], bare["email"], bare["email_verified"]) == (None, None, False)
+
+    user = await create_user(http, "ada", name="Ada Lovelace", email="Ada.L@Example.COM",
+                             email_verified=True)
+    assert user["name"] == "Ada Lovelace"
+    assert user["email"] == "Ada.L@example.com" and user["email_verified"] is True  # domain lower-cased
+    assert (await http.get(f"/v1/users/{user['id']}")).json() == user
+    listed = {u["id"]: u for u in (await http.get("/v1/users")).json()["items"]}
+    assert listed[user["id"]]["email"] == "Ada.L@example.com"
+
+    renamed = await http.patch(f"/v1/users/{user['id']}", json={"name": "Ada King"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "Ada King" and renamed.json()["email_verified"] is True
+    # Another address is not the one vouched for: unverified unless said so with it.
+    moved = (await http.patch(f"/v1/users/{user['id']}", json={"email": "ada@lovelace.example"})).json()
+    assert moved["email"] == "ada@lovelace.example" and moved["email_verified"] is False
+    vouched = (await http.patch(f"/v1/users/{user['id']}", json={
+        "email": "countess@lovelace.example", "email_verified": True})).json()
+    assert vouched["email_verified"] is True
+    same = (await http.patch(f"/v1/users/{user['id']}", json={"email": "countess@LOVELACE.example"})).json()
+    assert same["email_verified"] is True  # the same address, as stored
+
+    cleared = await http.patch(f"/v1/users/{user['id']}", json={"name": None, "email": None})
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["name"], cleared.json()["email"], cleared.json()["email_verified"]) == (
+        None, None, False)
+    assert (await http.get(f"/v1/users/{user['id']}")).json() == cleared.json()
+
+
+async def test_bad_names_and_emails_are_422_naming_the_field(http, subtests):
+    user = await create_user(http, "ada", email="ada@example.com")
+    bad = [({"name": "x" * 201}, "name"), ({"name": ""}, "name"), ({"name": " Ada"}, "name"),
+           ({"name": "Ada\nLovelace"}, "name"), ({"name": "Ada\x00"}, "name"),
+           ({"name": "\ufb2c" * 100}, "name"),  # 300 characters once NFC-normalised
+           ({"name": 42}, "name"),
+           ({"email": "not an address"}, "email"), ({"email": "ada@"}, "email"),
+           ({"email": "@example.com"}, "email"), ({"email": "ada@localhost"}, "email"),
+           ({"email": "ada..l@example.com"}, "email"), ({"email": ".ada@example.com"}, "email"),
+           ({"email": "ada@-example.com"}, "email"), ({"email": "ada@example..com"}, "email"),
+           ({"email": "ada@1.2.3.4"}, "email"), ({"email": "ada@[127.0.0.1]"}, "email"),
+           ({"email": "a@b@example.com"}, "email"), ({"email": "ada lovelace@example.com"}, "email"),
+           ({"email": "adä@example.com"}, "email"), ({"email": "ada@exämple.com"}, "email"),
+           ({"email": "a" * 65 + "@example.com"}, "email"),
+           ({"email": "ada@" + "a" * 250 + ".com"}, "email"), ({"email": ["ada@example.com"]}, "email"),
+           ({"email_verified": "yes"}, "email_verified"), ({"email_verified": 1}, "email_verified")]
+    for body, field in bad:
+        with subtests.test(body=str(body)[:40]):
+            assert_problem(await http.post("/v1/users", json={"username": "bob", "password": PASSWORD,
+                                                              **body}), 422, field=field)
+            assert_problem(await http.patch(f"/v1/users/{user['id']}", json=body), 422, field=field)
+    with subtests.test("verified without an address"):
+        assert_problem(await http.post("/v1/users", json={"username": "bob", "password": PASSWORD,
+                                                          "email_verified": True}),
+                       422, field="email_verified")
+        assert_problem(await http.patch(f"/v1/users/{user['id']}", json={
+            "email": None, "email_verified": True}), 422, field="email_verified")
+        assert_problem(await http.patch(f"/v1/users/{user['id']}", json={"email_verified": None}),
+                       422, field="email_verified")
+    assert (await http.get(f"/v1/users/{user['id']}")).json()["email"] == "ada@example.com"
+    assert (await http.get("/v1/users")).json()["items"] == [user]  # nothing half made
+
+
+async def test_names_are_stored_nfc_normalised_and_odd_but_valid_addresses_accepted(http):
+    user = await create_user(http, "ren", name="Rene\u0301 Descartes",
+                             email="o'brien+tag/x=y@Mail.Example.ORG")
+    assert user["name"] == "Ren\u00e9 Descartes"
+    assert user["email"] == "o'brien+tag/x=y@mail.example.org"
+    longest = "a" * 64 + "@" + ".".join(["b" * 61, "b" * 61, "b" * 57]) + ".example"  # 254 characters
+    assert len(longest) == 254
+    patched = await http.patch(f"/v1/users/{user['id']}", json={"email": longest})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["email"] == longest
+
+
 async def test_usernames_are_unique_whatever_their_case(http):
     await create_user(http, "Alice")
     assert_problem(await http.post("/v1/users", json={"username": "ALICE", "password": PASSWORD}), 409)
@@ -85,6 +161,7 @@ async def test_every_user_change_is_audited_without_the_password(http):
     events = (await http.get("/v1/audit", params={"target": user["id"]})).json()["items"]
     assert [e["action"] for e in events] == ["user.delete", "user.update", "user.create"]
     assert events[1]["details"]["fields"] == ["password"]
+    assert "email_verified" not in events[2]["details"]
     text = json.dumps(events)
     assert PASSWORD not in text and "another long password" not in text
 
@@ -94,3 +171,14 @@ async def test_consents_are_listed_and_withdrawn_and_unknown_ones_are_404(http):
     assert (await http.get(f"/v1/users/{user['id']}/consents")).json() == {"items": []}
     assert_problem(await http.delete(f"/v1/users/{user['id']}/consents/cli_00000000000000000000000000"), 404)
     assert_problem(await http.get("/v1/users/usr_00000000000000000000000000/consents"), 404)
+
+
+async def test_who_vouched_for_an_address_is_audited_without_the_address(http):
+    user = await create_user(http, email="ada@example.com", email_verified=True)
+    await http.patch(f"/v1/users/{user['id']}", json={"email": "ada@elsewhere.example"})
+    await http.patch(f"/v1/users/{user['id']}", json={"name": "Ada"})
+    events = (await http.get("/v1/audit", params={"target": user["id"]})).json()["items"]
+    assert [e["details"] for e in events] == [
+        {"fields": ["name"]}, {"fields": ["email"], "email_verified": False},
+        {"username": "alice", "roles": [], "email_verified": True}]
+    assert "example" not in json.dumps(events)

@@ -36,9 +36,10 @@ def path_of(url: str) -> str:
     return url[len(ISSUER):]
 
 
-async def oidc_client(http: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    return await create_client(http, scopes=["openid", "profile", "photos.read"],
-                               post_logout_redirect_uris=[LOGOUT_URI], **fields)
+async def oidc_client(http: httpx.AsyncClient, *, scopes: tuple[str, ...] = ("openid", "profile", "photos.read"),
+                      **fields: Any) -> dict[str, Any]:
+    return await create_client(http, scopes=list(scopes), post_logout_redirect_uris=[LOGOUT_URI],
+                               **fields)
 
 
 def relying_party(http: httpx.AsyncClient, client: dict[str, Any], scope: str = "openid profile") -> Any:
@@ -79,9 +80,10 @@ async def sign_in(browser: httpx.AsyncClient, url: str) -> str:
 
 
 async def logged_in_tokens(http: httpx.AsyncClient, browser: httpx.AsyncClient, client: dict[str, Any],
+                           scope: str = "openid profile",
                            **params: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """(relying party, authorization request, token response) after a full login."""
-    rp = relying_party(http, client)
+    rp = relying_party(http, client, scope)
     start = await rp.create_authorization_url(redirect_uri=REDIRECT_URI, **params)
     answer = query_of(await sign_in(browser, start["url"]))
     assert answer["state"] == start["state"] and answer["iss"] == ISSUER
@@ -111,6 +113,72 @@ async def test_authlib_logs_in_through_discovery_validates_the_id_token_and_read
         await rp.parse_id_token(token, nonce="another nonce")
 
     assert dict(await rp.userinfo(token=token)) == {"sub": user["id"], "preferred_username": "alice"}
+
+
+EMAIL_CLIENT_SCOPES = ("openid", "profile", "email", "photos.read")
+
+
+async def test_profile_and_email_release_the_name_and_the_address_the_user_has(http, browser):
+    user = await create_user(http, name="Ada Lovelace", email="ada@example.com", email_verified=True)
+    client = await oidc_client(http, scopes=EMAIL_CLIENT_SCOPES)
+    rp, start, token = await logged_in_tokens(http, browser, client, scope="openid profile email")
+    assert token["scope"] == "openid profile email"
+    released = {"sub": user["id"], "name": "Ada Lovelace", "preferred_username": "alice",
+                "email": "ada@example.com", "email_verified": True}
+    assert dict(await rp.userinfo(token=token)) == released
+    # The ID token says the same, as it says preferred_username (an access token is issued
+    # too, so userinfo is where Core 1.0 §5.4 puts them; the ID token may carry them).
+    claims = await rp.parse_id_token(token, nonce=start["nonce"])
+    assert {k: claims[k] for k in released} == released
+
+
+async def test_without_the_email_scope_no_address_is_released(http, browser):
+    user = await create_user(http, name="Ada Lovelace", email="ada@example.com", email_verified=True)
+    client = await oidc_client(http, scopes=EMAIL_CLIENT_SCOPES)
+    rp, _, token = await logged_in_tokens(http, browser, client, scope="openid profile")
+    assert dict(await rp.userinfo(token=token)) == {"sub": user["id"], "name": "Ada Lovelace",
+                                                    "preferred_username": "alice"}
+    assert not {"email", "email_verified"} & set(unverified(token["id_token"]))
+
+
+async def test_email_without_profile_releases_the_address_alone(http, browser):
+    user = await create_user(http, name="Ada Lovelace", email="ada@example.com")
+    client = await oidc_client(http, scopes=EMAIL_CLIENT_SCOPES)
+    rp, _, token = await logged_in_tokens(http, browser, client, scope="openid email")
+    assert dict(await rp.userinfo(token=token)) == {"sub": user["id"], "email": "ada@example.com",
+                                                    "email_verified": False}
+
+
+async def test_a_user_without_name_or_email_gets_neither_claim_not_even_empty(http, browser):
+    user = await create_user(http)
+    client = await oidc_client(http, scopes=EMAIL_CLIENT_SCOPES)
+    rp, _, token = await logged_in_tokens(http, browser, client, scope="openid profile email")
+    assert dict(await rp.userinfo(token=token)) == {"sub": user["id"], "preferred_username": "alice"}
+    assert not {"name", "email", "email_verified"} & set(unverified(token["id_token"]))
+
+    # Userinfo reads the user as they are now: an address given later is released.
+    await http.patch(f"/v1/users/{user['id']}", json={"email": "alice@example.com"})
+    assert dict(await rp.userinfo(token=token))["email"] == "alice@example.com"
+
+
+async def test_the_consent_page_says_what_profile_and_email_release(http, browser):
+    await create_user(http, email="ada@example.com")
+    client = await oidc_client(http, scopes=EMAIL_CLIENT_SCOPES)
+    rp = relying_party(http, client, "openid profile email")
+    start = await rp.create_authorization_url(redirect_uri=REDIRECT_URI)
+    login = await browser.get(path_of(start["url"]))
+    page = await browser.get(await log_in_at(browser, login.headers["location"]))
+    assert page.status_code == 200, page.text
+    assert "See your name and username" in page.text and "See your email address" in page.text
+
+
+async def test_a_client_registered_without_email_cannot_ask_for_it(http, browser):
+    await create_user(http, email="ada@example.com")
+    client = await oidc_client(http)  # openid, profile, photos.read
+    rp = relying_party(http, client, "openid email")
+    start = await rp.create_authorization_url(redirect_uri=REDIRECT_URI)
+    response = await browser.get(path_of(start["url"]))
+    assert query_of(response.headers["location"])["error"] == "invalid_scope"
 
 
 async def test_the_id_token_is_not_an_access_token(http, browser):
@@ -366,10 +434,10 @@ async def test_discovery_holds_the_oauth_metadata_and_every_endpoint_answers(htt
     assert oidc["response_types_supported"] == ["code"]
     assert oidc["subject_types_supported"] == ["public"]
     assert oidc["id_token_signing_alg_values_supported"] == ["ES256"]
-    assert {"openid", "profile"} <= set(oidc["scopes_supported"])
+    assert {"openid", "profile", "email"} <= set(oidc["scopes_supported"])
     assert {"none", "login", "consent"} == set(oidc["prompt_values_supported"])
-    assert {"sub", "auth_time", "nonce", "at_hash", "sid",
-            "preferred_username"} <= set(oidc["claims_supported"])
+    assert {"sub", "auth_time", "nonce", "at_hash", "sid", "name", "preferred_username",
+            "email", "email_verified"} <= set(oidc["claims_supported"])
     assert oidc["code_challenge_methods_supported"] == ["S256"]
     assert oidc["request_uri_parameter_supported"] is False
     for name, url in oidc.items():

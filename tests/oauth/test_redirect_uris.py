@@ -41,8 +41,9 @@ def test_no_text_matches_unless_registered_or_a_loopback_port_variant(text):
 
 @pytest.mark.parametrize("scope, words", [
     ("documents.read", "see your documents"), ("photos.write", "change your photos"),
-    ("billing:admin", "administer your billing"), ("profile", "see your username"),
-    ("openid", "know who you are on this server (your user id)"), ("email", "use “email”"),
+    ("billing:admin", "administer your billing"), ("profile", "see your name and username"),
+    ("openid", "know who you are on this server (your user id)"),
+    ("email", "see your email address"), ("newsletter", "use “newsletter”"),
     ("user_data.delete", "delete your user data"),
 ])
 def test_scopes_are_said_in_plain_words(scope, words):

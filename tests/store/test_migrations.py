@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 
 from keyplane.store.engine import Database
 from keyplane.store.migrate import alembic_config, migrate
-from keyplane.store.tables import apis, keys, metadata, revocations
+from keyplane.store.tables import apis, keys, metadata, revocations, users
 
 
 async def test_the_migrations_build_exactly_the_schema_the_code_declares(db):
@@ -71,6 +71,29 @@ async def test_0008_downgrade_gives_each_rolled_key_a_copy_of_the_balance_it_sha
         async with db.engine.connect() as conn:
             rows = (await conn.execute(sa.text("SELECT id, credits_remaining FROM keys ORDER BY id"))).all()
         assert [tuple(r) for r in rows] == [("key_free", None), ("key_gone", 0), ("key_new", 7), ("key_old", 7)]
+        await migrate(db)  # and up again
+    finally:
+        await db.dispose()
+
+
+async def test_0017_gives_existing_users_an_empty_unverified_profile_and_goes_down_again(empty_database_url):
+    db = Database(empty_database_url)
+    try:
+        async with db.transaction() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0016"))
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        async with db.transaction() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO users (id, username, username_key, password_hash, disabled, created_at, "
+                "updated_at) VALUES ('usr_a', 'Ada', 'ada', '$argon2id$x', false, :at, :at)"), {"at": at})
+        await migrate(db)
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users.c.name, users.c.email, users.c.email_verified))).one()
+        assert tuple(row) == (None, None, False)
+        async with db.transaction() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0016"))
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT username FROM users"))).scalar_one() == "Ada"
         await migrate(db)  # and up again
     finally:
         await db.dispose()

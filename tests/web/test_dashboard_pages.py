@@ -210,3 +210,14 @@ async def test_a_user_s_consents_are_listed_and_withdrawn(http, browser, service
                                    data={"csrf_token": csrf_of(page), "client_id": client["client_id"]})
     assert withdrawn.status_code == 303
     assert "approved no client" in (await browser.get(services_page)).text
+
+
+async def test_a_user_s_page_shows_their_name_and_email(http, browser):
+    await _admin_browser(http, browser)
+    ada = await create_user(http, "ada", name="Ada <Lovelace>", email="ada@example.com",
+                            email_verified=True)
+    page = await browser.get(f"/dashboard/users/{ada['id']}")
+    assert page.status_code == 200, page.text
+    assert "Ada &lt;Lovelace&gt;" in page.text and "ada@example.com (verified)" in page.text
+    bob = await create_user(http, "bob")
+    assert "<dt>Email</dt><dd>–</dd>" in (await browser.get(f"/dashboard/users/{bob['id']}")).text

@@ -39,18 +39,35 @@ Roles = Annotated[list[str] | None, typer.Option(
 PasswordStdin = Annotated[bool, typer.Option(
     "--password-stdin", help="Read the password from the first line of standard input "
     "instead of asking for it.")]
+Name = Annotated[str | None, typer.Option(
+    "--name", help="The person's name as shown (OpenID Connect's `name` claim, scope profile).")]
+Email = Annotated[str | None, typer.Option(
+    "--email", help="Their email address (the `email` claim, scope email); a new address is "
+    "unverified unless --email-verified is given too.")]
+EmailVerified = Annotated[bool | None, typer.Option(
+    "--email-verified/--no-email-verified", show_default=False, help="Whether you vouch that "
+    "the address is theirs (keyplane sends no mail; default: not verified).")]
 
 
 def _status(user: Mapping[str, Any]) -> str:
     return "disabled" if user.get("disabled") else "active"
 
 
+def _email(user: Mapping[str, Any]) -> str | None:
+    email = user.get("email")
+    if not email:
+        return None
+    return f"{email} ({'verified' if user.get('email_verified') else 'unverified'})"
+
+
 USER_FIELDS: list[Column] = [
-    ("id", "id"), ("username", "username"), ("roles", "roles"), ("status", _status),
+    ("id", "id"), ("username", "username"), ("name", "name"), ("email", _email),
+    ("roles", "roles"), ("status", _status),
     ("created_at", "created_at"), ("updated_at", "updated_at"), ("last_login_at", "last_login_at"),
 ]
 USER_COLUMNS: list[Column] = [
-    ("id", "id"), ("username", "username"), ("roles", "roles"), ("status", _status),
+    ("id", "id"), ("username", "username"), ("name", "name"), ("email", "email"),
+    ("roles", "roles"), ("status", _status),
     ("last_login", "last_login_at"),
 ]
 CONSENT_COLUMNS: list[Column] = [("client_id", "client_id"), ("scopes", "scopes"),
@@ -75,6 +92,11 @@ def _password(from_stdin: bool) -> str:
     return value
 
 
+def _profile(*, name: str | None, email: str | None, email_verified: bool | None) -> dict[str, Any]:
+    given = {"name": name, "email": email, "email_verified": email_verified}
+    return {field: value for field, value in given.items() if value is not None}
+
+
 def _show(user: dict[str, Any], json_output: bool, headline: str) -> None:
     print_object(user, USER_FIELDS, json_output=json_output, headline=headline)
 
@@ -82,13 +104,15 @@ def _show(user: dict[str, Any], json_output: bool, headline: str) -> None:
 @app.command("create")
 def create_user(
     username: Annotated[str, typer.Argument(help="The name the person logs in with.")],
-    roles: Roles = None, password_stdin: PasswordStdin = False, json_output: JsonOption = False,
-    url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
+    roles: Roles = None, name: Name = None, email: Email = None,
+    email_verified: EmailVerified = None, password_stdin: PasswordStdin = False,
+    json_output: JsonOption = False, url: UrlOption = DEFAULT_URL, root_key: RootKeyOption = None,
 ) -> None:
     """Create a user; the password is asked for (or read with --password-stdin)."""
     body: dict[str, Any] = {"username": username, "password": _password(password_stdin)}
     if roles:
         body["roles"] = roles
+    body.update(_profile(name=name, email=email, email_verified=email_verified))
     with connect(url, root_key) as client:
         created = client.post("/v1/users", body)
     _show(created, json_output, f"Created user {created['id']}")
@@ -108,6 +132,12 @@ def update_user(
     username: Annotated[str | None, typer.Option("--username", help="A new username.")] = None,
     roles: Roles = None,
     clear_roles: Annotated[bool, typer.Option("--clear-roles", help="Take every role away.")] = False,
+    name: Name = None,
+    clear_name: Annotated[bool, typer.Option("--clear-name", help="Remove the name.")] = False,
+    email: Email = None,
+    clear_email: Annotated[bool, typer.Option("--clear-email", help="Remove the email "
+                                              "address.")] = False,
+    email_verified: EmailVerified = None,
     password: Annotated[bool, typer.Option("--password", help="Set a new password (asked for); "
                                            "ends the user's browser sessions.")] = False,
     password_stdin: PasswordStdin = False, json_output: JsonOption = False,
@@ -121,6 +151,13 @@ def update_user(
         raise typer.BadParameter("give --role or --clear-roles, not both", param_hint="--clear-roles")
     if roles or clear_roles:
         body["roles"] = roles or []
+    body.update(_profile(name=name, email=email, email_verified=email_verified))
+    for field, clear in (("name", clear_name), ("email", clear_email)):
+        if clear and field in body:
+            raise typer.BadParameter(f"give --{field} or --clear-{field}, not both",
+                                     param_hint=f"--clear-{field}")
+        if clear:
+            body[field] = None
     if password or password_stdin:
         body["password"] = _password(password_stdin)
     if not body:

@@ -374,6 +374,11 @@ users = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("last_login_at", UtcDateTime),
+    # The profile (users/profile.py), 0017: a display name, an email address and whether
+    # an admin vouched for it.
+    sa.Column("name", sa.String(200)),
+    sa.Column("email", sa.String(254)),
+    sa.Column("email_verified", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # Roles of people (`PUT /v1/roles/{name}`): a scope any role names is granted only to users

@@ -24,10 +24,11 @@ from keyplane.store.tables import (
     user_roles,
     users,
 )
-from keyplane.users.model import Consent, LoginRecord, ScopeRole, User
+from keyplane.users.model import Consent, LoginRecord, Profile, ScopeRole, User
 
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.disabled, users.c.created_at,
-                 users.c.updated_at, users.c.last_login_at)
+                 users.c.updated_at, users.c.last_login_at, users.c.name, users.c.email,
+                 users.c.email_verified)
 
 
 def _time(value: Any) -> datetime:
@@ -39,7 +40,14 @@ def _time(value: Any) -> datetime:
 def _user(row: Any, roles: Sequence[str]) -> User:
     return User(id=row.id, username=row.username, roles=tuple(sorted(roles)),
                 disabled=bool(row.disabled), created_at=_time(row.created_at),
-                updated_at=_time(row.updated_at), last_login_at=as_utc(row.last_login_at))
+                updated_at=_time(row.updated_at), last_login_at=as_utc(row.last_login_at),
+                profile=Profile(name=row.name, email=row.email,
+                                email_verified=bool(row.email_verified)))
+
+
+def _profile_values(profile: Profile) -> dict[str, Any]:
+    return {"name": profile.name, "email": profile.email,
+            "email_verified": profile.email_verified}
 
 
 def _role(row: Any) -> ScopeRole:
@@ -84,7 +92,8 @@ class SqlUserRepository:
                 await conn.execute(users.insert().values(
                     id=user.id, username=user.username, username_key=username_key,
                     password_hash=password_hash, disabled=user.disabled,
-                    created_at=user.created_at, updated_at=user.updated_at))
+                    created_at=user.created_at, updated_at=user.updated_at,
+                    **_profile_values(user.profile)))
                 if user.roles:
                     await conn.execute(user_roles.insert(),
                                        [{"user_id": user.id, "role": r} for r in user.roles])
@@ -116,7 +125,8 @@ class SqlUserRepository:
 
     async def update(self, user_id: str, *, at: datetime, event: AuditEvent,
                      username: tuple[str, str] | None = None, password_hash: str | None = None,
-                     roles: tuple[str, ...] | None = None, disabled: bool | None = None) -> User:
+                     roles: tuple[str, ...] | None = None, disabled: bool | None = None,
+                     profile: Profile | None = None) -> User:
         values: dict[str, Any] = {"updated_at": at}
         if username is not None:
             values.update(username=username[0], username_key=username[1])
@@ -124,6 +134,8 @@ class SqlUserRepository:
             values["password_hash"] = password_hash
         if disabled is not None:
             values["disabled"] = disabled
+        if profile is not None:
+            values.update(_profile_values(profile))
         try:
             async with self._db.transaction() as conn:
                 result = await conn.execute(users.update().where(users.c.id == user_id).values(**values))

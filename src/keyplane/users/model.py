@@ -12,6 +12,18 @@ ADMIN_ROLE = "admin"
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What a user is called and how to reach them, as OpenID Connect's `profile` and `email`
+    scopes release it (oauth/user_claims.py): all optional, checked by users/profile.py.
+    `email_verified` is the word of the admin who set it (keyplane sends no mail); it is
+    never true without an `email`."""
+
+    name: str | None = None
+    email: str | None = None
+    email_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A person who logs in. The password hash never leaves the store's login lookup."""
 
@@ -22,6 +34,7 @@ class User:
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+    profile: Profile = Profile()
 
     @property
     def is_admin(self) -> bool:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from keyplane.audit.events import AuditEvent
-from keyplane.users.model import Consent, LoginRecord, ScopeRole, User
+from keyplane.users.model import Consent, LoginRecord, Profile, ScopeRole, User
 
 
 class UserRepository(Protocol):
@@ -27,8 +27,10 @@ class UserRepository(Protocol):
 
     async def update(self, user_id: str, *, at: datetime, event: AuditEvent,
                      username: tuple[str, str] | None = None, password_hash: str | None = None,
-                     roles: tuple[str, ...] | None = None, disabled: bool | None = None) -> User:
-        """Changes what is given (`username` as (username, username_key)); a user disabled
+                     roles: tuple[str, ...] | None = None, disabled: bool | None = None,
+                     profile: Profile | None = None) -> User:
+        """Changes what is given (`username` as (username, username_key); `profile` whole,
+        every field of it written); a user disabled
         or given a new password loses their browser sessions. Raises NotFound, Conflict,
         Invalid (an unknown role)."""
         ...

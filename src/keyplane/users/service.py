@@ -28,8 +28,9 @@ from keyplane.ids import is_id, new_id
 from keyplane.keys.apis import role_name_error
 from keyplane.oauth.client_metadata import scope_error
 from keyplane.pagination import Page, page_of
-from keyplane.users.model import ADMIN_ROLE, Consent, ScopeRole, User
+from keyplane.users.model import ADMIN_ROLE, Consent, Profile, ScopeRole, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
+from keyplane.users.profile import PROFILE_FIELDS, changed_profile
 from keyplane.users.repository import UserRepository
 from keyplane.users.throttle import LoginThrottle
 
@@ -90,19 +91,24 @@ class UserService:
     # -- accounts ---------------------------------------------------------------------
 
     async def create_user(self, actor: Actor, username: str, password: str,
-                          roles: Iterable[str] = ()) -> User:
+                          roles: Iterable[str] = (), *, name: str | None = None,
+                          email: str | None = None, email_verified: bool = False) -> User:
         """Raises Invalid (a bad field, an undefined role) or Conflict (username taken)."""
         key = username_key(username)
         problem = password_error(password)
         if problem:
             raise Invalid.field("password", problem)
+        profile = changed_profile(Profile(), {"name": name, "email": email,
+                                              "email_verified": email_verified})
         role_names = _roles_field(list(roles))
         await self._require_roles(role_names)
         now = self._clock.now()
         user = User(id=new_id("usr", now), username=username, roles=role_names, disabled=False,
-                    created_at=now, updated_at=now, last_login_at=None)
+                    created_at=now, updated_at=now, last_login_at=None, profile=profile)
+        # Who vouched for an address is worth a record; the address itself is not repeated.
         event = AuditEvent.of(actor, events.USER_CREATE, user.id, now, username=username,
-                              roles=list(role_names))
+                              roles=list(role_names),
+                              **({"email_verified": True} if profile.email_verified else {}))
         await self._users.insert(user, username_key=key,
                                  password_hash=await self._passwords.hash(password), event=event)
         return user
@@ -117,10 +123,11 @@ class UserService:
         return page_of(await self._users.page(after=after, limit=limit + 1), limit, lambda u: u.id)
 
     async def update_user(self, actor: Actor, user_id: str, changes: Mapping[str, Any]) -> User:
-        """`changes` may hold username, password, roles, disabled. Disabling a user or
-        changing their password ends their browser sessions. Raises NotFound, Invalid,
-        Conflict."""
-        unknown = sorted(set(changes) - {"username", "password", "roles", "disabled"})
+        """`changes` may hold username, password, roles, disabled, and the profile's name,
+        email, email_verified (users/profile.py: None clears name or email; a new email is
+        unverified unless said otherwise). Disabling a user or changing their password ends
+        their browser sessions. Raises NotFound, Invalid, Conflict."""
+        unknown = sorted(set(changes) - {"username", "password", "roles", "disabled", *PROFILE_FIELDS})
         if unknown:
             raise Invalid([FieldError(f, "cannot be changed") for f in unknown])
         user = await self.get_user(user_id)
@@ -139,6 +146,9 @@ class UserService:
         disabled = changes.get("disabled")
         if disabled is not None and not isinstance(disabled, bool):
             raise Invalid.field("disabled", "must be true or false")
+        profile: Profile | None = None
+        if any(f in changes for f in PROFILE_FIELDS):
+            profile = changed_profile(user.profile, changes)
         if "password" in changes:
             password_hash = await self._passwords.hash(changes["password"])
         now = self._clock.now()
@@ -147,9 +157,12 @@ class UserService:
             details["roles"] = list(roles)
         if disabled is not None:
             details["disabled"] = disabled
+        if profile is not None and profile.email_verified != user.profile.email_verified:
+            details["email_verified"] = profile.email_verified
         event = AuditEvent.of(actor, events.USER_UPDATE, user.id, now, **details)
         return await self._users.update(user.id, at=now, event=event, username=username,
-                                        password_hash=password_hash, roles=roles, disabled=disabled)
+                                        password_hash=password_hash, roles=roles, disabled=disabled,
+                                        profile=profile)
 
     async def delete_user(self, actor: Actor, user_id: str) -> None:
         user = await self.get_user(user_id)

@@ -12,7 +12,8 @@ _VERBS = {
 
 # OpenID Connect's scope values (Core 1.0 §5.4), in the words of what they release.
 _OIDC = {"openid": "know who you are on this server (your user id)",
-         "profile": "see your username"}
+         "profile": "see your name and username",
+         "email": "see your email address"}
 
 
 def describe_scope(scope: str) -> str:

@@ -18,6 +18,7 @@ from keyplane.keys.root_keys import Caller
 from keyplane.oauth.refresh_tokens import CONSENT_WITHDRAWN
 from keyplane.users.model import Consent, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH
+from keyplane.users.profile import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 from keyplane.users.service import MAX_ROLES, MAX_USERNAME_LENGTH
 
 router = APIRouter(prefix="/v1/users", tags=["Users"], responses=ERRORS)
@@ -27,6 +28,14 @@ router = APIRouter(prefix="/v1/users", tags=["Users"], responses=ERRORS)
 Username = Annotated[str, Field(max_length=MAX_USERNAME_LENGTH)]
 Password = Annotated[str, Field(max_length=MAX_PASSWORD_LENGTH)]
 RoleRef = Annotated[str, Field(max_length=128)]
+DisplayName = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+Email = Annotated[str, Field(max_length=MAX_EMAIL_LENGTH)]
+NAME = ("The user's name as shown (OpenID Connect's `name` claim, scope `profile`): 1 to "
+        f"{MAX_NAME_LENGTH} characters, NFC-normalised.")
+EMAIL = ("An email address (the `email` claim, scope `email`), stored with its domain "
+         "lower-cased: ASCII, an unquoted local part, a domain of two or more labels.")
+EMAIL_VERIFIED = ("Whether you vouch that the user controls `email` (the `email_verified` "
+                  "claim; keyplane sends no mail). Never true without an email.")
 
 
 class UserCreate(Strict):
@@ -34,6 +43,9 @@ class UserCreate(Strict):
     password: Password = Field(description="8 to 1024 characters; stored as an argon2id hash only.")
     roles: list[RoleRef] = Field(default_factory=list, max_length=MAX_ROLES,
                                  description="Names of roles defined with PUT /v1/roles/{name}.")
+    name: DisplayName | None = Field(default=None, description=NAME)
+    email: Email | None = Field(default=None, description=EMAIL)
+    email_verified: bool = Field(default=False, description=EMAIL_VERIFIED)
 
 
 class UserPatch(Strict):
@@ -43,11 +55,18 @@ class UserPatch(Strict):
     roles: list[RoleRef] | None = Field(default=None, max_length=MAX_ROLES)
     disabled: bool | None = Field(default=None, description="A disabled user cannot log in; "
                                   "their browser sessions end at once.")
+    name: DisplayName | None = Field(default=None, description=NAME + " null clears it.")
+    email: Email | None = Field(default=None, description=EMAIL + " null clears it; a new "
+                                "address is unverified unless `email_verified: true` comes with it.")
+    email_verified: bool | None = Field(default=None, description=EMAIL_VERIFIED)
 
 
 class UserOut(BaseModel):
     id: str
     username: str
+    name: str | None
+    email: str | None
+    email_verified: bool
     roles: list[str]
     disabled: bool
     created_at: Time
@@ -66,7 +85,10 @@ class ConsentList(BaseModel):
 
 
 def user_to_wire(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "roles": list(user.roles),
+    profile = user.profile
+    return {"id": user.id, "username": user.username, "name": profile.name,
+            "email": profile.email, "email_verified": profile.email_verified,
+            "roles": list(user.roles),
             "disabled": user.disabled, "created_at": rfc3339(user.created_at),
             "updated_at": rfc3339(user.updated_at), "last_login_at": rfc3339(user.last_login_at)}
 
@@ -79,8 +101,9 @@ def consent_to_wire(consent: Consent) -> dict[str, Any]:
 @router.post("", status_code=201, response_model=UserOut, summary="Create a user")
 async def create_user(body: UserCreate, request: Request,
                       caller: Caller = Depends(require("users.write"))) -> dict[str, Any]:
-    user = await services_of(request).users.create_user(caller.actor, body.username,
-                                                        body.password, body.roles)
+    user = await services_of(request).users.create_user(
+        caller.actor, body.username, body.password, body.roles, name=body.name, email=body.email,
+        email_verified=body.email_verified)
     return user_to_wire(user)
 
 
@@ -102,7 +125,8 @@ async def get_user(user_id: str, request: Request,
 async def update_user(user_id: str, body: UserPatch, request: Request,
                       caller: Caller = Depends(require("users.write"))) -> dict[str, Any]:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    nulls = [name for name, value in changes.items() if value is None]
+    nulls = [name for name, value in changes.items()
+             if value is None and name not in ("name", "email")]
     if nulls:
         raise Invalid([FieldError(n, "cannot be null") for n in sorted(nulls)])
     user = await services_of(request).users.update_user(caller.actor, user_id, changes)
