@@ -32,15 +32,22 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # RFC 1035 §2.3.1, R
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 
 
+def written_text(value: object, *, field: str, max_length: int) -> str:
+    """`value` when it is text as people write a name: 1 to `max_length` characters, no
+    control characters or lone surrogates, no surrounding white space; raises Invalid
+    (`field`). The rule of a user's name and of a username, before each is normalised."""
+    if not isinstance(value, str) or not 1 <= len(value) <= max_length:
+        raise Invalid.field(field, f"must be 1 to {max_length} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in value):
+        raise Invalid.field(field, "must not contain control characters or lone surrogates")
+    if value != value.strip():
+        raise Invalid.field(field, "must not start or end with white space")
+    return value
+
+
 def display_name(value: object) -> str:
     """The name as stored (NFC); raises Invalid (field `name`)."""
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME_LENGTH:
-        raise Invalid.field("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in value):
-        raise Invalid.field("name", "must not contain control characters or lone surrogates")
-    if value != value.strip():
-        raise Invalid.field("name", "must not start or end with white space")
-    normalized = unicodedata.normalize("NFC", value)
+    normalized = unicodedata.normalize("NFC", written_text(value, field="name", max_length=MAX_NAME_LENGTH))
     if len(normalized) > MAX_NAME_LENGTH:  # NFC can lengthen a string (U+FB2C: three)
         raise Invalid.field("name", f"must be at most {MAX_NAME_LENGTH} characters once normalised (NFC)")
     return normalized

@@ -30,7 +30,7 @@ from keyplane.oauth.client_metadata import scope_error
 from keyplane.pagination import Page, page_of
 from keyplane.users.model import ADMIN_ROLE, Consent, Profile, ScopeRole, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
-from keyplane.users.profile import PROFILE_FIELDS, changed_profile
+from keyplane.users.profile import PROFILE_FIELDS, changed_profile, written_text
 from keyplane.users.repository import UserRepository
 from keyplane.users.throttle import LoginThrottle
 
@@ -49,13 +49,8 @@ class LoginThrottled(TooManyRequests):
 
 def username_key(username: object) -> str:
     """The form a username is compared in; raises Invalid (field `username`)."""
-    if not isinstance(username, str) or not 1 <= len(username) <= MAX_USERNAME_LENGTH:
-        raise Invalid.field("username", f"must be 1 to {MAX_USERNAME_LENGTH} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in username):
-        raise Invalid.field("username", "must not contain control characters or lone surrogates")
-    if username != username.strip():
-        raise Invalid.field("username", "must not start or end with white space")
-    key = unicodedata.normalize("NFKC", username).casefold()
+    written = written_text(username, field="username", max_length=MAX_USERNAME_LENGTH)
+    key = unicodedata.normalize("NFKC", written).casefold()
     if len(key) > MAX_USERNAME_LENGTH:
         raise Invalid.field("username", f"must be at most {MAX_USERNAME_LENGTH} characters once normalised")
     return key
