@@ -97,7 +97,8 @@ def _defaults(data: dict[str, Any]) -> list[Row]:
     goals = {"verify": 0.9, "token": 0.5, "introspect": 0.8}
     labels = {"floor": "floor: bare Starlette, `await request.json()` → JSONResponse (uvicorn, uvloop, httptools)",
               "verify": "POST /v1/keys/verify, a valid key, no limits",
-              "verify_quiet": "the same, KEYPLANE_LOG_LEVEL=warning (no access log)",
+              "verify_logged": "the same on a server that only verifies, as shipped",
+              "verify_quiet": "the same on a server that only verifies, KEYPLANE_LOG_LEVEL=warning (no access log)",
               "token": "client_credentials, Basic, an ES256 JWT",
               "introspect": "introspection of a keyplane JWT",
               "mw_none": "a Starlette endpoint, no authentication",
@@ -117,7 +118,7 @@ def _defaults(data: dict[str, Any]) -> list[Row]:
     cost = logging_cost(runs)
     if cost is not None:
         rows.append(Row("what the default logging costs verify (CPU a request, median of paired rounds)",
-                        f"{cost * 100:+.1f} %", "verify_quiet", f"{1 - cost:.2f}", "≤ 5 %", cost <= 0.05))
+                        f"{cost * 100:+.1f} %", "verify_quiet ÷ verify_logged", f"{1 - cost:.2f}", "≤ 5 %", cost <= 0.05))
     if "mw_key" in med and "mw_none" in med:
         ratio = med["mw_key"] / med["mw_none"]
         goal, met = _goal_ratio(ratio, 0.9)

@@ -49,7 +49,9 @@ class Settings(BaseModel):
     auto_migrate: bool = True
     log_level: str = "info"
     # One JSON line a request on stdout, at log levels info and below (http/access_log.py).
-    access_log: bool = True
+    # Off by default: on one pinned core it cost 12-14 % of key verifications (2026-12-08,
+    # bench/NOTES.md §17c), over the 5 % that what `keyplane serve` logs by default may cost.
+    access_log: bool = False
     # Set by `keyplane serve --workers N` for its workers: with several processes and no
     # Redis, a process cannot hear the others' key changes (GET /v1/keys/changes refuses).
     workers: int = Field(default=1, ge=1, le=512)

@@ -45,12 +45,14 @@ async def test_every_request_is_one_json_line(settings, clock, root_key):
     assert b"WXYZ" not in stream.getvalue()
 
 
-def test_on_in_served_apps_at_info(settings, clock):
-    assert create_app(settings, clock=clock, served=True).access_log is not None
+def test_on_in_served_apps_at_info_when_turned_on(settings, clock):
+    on = settings.model_copy(update={"access_log": True})
+    assert create_app(on, clock=clock, served=True).access_log is not None
 
 
-@pytest.mark.parametrize("changes", [{"access_log": False}, {"log_level": "warning"}])
-async def test_off_when_turned_off_or_above_info(settings, clock, root_key, changes):
+@pytest.mark.parametrize("changes", [{}, {"access_log": False},
+                                     {"access_log": True, "log_level": "warning"}])
+async def test_off_by_default_when_turned_off_or_above_info(settings, clock, root_key, changes):
     app = create_app(settings.model_copy(update=changes), clock=clock, served=True)
     assert app.access_log is None
 

@@ -52,7 +52,9 @@ def empty_pg_url(pg_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
     root_key = new_root_key()
-    served = start(tmp_path_factory.mktemp("live-sqlite"), KEYPLANE_ROOT_KEY=root_key)
+    # The access log on (it is off by default): tests read it, and check what never reaches it.
+    served = start(tmp_path_factory.mktemp("live-sqlite"), KEYPLANE_ROOT_KEY=root_key,
+                   KEYPLANE_ACCESS_LOG="true")
     yield served, root_key
     served.stop()
 
@@ -62,7 +64,7 @@ def postgresql_server(tmp_path_factory: pytest.TempPathFactory,
                       empty_pg_url: str) -> Iterator[tuple[Served, str]]:
     root_key = new_root_key()
     served = start(tmp_path_factory.mktemp("live-pg"), KEYPLANE_ROOT_KEY=root_key,
-                   KEYPLANE_DATABASE_URL=empty_pg_url)
+                   KEYPLANE_DATABASE_URL=empty_pg_url, KEYPLANE_ACCESS_LOG="true")
     yield served, root_key
     served.stop()
 

@@ -16,7 +16,7 @@ USER_CODE = "WXYZ-BCDF"
 
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])
 def test_user_codes_stay_out_of_the_access_log(tmp_path, server):
-    served = start(tmp_path, args=("--server", server))
+    served = start(tmp_path, args=("--server", server), KEYPLANE_ACCESS_LOG="true")
     try:
         with httpx.Client(base_url=served.url, follow_redirects=False) as browser:
             entry = browser.get("/device", params={"user_code": USER_CODE})

@@ -177,6 +177,9 @@ def test_an_unreachable_service_is_a_prompt_503_for_keys_and_tokens(tmp_path):
 
 
 def test_a_verifier_counts_its_requests_through_a_real_transport(kp):
+    # The service makes its first signing key on first use and announces it to verifiers,
+    # which then read the JWKS again: made here first, as by any token issued before.
+    assert httpx.get(f"{kp.url}/.well-known/jwks.json").json()["keys"]
     transport = CountingTransport()
     verifier = Verifier(issuer=kp.url, audience=AUDIENCE, api_id=kp.api_id, root_key=kp.root_key,
                         transport=transport)
@@ -227,7 +230,8 @@ def test_a_revoke_on_another_replica_reaches_the_cache_through_redis(tmp_path, o
 
 def test_with_several_workers_and_no_redis_keys_are_never_cached(tmp_path):
     root_key = "live-root-" + secrets.token_urlsafe(32)
-    served = start(tmp_path / "workers", args=("--workers", "2"), KEYPLANE_ROOT_KEY=root_key)
+    served = start(tmp_path / "workers", args=("--workers", "2"), KEYPLANE_ROOT_KEY=root_key,
+                   KEYPLANE_ACCESS_LOG="true")  # the stream's refusal is read from it
     verifier = None
     try:
         kp = setup(served.url, root_key)

@@ -4,9 +4,11 @@ The event loop only notes each answer (a tuple appended to a deque, ~1 µs with 
 wrapper that sees the status); a thread turns the notes into JSON lines (msgspec,
 `encode_lines`, a batch at a time) and writes them every `FLUSH_SECONDS`. uvicorn's own
 access log formats and writes each line through `logging` on the loop: measured on one
-pinned core it cost 26–40 % of key verifications (2026-12-07, issue 21);
-this one costs a few per cent, so it stays on by default (KEYPLANE_ACCESS_LOG=false turns
-it off; a log level above info does too, as it did uvicorn's).
+pinned core it cost 26–40 % of key verifications (2026-12-07, issue 21). This one cost
+~4 % of them then; once verification itself got cheaper (the hot lane, http/hot_lane.py) it
+was 12–14 % (2026-12-08, two servers that only verify, paired rounds), over the 5 % that
+what `keyplane serve` logs by default may cost: so it is off by default, and
+KEYPLANE_ACCESS_LOG=true turns it on (at log levels info and below).
 
 A line: `{"time": "2026-12-07T05:14:00.123Z", "client": "127.0.0.1:50312", "method":
 "POST", "path": "/v1/keys/verify", "status": 200, "ms": 0.41, "query": "..."}` — `query`
