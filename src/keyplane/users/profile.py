@@ -25,6 +25,7 @@ MAX_NAME_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
 PROFILE_FIELDS = ("name", "email", "email_verified")
+CLEARABLE_FIELDS = ("name", "email")  # None clears them (`changed_profile`)
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"  # RFC 5322 §3.2.3
 _LOCAL_PART = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")

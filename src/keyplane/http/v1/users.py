@@ -18,7 +18,7 @@ from keyplane.keys.root_keys import Caller
 from keyplane.oauth.refresh_tokens import CONSENT_WITHDRAWN
 from keyplane.users.model import Consent, User
 from keyplane.users.passwords import MAX_PASSWORD_LENGTH
-from keyplane.users.profile import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
+from keyplane.users.profile import CLEARABLE_FIELDS, MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 from keyplane.users.service import MAX_ROLES, MAX_USERNAME_LENGTH
 
 router = APIRouter(prefix="/v1/users", tags=["Users"], responses=ERRORS)
@@ -126,7 +126,7 @@ async def update_user(user_id: str, body: UserPatch, request: Request,
                       caller: Caller = Depends(require("users.write"))) -> dict[str, Any]:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     nulls = [name for name, value in changes.items()
-             if value is None and name not in ("name", "email")]
+             if value is None and name not in CLEARABLE_FIELDS]
     if nulls:
         raise Invalid([FieldError(n, "cannot be null") for n in sorted(nulls)])
     user = await services_of(request).users.update_user(caller.actor, user_id, changes)
